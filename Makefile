@@ -1,0 +1,73 @@
+# Two commands on a fresh machine: `make run` and `make test`. Each one installs what it
+# needs (virtualenv, pinned packages, jars) the first time and nothing after that.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+JARS_DIR := .cache/jars
+INSTALLED := $(VENV)/.installed
+JARS := $(JARS_DIR)/.complete
+SAMPLE := data/sample
+OUTPUT := data/output
+SAMPLE_SIZE ?= 20MB
+BENCH_SIZE ?= 1GB
+BENCH_ROUNDS ?= 3
+
+# Executors and spark-submit drivers use the virtualenv's Python, like EMR's PYSPARK_PYTHON.
+export PYSPARK_PYTHON := $(abspath $(PY))
+# Great Expectations must not try to reach the network.
+export GX_ANALYTICS_ENABLED := false
+
+.PHONY: help setup run test lint format package bench lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+$(INSTALLED): requirements/dev.txt requirements/cluster.txt requirements/constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 (or run make PYTHON=/path/to/python3.11)" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: $(PYTHON) is not Python 3.11, the version EMR 7.x runs" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -r requirements/dev.txt
+	touch $@
+
+$(JARS): requirements/jars.txt
+	tools/fetch_jars.sh $(JARS_DIR)
+
+setup: $(INSTALLED) $(JARS) ## Create .venv, install pinned packages, fetch jars (once)
+	@tools/check_java.sh
+
+$(SAMPLE)/logs/.complete: | setup
+	$(PY) -m tools.generate logs --output $(SAMPLE)/logs --size $(SAMPLE_SIZE) --seed 7
+
+run: setup $(SAMPLE)/logs/.complete ## Run the jobs locally on generated sample data
+	$(PY) -m jobs.log_analytics --input $(SAMPLE)/logs --output $(OUTPUT)/log_analytics
+	$(PY) -m tools.show_report $(OUTPUT)/log_analytics
+
+test: setup package ## Run the test suite (local Spark, real Delta and Great Expectations)
+	$(PY) -m pytest
+
+lint: setup ## ruff check and format check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup ## Apply ruff fixes and formatting
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+package: $(INSTALLED) ## Build the EMR artifact in dist/
+	$(PY) -m tools.package --dist dist
+
+bench: setup ## Benchmark the jobs against the mission's seed scripts (~1 GB, cached)
+	$(PY) -m tools.bench --size $(BENCH_SIZE) --rounds $(BENCH_ROUNDS)
+
+lock: ## Re-resolve requirements/dev.txt and rewrite the lock file
+	rm -rf .cache/lock-venv && $(PYTHON) -m venv .cache/lock-venv
+	.cache/lock-venv/bin/pip install --quiet -r requirements/dev.txt
+	{ head -3 requirements/constraints.txt; .cache/lock-venv/bin/pip freeze; } > requirements/constraints.txt.new
+	mv requirements/constraints.txt.new requirements/constraints.txt
+
+clean: ## Remove generated data, outputs and builds (keeps .venv and the jar cache)
+	rm -rf data dist build *.egg-info spark-warehouse metastore_db derby.log .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +

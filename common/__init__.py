@@ -1,0 +1,1 @@
+"""Shared building blocks of every job: Spark session, IO, CLI, logging, validation, run report."""

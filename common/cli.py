@@ -1,0 +1,85 @@
+"""Command-line plumbing shared by every job: argument parsing and the main wrapper.
+
+Whatever goes wrong, the user gets one line naming the problem and a non-zero exit code:
+2 for a wrong argument, 1 for a failed run, 130 when interrupted. Never a bare stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from pyspark.sql import SparkSession
+
+from common.errors import JobError
+from common.logs import get_logger
+from common.spark import build_session
+from common.version import __version__
+
+
+class JobArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line error instead of usage plus error."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type for counts and sizes."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for any exception: our own message, Spark's error class, or a JVM exception."""
+    java_exception = getattr(exc, "java_exception", None)
+    if java_exception is not None and not hasattr(exc, "getErrorClass"):
+        text = str(java_exception.toString())
+    else:
+        text = str(exc) or type(exc).__name__
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return first_line
+
+
+def run_job(
+    name: str,
+    argv: Sequence[str] | None,
+    parse_args: Callable[[Sequence[str] | None], argparse.Namespace],
+    run: Callable[[SparkSession, argparse.Namespace], Any],
+) -> int:
+    """Parse arguments, start Spark, run the job, and turn any failure into one line."""
+    args = parse_args(argv)
+    logger = get_logger(name)
+    # Stop only a session this call started: an embedding process (a test suite, a notebook,
+    # an orchestrator running several jobs) keeps its own.
+    started_here = SparkSession.getActiveSession() is None
+    spark = None
+    try:
+        spark = build_session(name)
+        run(spark, args)
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{name}: interrupted\n")
+        return 130
+    except JobError as exc:
+        message, code = str(exc), exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - any failure must end as one line, not a trace
+        message, code = describe_failure(exc), 1
+    finally:
+        if spark is not None and started_here:
+            spark.stop()
+    logger.error("run failed", extra={"job": name, "error": message})
+    sys.stderr.write(f"{name}: error: {message}\n")
+    return code

@@ -1,0 +1,96 @@
+"""The run report: what a run read, kept, quarantined, wrote and checked, as one JSON file.
+
+It is written last, into the output root, and is the run's completion marker: a job deletes
+the previous report before touching any output, so outputs without a report are from a run
+that did not finish.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from common.io import delete_path, join_path, write_text
+from common.validation import SuiteResult
+from common.version import __version__
+
+REPORT_FILE = "run_report.json"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class RunReport:
+    """Collects a run's facts as it goes; `write` makes it the completion marker."""
+
+    def __init__(self, job: str, arguments: Mapping[str, Any]) -> None:
+        self.job = job
+        self.run_id = uuid.uuid4().hex
+        self.arguments = dict(arguments)
+        self.started_at = _now()
+        self.counts: dict[str, Any] = {}
+        self.tables: dict[str, dict[str, Any]] = {}
+        self.validation: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage of the run, in seconds."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - start, 3)
+
+    def record_counts(self, rows_read: int, by_reason: Mapping[str, int]) -> None:
+        """Row accounting: every row read is valid or quarantined for a reason, no row lost."""
+        rows_quarantined = sum(by_reason.values())
+        self.counts = {
+            "rows_read": rows_read,
+            "rows_valid": rows_read - rows_quarantined,
+            "rows_quarantined": rows_quarantined,
+            "quarantined_by_reason": dict(sorted(by_reason.items())),
+        }
+
+    def record_table(self, name: str, path: str, fmt: str, rows: int) -> None:
+        self.tables[name] = {"path": path, "format": fmt, "rows": rows}
+
+    def record_suite(self, result: SuiteResult) -> None:
+        self.validation[result.suite] = result.as_report()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.job,
+            "version": __version__,
+            "run_id": self.run_id,
+            "status": "succeeded",
+            "started_at": self.started_at,
+            "finished_at": _now(),
+            "arguments": self.arguments,
+            **self.counts,
+            "tables": self.tables,
+            "validation": self.validation,
+            "metrics": self.metrics,
+            "timings_seconds": {**self.timings, "total": round(time.perf_counter() - self._clock, 3)},
+        }
+
+    def write(self, spark: SparkSession, output_root: str) -> dict[str, Any]:
+        """Write the report into the output root and return what was written."""
+        content = self.as_dict()
+        write_text(spark, join_path(output_root, REPORT_FILE), json.dumps(content, indent=2, default=str) + "\n")
+        return content
+
+
+def retire_previous_report(spark: SparkSession, output_root: str) -> None:
+    """Remove an earlier run's report so a failed rerun cannot look complete."""
+    delete_path(spark, join_path(output_root, REPORT_FILE))

@@ -1,0 +1,86 @@
+"""Field-level parsing and rule builders shared by every JSON-lines dataset.
+
+A parser returns the typed value or null; the matching rules say why a value is unusable.
+Jobs type their valid rows with the same parsers the rules used, so rule and value agree.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from common.io import CORRUPT_RECORD, RAW_RECORD
+from common.validation import RowRule
+
+# ISO-8601 date-time: 'T' or a space between date and time, seconds required, optional
+# fraction, optional 'Z' or +hh:mm / +hhmm offset. A bare date is not a timestamp.
+ISO_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$"
+# A plain integer (a JSON number or a numeric string); "404.0" is not one.
+INTEGER_PATTERN = r"^[0-9]{1,9}$"
+
+
+WHITESPACE = " \t\r\n"
+
+
+def strip(value: Column) -> Column:
+    """Without surrounding white space (Spark's `trim` only removes spaces)."""
+    return F.btrim(value, F.lit(WHITESPACE))
+
+
+def is_blank(value: Column) -> Column:
+    """Null, empty or only white space."""
+    return value.isNull() | (strip(value) == "")
+
+
+def parse_iso_timestamp(value: Column) -> Column:
+    """The instant as a UTC timestamp (the session runs in UTC; no offset means UTC), or null.
+
+    Spark's cast returns null for impossible dates such as 2026-02-30, which the pattern lets by.
+    """
+    text = strip(value)
+    return F.when(text.rlike(ISO_TIMESTAMP_PATTERN), text.cast("timestamp"))
+
+
+def parse_integer(value: Column) -> Column:
+    """An int from a JSON number or numeric string written as a plain integer, or null."""
+    text = strip(value)
+    return F.when(text.rlike(INTEGER_PATTERN), text.cast("int"))
+
+
+def clean_text(value: Column) -> Column:
+    """Identifiers and labels without surrounding white space."""
+    return strip(value)
+
+
+def blank_line() -> RowRule:
+    return RowRule("blank_line", "the line is empty", lambda: is_blank(F.col(RAW_RECORD)))
+
+
+def malformed_json() -> RowRule:
+    """Not a single JSON object: unparseable, an array or scalar, or trailing text after '}'."""
+    return RowRule(
+        "malformed_json",
+        "the line is not one JSON object",
+        lambda: F.col(CORRUPT_RECORD).isNotNull() | ~strip(F.col(RAW_RECORD)).endswith("}"),
+    )
+
+
+def required_text(field: str) -> list[RowRule]:
+    """A non-empty string; a nested object or array in its place is invalid."""
+    return [
+        RowRule(f"missing_{field}", f"{field} is absent, null or blank", lambda: is_blank(F.col(field))),
+        RowRule(
+            f"invalid_{field}",
+            f"{field} is an object or array, not a string",
+            lambda: F.col(field).startswith("{") | F.col(field).startswith("["),
+        ),
+    ]
+
+
+def required_parsed(field: str, parsed: str, expected: str) -> list[RowRule]:
+    """`field` is present and its parsed form (a column the caller computed with one of the
+    parsers above, so each value is parsed once per row) is not null."""
+    return [
+        RowRule(f"missing_{field}", f"{field} is absent, null or blank", lambda: is_blank(F.col(field))),
+        RowRule(f"invalid_{field}", f"{field} is not {expected}", lambda: F.col(parsed).isNull()),
+    ]

@@ -1,0 +1,92 @@
+"""One SparkSession builder for local development, tests, spark-submit and EMR.
+
+Who owns the classpath decides what we add:
+- launched by `spark-submit` (EMR steps, the packaged zip): the submitter owns the classpath
+  (EMR's `delta-defaults` classification, or `--jars` locally), so we add no jars;
+- launched from plain Python (`python -m jobs.x`, pytest): we start a local JVM and put the
+  jars cached by `make setup` (requirements/jars.txt) on it, so nothing reaches the network.
+Either way the session runs in UTC and has Delta's SQL extension and catalog enabled.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+
+from common.errors import JobError
+
+# Settings every job needs, wherever it runs.
+BASE_CONF: dict[str, str] = {
+    # Timestamps are normalised to UTC; windows and dates must not depend on the host zone.
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+# Settings for a JVM we start ourselves on a developer machine.
+LOCAL_CONF: dict[str, str] = {
+    "spark.master": "local[*]",
+    "spark.driver.memory": os.environ.get("SPARK_DRIVER_MEMORY", "4g"),
+    "spark.ui.showConsoleProgress": "false",
+    # A laptop has a few cores, not a cluster's hundreds: 200 shuffle partitions would make
+    # every aggregate 200 tiny tasks.
+    "spark.sql.shuffle.partitions": os.environ.get("SPARK_SHUFFLE_PARTITIONS", str(4 * (os.cpu_count() or 2))),
+}
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def launched_by_spark_submit() -> bool:
+    """True when spark-submit started this Python process (it hands us its gateway port)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def jar_cache_dir() -> Path:
+    """Where `make setup` caches the jars pip does not ship (overridable for unusual layouts)."""
+    return Path(os.environ.get("SPARK_JOBS_JAR_DIR", REPO_ROOT / ".cache" / "jars"))
+
+
+def local_jars() -> list[str]:
+    """The cached jars, or a one-line error saying how to fetch them."""
+    jars = sorted(str(p) for p in jar_cache_dir().glob("*.jar"))
+    if not jars:
+        raise JobError(f"no Spark jars in {jar_cache_dir()}: run `make setup` once to fetch them")
+    return jars
+
+
+def build_session(app_name: str, conf: Mapping[str, str] | None = None) -> SparkSession:
+    """Create (or reuse) the session for a job; `conf` overrides, e.g. test tuning."""
+    settings = dict(BASE_CONF)
+    if not launched_by_spark_submit():
+        settings.update(LOCAL_CONF)
+        settings["spark.jars"] = ",".join(local_jars())
+    settings.update(conf or {})
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
+    return spark
+
+
+class CacheScope:
+    """Persist DataFrames for the length of a `with` block and release them all at its end,
+    even when the run fails: a job leaves no cached data behind in a shared session."""
+
+    def __init__(self) -> None:
+        self._frames: list[DataFrame] = []
+
+    def __call__(self, df: DataFrame, level: StorageLevel = StorageLevel.MEMORY_AND_DISK) -> DataFrame:
+        self._frames.append(df.persist(level))
+        return df
+
+    def __enter__(self) -> CacheScope:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        while self._frames:
+            self._frames.pop().unpersist()

@@ -1,0 +1,158 @@
+"""Two levels of validation.
+
+Row level: an ordered list of `RowRule`s evaluated in one Spark pass; the first rule a row
+breaks becomes its quarantine reason, so every row is either valid or quarantined with why.
+
+Dataset level: Great Expectations 1.x suites run on a DataFrame (valid input, outputs); their
+results go into the run report and a failed suite stops the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from common.errors import ValidationError
+from common.io import CORRUPT_RECORD, RAW_RECORD, SOURCE_FILE
+from schemas import conform_to
+from schemas.quarantine import QUARANTINE
+
+REASON = "reason"
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A named condition a valid row must not meet; `broken` builds the Spark condition."""
+
+    reason: str
+    description: str
+    broken: Callable[[], Column]
+
+
+def first_broken_rule(rules: Sequence[RowRule]) -> Column:
+    """The reason of the first rule a row breaks, or null when it breaks none.
+
+    Rules are checked in order, so a later rule may assume the earlier ones held (e.g. a
+    field is present before its format is checked). A rule whose condition is null counts as
+    broken: a row is valid only when every rule proves it so.
+    """
+    if not rules:
+        raise ValueError("at least one rule is needed")
+    verdict = None
+    for rule in rules:
+        condition = F.coalesce(rule.broken(), F.lit(True))
+        verdict = F.when(condition, rule.reason) if verdict is None else verdict.when(condition, rule.reason)
+    return verdict.otherwise(F.lit(None).cast("string"))
+
+
+def classify(df: DataFrame, rules: Sequence[RowRule]) -> DataFrame:
+    """Add the `reason` column: null for valid rows, the first broken rule's reason otherwise."""
+    return df.withColumn(REASON, first_broken_rule(rules))
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """What a Great Expectations suite found, in a form the run report can hold."""
+
+    suite: str
+    success: bool
+    evaluated: int
+    failed: list[str]
+    expectations: list[dict[str, Any]]
+
+    def as_report(self) -> dict[str, Any]:
+        return {
+            "success": self.success,
+            "evaluated": self.evaluated,
+            "failed": self.failed,
+            "expectations": self.expectations,
+        }
+
+
+def _summarise(result: dict[str, Any]) -> dict[str, Any]:
+    """Keep the figures a reader needs from one expectation result (not sample rows)."""
+    keep = ("observed_value", "element_count", "unexpected_count", "unexpected_percent", "missing_count")
+    details = result.get("result") or {}
+    kwargs = {k: v for k, v in (result.get("kwargs") or {}).items() if k != "batch_id"}
+    return {
+        "expectation": result["expectation_type"],
+        "kwargs": kwargs,
+        "success": bool(result["success"]),
+        **{k: details[k] for k in keep if k in details},
+    }
+
+
+def _quiet_great_expectations():
+    """Import GX with analytics (network) and progress bars off; GX's logs at WARNING."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    return gx, ProgressBarsConfig
+
+
+def warm_up_great_expectations() -> threading.Thread:
+    """Import GX (several seconds) on a thread while Spark reads the input; run_suite joins it."""
+    thread = threading.Thread(target=_quiet_great_expectations, name="gx-import", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_suite(df: DataFrame, suite_name: str, expectations: Sequence[Any]) -> SuiteResult:
+    """Validate `df` against GX expectations in an ephemeral (in-memory) context.
+
+    `persist=False`: GX must not cache the DataFrame; the caller decides what is cached.
+    """
+    gx, progress_bars_config = _quiet_great_expectations()
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = progress_bars_config(globally=False)
+    source = context.data_sources.add_spark(name="spark", persist=False)
+    batch_definition = source.add_dataframe_asset(name=suite_name).add_batch_definition_whole_dataframe("all")
+    suite = gx.ExpectationSuite(name=suite_name, expectations=list(expectations))
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
+    described = batch.validate(suite).describe_dict()
+    summaries = [_summarise(r) for r in described["expectations"]]
+    failed = [f"{s['expectation']}({s['kwargs']})" for s in summaries if not s["success"]]
+    return SuiteResult(suite_name, bool(described["success"]), len(summaries), failed, summaries)
+
+
+def require_success(results: Sequence[SuiteResult]) -> None:
+    """Stop the run, naming the failed expectations, when any suite failed."""
+    failures = [f"{r.suite}: {', '.join(r.failed)}" for r in results if not r.success]
+    if failures:
+        raise ValidationError("expectations failed: " + "; ".join(failures))
+
+
+def valid_rows(classified: DataFrame) -> DataFrame:
+    """Rows that broke no rule, without the bookkeeping columns."""
+    bookkeeping = [REASON, RAW_RECORD, SOURCE_FILE, CORRUPT_RECORD]
+    return classified.filter(F.col(REASON).isNull()).drop(*bookkeeping)
+
+
+def quarantined_rows(classified: DataFrame) -> DataFrame:
+    """Rows that broke a rule, as the quarantine table: raw record, reason, source file."""
+    return classified.filter(F.col(REASON).isNotNull()).transform(conform_to(QUARANTINE))
+
+
+def keep_raw_only_when_quarantined(classified: DataFrame) -> DataFrame:
+    """Null the raw line and file name on valid rows: they are only needed in the quarantine,
+    and dropping them keeps a cached classification small."""
+    quarantined = F.col(REASON).isNotNull()
+    return classified.withColumns(
+        {RAW_RECORD: F.when(quarantined, F.col(RAW_RECORD)), SOURCE_FILE: F.when(quarantined, F.col(SOURCE_FILE))}
+    )
+
+
+def count_by_reason(classified: DataFrame) -> tuple[int, dict[str, int]]:
+    """Rows read and quarantined rows per reason, in one Spark action."""
+    counts = {row[REASON]: row["rows"] for row in classified.groupBy(REASON).agg(F.count("*").alias("rows")).collect()}
+    rows_read = sum(counts.values())
+    return rows_read, {reason: n for reason, n in counts.items() if reason is not None}

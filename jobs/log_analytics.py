@@ -1,0 +1,265 @@
+"""Log analytics: JSON web/app logs in; user activity, error patterns, activity windows and
+anomalies out (the mission's "Log Analysis with Amazon EMR").
+
+    lines ─ read once ─> classify by the log contract ─┬─> quarantine (raw line, reason, file)
+                                                       └─> events ─┬─> user_activity
+                                                                   ├─> error_patterns
+                                                                   └─> activity_windows ─> anomalies
+    then run_report.json, written last: the run's completion marker.
+
+spark-submit --py-files dist/spark_jobs-<version>.zip jobs/log_analytics.py --input ... --output ...
+python -m jobs.log_analytics --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from common.cli import JobArgumentParser, positive_int, run_job
+from common.errors import InputError, ValidationError
+from common.io import CORRUPT_RECORD, TABLE_FORMATS, read_json_lines
+from common.logs import get_logger
+from common.outputs import publish_table
+from common.report import RunReport, retire_previous_report
+from common.rules.logs import ERROR_STATUS_MIN, event_expectations, output_expectations, row_rules, typed_columns
+from common.spark import CacheScope
+from common.validation import (
+    classify,
+    count_by_reason,
+    keep_raw_only_when_quarantined,
+    quarantined_rows,
+    require_success,
+    run_suite,
+    valid_rows,
+    warm_up_great_expectations,
+)
+from schemas import conform_to
+from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, ERROR_PATTERNS, EVENT, RAW_LOG, USER_ACTIVITY
+
+JOB = "log_analytics"
+
+# Anomaly detection (see README, "Anomalies"): a window is anomalous when its error rate is
+# more than Z robust standard deviations above the median window, and it has enough events
+# for its rate to mean something.
+DEFAULT_Z_THRESHOLD = 3.5
+DEFAULT_MIN_WINDOW_EVENTS = 20
+# Scale factors that turn a median / mean absolute deviation into a standard deviation
+# estimate for normally distributed data (Iglewicz & Hoaglin's modified z-score).
+MAD_TO_SIGMA = 1.4826
+MEAN_AD_TO_SIGMA = 1.2533
+
+
+# ── transforms: DataFrame -> DataFrame, no IO ────────────────────────────────────────────
+
+
+def classify_lines(lines: DataFrame) -> DataFrame:
+    """Type every line's fields and give it its verdict (`reason`, null when valid)."""
+    return (
+        lines.withColumns(typed_columns())
+        .transform(lambda df: classify(df, row_rules()))
+        .transform(keep_raw_only_when_quarantined)
+        .drop("timestamp", "status_code", CORRUPT_RECORD)
+        .withColumnRenamed("status", "status_code")
+    )
+
+
+def to_events(classified: DataFrame) -> DataFrame:
+    """The valid rows as typed events."""
+    return classified.transform(valid_rows).transform(conform_to(EVENT))
+
+
+def is_error(status_code: str = "status_code") -> F.Column:
+    return F.col(status_code) >= ERROR_STATUS_MIN
+
+
+def user_activity(events: DataFrame) -> DataFrame:
+    """Per user: how many events, and when first and last seen."""
+    return (
+        events.groupBy("user_id")
+        .agg(
+            F.count("*").alias("event_count"),
+            F.min("event_ts").alias("first_seen"),
+            F.max("event_ts").alias("last_seen"),
+        )
+        .transform(conform_to(USER_ACTIVITY))
+    )
+
+
+def error_patterns(events: DataFrame) -> DataFrame:
+    """Per error status code (>= 400): how many events."""
+    return (
+        events.filter(is_error())
+        .groupBy("status_code")
+        .agg(F.count("*").alias("error_count"))
+        .transform(conform_to(ERROR_PATTERNS))
+    )
+
+
+def activity_windows(events: DataFrame, window_minutes: int) -> DataFrame:
+    """Per tumbling window (aligned to the epoch, UTC) and event type: volume, users, errors."""
+    return (
+        events.groupBy(F.window("event_ts", f"{window_minutes} minutes").alias("window"), "event_type")
+        .agg(
+            F.count("*").alias("event_count"),
+            F.countDistinct("user_id").alias("distinct_users"),
+            F.count(F.when(is_error(), True)).alias("error_count"),
+        )
+        .select(
+            F.col("window.start").alias("window_start"),
+            F.col("window.end").alias("window_end"),
+            "event_type",
+            "event_count",
+            "distinct_users",
+            "error_count",
+        )
+        .transform(conform_to(ACTIVITY_WINDOWS))
+    )
+
+
+def error_rate_anomalies(
+    windows: DataFrame,
+    z_threshold: float = DEFAULT_Z_THRESHOLD,
+    min_window_events: int = DEFAULT_MIN_WINDOW_EVENTS,
+) -> DataFrame:
+    """Windows whose error rate is unusually high against the other windows.
+
+    Robust z-score: z = (rate - median) / scale, scale = 1.4826 * MAD (median absolute
+    deviation), or 1.2533 * mean absolute deviation when more than half the windows share
+    the median rate (MAD = 0). Median and MAD ignore the outliers they are looking for, which
+    a mean and standard deviation would not. Windows with fewer than `min_window_events`
+    events are neither scored nor part of the baseline: 1 error in 2 events is not a spike.
+    """
+    per_window = (
+        windows.groupBy("window_start", "window_end")
+        .agg(F.sum("event_count").alias("event_count"), F.sum("error_count").alias("error_count"))
+        .filter(F.col("event_count") >= min_window_events)
+        .withColumn("error_rate", F.col("error_count") / F.col("event_count"))
+    )
+    baseline = per_window.agg(F.median("error_rate").alias("median_error_rate"))
+    deviations = per_window.crossJoin(baseline).withColumn(
+        "abs_deviation", F.abs(F.col("error_rate") - F.col("median_error_rate"))
+    )
+    spread = deviations.agg(
+        F.median("abs_deviation").alias("mad"), F.avg("abs_deviation").alias("mean_abs_deviation")
+    ).select(
+        F.when(F.col("mad") > 0, F.col("mad") * MAD_TO_SIGMA)
+        .when(F.col("mean_abs_deviation") > 0, F.col("mean_abs_deviation") * MEAN_AD_TO_SIGMA)
+        .alias("robust_scale")
+    )
+    return (
+        deviations.crossJoin(spread)
+        .withColumn("robust_z_score", (F.col("error_rate") - F.col("median_error_rate")) / F.col("robust_scale"))
+        .withColumn("z_threshold", F.lit(float(z_threshold)))
+        .filter(F.col("robust_z_score") > F.col("z_threshold"))
+        .transform(conform_to(ANOMALIES))
+    )
+
+
+# ── the job: read, validate and write at the edges ───────────────────────────────────────
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = JobArgumentParser(
+        prog=JOB,
+        description="Clean JSON-lines web/app logs and write user activity, error patterns, "
+        "activity per time window and error-rate anomalies, plus a quarantine of bad lines.",
+    )
+    parser.add_argument("--input", required=True, help="JSON-lines logs: file, directory or glob; local or s3://")
+    parser.add_argument("--output", required=True, help="output root; one folder per table, plus run_report.json")
+    parser.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
+    parser.add_argument("--window-minutes", type=positive_int, default=60, help="tumbling window length")
+    parser.add_argument(
+        "--z-threshold",
+        type=float,
+        default=DEFAULT_Z_THRESHOLD,
+        help="robust z-score above which a window is anomalous",
+    )
+    parser.add_argument(
+        "--min-window-events",
+        type=positive_int,
+        default=DEFAULT_MIN_WINDOW_EVENTS,
+        help="windows with fewer events are not scored for anomalies",
+    )
+    return parser.parse_args(argv)
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+    """Run the pipeline; returns the run report it wrote."""
+    log = get_logger(JOB)
+    report = RunReport(JOB, vars(args))
+    warm_up_great_expectations()
+    with CacheScope() as cache:
+        with report.stage("read_and_classify"):
+            lines = read_json_lines(spark, args.input, RAW_LOG)
+            classified = cache(lines.transform(classify_lines))
+            rows_read, by_reason = count_by_reason(classified)
+        report.record_counts(rows_read, by_reason)
+        log.info("input classified", extra={"job": JOB, **report.counts})
+        if rows_read == 0:
+            raise InputError(f"no log lines in {args.input}")
+        if report.counts["rows_valid"] == 0:
+            reasons = ", ".join(f"{reason}={n}" for reason, n in sorted(by_reason.items()))
+            raise InputError(f"no valid log lines in {args.input}: all {rows_read} quarantined ({reasons})")
+
+        retire_previous_report(spark, args.output)
+        events = classified.transform(to_events)
+        with report.stage("validate_events"):
+            input_check = run_suite(events, "events", event_expectations())
+        report.record_suite(input_check)
+        require_success([input_check])
+
+        expectations = output_expectations()
+        publish = dict(spark=spark, output_root=args.output, fmt=args.format, report=report, cache=cache)
+        publish_table(df=classified.transform(quarantined_rows), name="quarantine", **publish)
+        activity = publish_table(
+            df=user_activity(events), name="user_activity", expectations=expectations["user_activity"], **publish
+        )
+        errors = publish_table(
+            df=error_patterns(events), name="error_patterns", expectations=expectations["error_patterns"], **publish
+        )
+        windows = publish_table(
+            df=activity_windows(events, args.window_minutes),
+            name="activity_windows",
+            expectations=expectations["activity_windows"],
+            **publish,
+        )
+        publish_table(
+            df=error_rate_anomalies(windows, args.z_threshold, args.min_window_events),
+            name="anomalies",
+            expectations=expectations["anomalies"],
+            **publish,
+        )
+        report.metrics["reconciliation"] = reconcile(report, activity, errors, windows)
+    written = report.write(spark, args.output)
+    log.info("run succeeded", extra={"job": JOB, "output": args.output, "tables": report.tables})
+    return written
+
+
+def reconcile(report: RunReport, activity: DataFrame, errors: DataFrame, windows: DataFrame) -> dict[str, bool]:
+    """Cross-table sums that must agree with the row accounting; any mismatch stops the run."""
+    valid, quarantined = report.counts["rows_valid"], report.counts["rows_quarantined"]
+    window_totals = windows.agg(F.sum("event_count"), F.sum("error_count")).first()
+    checks = {
+        "quarantine_rows_equal_rows_quarantined": report.tables["quarantine"]["rows"] == quarantined,
+        "user_activity_events_equal_rows_valid": activity.agg(F.sum("event_count")).first()[0] == valid,
+        "activity_windows_events_equal_rows_valid": window_totals[0] == valid,
+        "error_patterns_equal_window_errors": (errors.agg(F.sum("error_count")).first()[0] or 0) == window_totals[1],
+    }
+    failed = [name for name, ok in checks.items() if not ok]
+    if failed:
+        raise ValidationError(f"outputs do not reconcile with the input counts: {', '.join(failed)}")
+    return checks
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job(JOB, argv, parse_args, run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

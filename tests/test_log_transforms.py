@@ -1,0 +1,110 @@
+"""Unit tests of the log analytics transforms, on small hand-made DataFrames."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.log_analytics import activity_windows, error_patterns, error_rate_anomalies, user_activity
+from schemas.logs import ACTIVITY_WINDOWS, EVENT
+
+
+def at(hhmmss: str) -> datetime:
+    return datetime.fromisoformat(f"2026-11-01T{hhmmss}")
+
+
+def events(spark: SparkSession, *rows: tuple[str, str, str, int]) -> DataFrame:
+    return spark.createDataFrame([(at(t), u, e, s) for t, u, e, s in rows], EVENT)
+
+
+def test_user_activity_counts_duplicates_and_spans_first_to_last(spark: SparkSession) -> None:
+    df = events(
+        spark,
+        ("10:00:00", "a", "view", 200),
+        ("10:00:00", "a", "view", 200),
+        ("12:30:00", "a", "buy", 500),
+        ("11:00:00", "b", "view", 200),
+    )
+    rows = {r.user_id: (r.event_count, r.first_seen, r.last_seen) for r in user_activity(df).collect()}
+    assert rows == {"a": (3, at("10:00:00"), at("12:30:00")), "b": (1, at("11:00:00"), at("11:00:00"))}
+
+
+def test_error_patterns_keep_only_status_400_and_up(spark: SparkSession) -> None:
+    df = events(
+        spark,
+        ("10:00:00", "a", "view", 399),
+        ("10:00:01", "a", "view", 400),
+        ("10:00:02", "b", "view", 400),
+        ("10:00:03", "b", "view", 599),
+        ("10:00:04", "b", "view", 302),
+    )
+    assert {(r.status_code, r.error_count) for r in error_patterns(df).collect()} == {(400, 2), (599, 1)}
+
+
+def test_activity_windows_are_tumbling_and_start_inclusive(spark: SparkSession) -> None:
+    df = events(
+        spark,
+        ("10:14:59", "a", "view", 200),
+        ("10:15:00", "a", "view", 500),
+        ("10:15:00", "b", "view", 200),
+        ("10:29:59.999", "c", "buy", 404),
+    )
+    rows = {
+        (r.window_start, r.window_end, r.event_type): (r.event_count, r.distinct_users, r.error_count)
+        for r in activity_windows(df, 15).collect()
+    }
+    assert rows == {
+        (at("10:00:00"), at("10:15:00"), "view"): (1, 1, 0),
+        (at("10:15:00"), at("10:30:00"), "view"): (2, 2, 1),
+        (at("10:15:00"), at("10:30:00"), "buy"): (1, 1, 1),
+    }
+
+
+def windows(spark: SparkSession, *per_hour: tuple[int, int]) -> DataFrame:
+    """Hourly windows with (events, errors), split over two event types to test the roll-up."""
+    rows = []
+    for hour, (n, errors) in enumerate(per_hour):
+        start, end = at(f"{hour:02d}:00:00"), at(f"{hour + 1:02d}:00:00")
+        rows.append((start, end, "view", n - n // 2, 1, min(errors, n - n // 2)))
+        rows.append((start, end, "buy", n // 2, 1, errors - min(errors, n - n // 2)))
+    return spark.createDataFrame(rows, ACTIVITY_WINDOWS)
+
+
+def test_anomaly_uses_median_absolute_deviation(spark: SparkSession) -> None:
+    # rates 0.10, 0.12, 0.08, 0.10, 0.11, 0.09, 0.60: median 0.10, MAD 0.01
+    df = windows(spark, (100, 10), (100, 12), (100, 8), (100, 10), (100, 11), (100, 9), (100, 60))
+    [row] = error_rate_anomalies(df, z_threshold=3.5, min_window_events=20).collect()
+    assert row.window_start == at("06:00:00")
+    assert (row.event_count, row.error_count) == (100, 60)
+    assert row.median_error_rate == pytest.approx(0.10)
+    assert row.robust_scale == pytest.approx(0.01 * 1.4826)
+    assert row.robust_z_score == pytest.approx(0.5 / (0.01 * 1.4826))
+    assert row.z_threshold == 3.5
+
+
+def test_anomaly_falls_back_to_mean_deviation_when_most_windows_are_equal(spark: SparkSession) -> None:
+    # rates 0, 0, 0, 0, 0.5: median 0 and MAD 0; mean absolute deviation 0.1
+    df = windows(spark, (40, 0), (40, 0), (40, 0), (40, 0), (40, 20))
+    [row] = error_rate_anomalies(df, z_threshold=3.5, min_window_events=20).collect()
+    assert row.robust_scale == pytest.approx(0.1 * 1.2533)
+    assert row.robust_z_score == pytest.approx(0.5 / (0.1 * 1.2533))
+
+
+def test_no_anomaly_when_every_window_has_the_same_rate(spark: SparkSession) -> None:
+    df = windows(spark, (50, 5), (50, 5), (50, 5))
+    assert error_rate_anomalies(df).count() == 0
+
+
+def test_small_windows_are_neither_scored_nor_baseline(spark: SparkSession) -> None:
+    # the 5-event window is all errors but too small to judge; without it the rest are flat
+    df = windows(spark, (40, 4), (40, 4), (40, 4), (40, 4), (40, 4), (5, 5))
+    assert error_rate_anomalies(df, min_window_events=20).count() == 0
+    assert error_rate_anomalies(df, min_window_events=5).count() == 1
+
+
+def test_low_error_rate_is_not_an_anomaly(spark: SparkSession) -> None:
+    # a window far *below* the others is good news, not an incident
+    df = windows(spark, (100, 20), (100, 21), (100, 19), (100, 20), (100, 0))
+    assert error_rate_anomalies(df).count() == 0

@@ -1,0 +1,1 @@
+"""Developer tooling: sample data, packaging, benchmarks. Not shipped to the cluster."""

@@ -1,0 +1,186 @@
+"""Deterministic sample-data generator for every job: tests, `make run` and benchmarks.
+
+    python -m tools.generate logs --output data/sample/logs --size 20MB --seed 7
+
+The same arguments always give the same bytes. Data is realistic where the jobs care:
+skewed users, bursts of server errors, several timestamp styles, and a small share of bad
+lines of every kind the contracts reject. Files are written in parallel (one seeded stream
+per file), so a gigabyte takes seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+COMPLETE_MARKER = ".complete"
+CHUNK_LINES = 50_000
+DEFAULT_FILE_BYTES = 128 * 1024 * 1024
+START = np.datetime64("2026-11-01T00:00:00", "ms")
+SPAN_HOURS = 7 * 24
+
+EVENT_TYPES = ["page_view", "search", "add_to_cart", "checkout", "login", "api_call"]
+EVENT_WEIGHTS = [0.46, 0.2, 0.12, 0.05, 0.07, 0.10]
+PATHS = ["/", "/search", "/product/{}", "/cart", "/checkout", "/login", "/api/v1/orders", "/api/v1/stock"]
+OK_CODES = [200, 200, 200, 200, 201, 204, 301, 302, 304]
+CLIENT_ERRORS = [400, 401, 403, 404, 404, 404, 429]
+SERVER_ERRORS = [500, 502, 503, 503, 504]
+# Share of lines that break the contract, spread over every kind of defect below.
+BAD_SHARE = 0.004
+# Hours (from START) with an incident: a burst of 5xx responses the anomaly detector should flag.
+INCIDENT_HOURS = (30, 31, 97, 140)
+
+
+def parse_size(text: str) -> int:
+    """'20MB', '1GB', '512KB' or a plain byte count."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*", text.upper())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 20MB or 1GB")
+    number, unit = float(match.group(1)), match.group(2).rstrip("B")
+    return int(number * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[unit])
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    path: Path
+    index: int
+    files: int
+    target_bytes: int
+    seed: int
+
+
+def _bad_log_line(rng: np.random.Generator, good: str) -> str:
+    """One line broken in one of the ways the log contract rejects."""
+    kind = int(rng.integers(0, 10))
+    if kind == 0:
+        return good[: len(good) // 2]  # truncated write
+    if kind == 1:
+        return re.sub(r',"status_code":\d+', "", good)
+    if kind == 2:
+        return re.sub(r'"status_code":\d+', '"status_code":"abc"', good)
+    if kind == 3:
+        return re.sub(r'"status_code":\d+', '"status_code":700', good)
+    if kind == 4:
+        return re.sub(r'"user_id":"[^"]*"', '"user_id":""', good)
+    if kind == 5:
+        return re.sub(r'"user_id":"[^"]*",', "", good)
+    if kind == 6:
+        return re.sub(r'"timestamp":"[^"]*"', '"timestamp":"yesterday"', good)
+    if kind == 7:
+        return re.sub(r'"event_type":"[^"]*"', '"event_type":null', good)
+    if kind == 8:
+        return ""
+    return f"[{good}]"
+
+
+def _log_file(plan: FilePlan) -> int:
+    """Write one file of log lines covering its slice of the week; returns bytes written."""
+    rng = np.random.default_rng([plan.seed, plan.index])
+    users = [f"u{n:06d}" for n in range(50_000)]
+    paths = [p.format(n) if "{}" in p else p for n, p in enumerate(PATHS * 8)]
+    ips = [f"10.{a}.{b}.{c}" for a, b, c in rng.integers(0, 255, size=(4096, 3))]
+    slice_ms = SPAN_HOURS * 3_600_000 // plan.files
+    slice_start = START + np.timedelta64(plan.index * slice_ms, "ms")
+    written = 0
+    with open(plan.path, "w", encoding="utf-8", newline="\n") as out:
+        while written < plan.target_bytes:
+            n = CHUNK_LINES
+            offsets = np.sort(rng.integers(0, slice_ms, size=n))
+            instants = slice_start + offsets.astype("timedelta64[ms]")
+            stamps = np.datetime_as_string(instants, unit="ms")
+            hours = ((instants - START) // np.timedelta64(1, "h")).astype(int)
+            user_ix = (rng.zipf(1.25, size=n) - 1) % len(users)
+            events = rng.choice(len(EVENT_TYPES), size=n, p=EVENT_WEIGHTS)
+            roll = rng.random(size=n)
+            in_incident = np.isin(hours, INCIDENT_HOURS)
+            server_error = roll < np.where(in_incident, 0.35, 0.01)
+            client_error = ~server_error & (roll < np.where(in_incident, 0.40, 0.04))
+            codes = np.where(
+                server_error,
+                rng.choice(SERVER_ERRORS, size=n),
+                np.where(client_error, rng.choice(CLIENT_ERRORS, size=n), rng.choice(OK_CODES, size=n)),
+            )
+            latency = rng.lognormal(4.0, 0.8, size=n).astype(int)
+            path_ix = rng.integers(0, len(paths), size=n)
+            ip_ix = rng.integers(0, len(ips), size=n)
+            style = rng.random(size=n)
+            lines = []
+            for i in range(n):
+                stamp = stamps[i]
+                if style[i] < 0.9:
+                    stamp += "Z"
+                elif style[i] < 0.97:
+                    stamp = stamp.replace("T", " ")  # no zone: read as UTC
+                else:
+                    stamp = stamp[:19] + "+00:00"
+                lines.append(
+                    f'{{"timestamp":"{stamp}","user_id":"{users[user_ix[i]]}",'
+                    f'"event_type":"{EVENT_TYPES[events[i]]}","status_code":{codes[i]},'
+                    f'"path":"{paths[path_ix[i]]}","latency_ms":{latency[i]},"ip":"{ips[ip_ix[i]]}"}}'
+                )
+            for i in np.flatnonzero(rng.random(size=n) < BAD_SHARE):
+                lines[i] = _bad_log_line(rng, lines[i])
+            for i in np.flatnonzero(rng.random(size=n) < 0.02):
+                lines[i] = re.sub(r'"status_code":(\d+)', r'"status_code":"\1"', lines[i])
+            block = "\n".join(lines) + "\n"
+            out.write(block)
+            written += len(block)
+    return written
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """How to write one file of a data set, and the file names it uses."""
+
+    write_file: Callable[[FilePlan], int]
+    suffix: str
+
+
+DATASETS: dict[str, Dataset] = {"logs": Dataset(_log_file, "jsonl")}
+
+
+def generate(dataset: str, output: Path, size: int, seed: int, files: int | None = None) -> list[Path]:
+    """Write `size` bytes (approximately) of `dataset` into `output`, replacing what was there."""
+    spec = DATASETS[dataset]
+    files = files or max(1, -(-size // DEFAULT_FILE_BYTES))
+    output.mkdir(parents=True, exist_ok=True)
+    for stale in [*output.glob(f"part-*.{spec.suffix}"), output / COMPLETE_MARKER]:
+        stale.unlink(missing_ok=True)
+    plans = [
+        FilePlan(output / f"part-{i:05d}.{spec.suffix}", i, files, max(1, size // files), seed) for i in range(files)
+    ]
+    workers = min(files, os.cpu_count() or 1)
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(spec.write_file, plans))
+    else:
+        for plan in plans:
+            spec.write_file(plan)
+    (output / COMPLETE_MARKER).write_text(f"{dataset} size={size} seed={seed} files={files}\n")
+    return [plan.path for plan in plans]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="generate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset", choices=sorted(DATASETS))
+    parser.add_argument("--output", type=Path, required=True, help="folder to (re)write")
+    parser.add_argument("--size", type=parse_size, default=parse_size("20MB"), help="approximate size, e.g. 1GB")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--files", type=int, help="number of files (default: one per 128 MB)")
+    args = parser.parse_args(argv)
+    paths = generate(args.dataset, args.output, args.size, args.seed, args.files)
+    total = sum(p.stat().st_size for p in paths)
+    print(f"wrote {len(paths)} file(s), {total / 1024**2:.1f} MiB, to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
