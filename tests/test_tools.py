@@ -1,0 +1,61 @@
+"""The developer tools: the sample-data generator and the EMR artifact builder."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tools import generate, package
+
+
+def test_generator_is_deterministic_and_sized(tmp_path: Path) -> None:
+    first = generate.generate("logs", tmp_path / "a", size=300_000, seed=3, files=2)
+    second = generate.generate("logs", tmp_path / "b", size=300_000, seed=3, files=2)
+    other_seed = generate.generate("logs", tmp_path / "c", size=300_000, seed=4, files=2)
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+    assert first[0].read_bytes() != other_seed[0].read_bytes()
+    total = sum(p.stat().st_size for p in first)
+    assert 300_000 <= total < 300_000 + 2 * generate.CHUNK_LINES * 200
+    assert (tmp_path / "a" / generate.COMPLETE_MARKER).exists()
+
+
+def test_generated_logs_are_mostly_valid_with_some_of_every_defect(tmp_path: Path) -> None:
+    [path] = generate.generate("logs", tmp_path, size=2_000_000, seed=1, files=1)
+    lines = path.read_text().splitlines()
+    parsed = []
+    for line in lines:
+        try:
+            parsed.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    objects = [p for p in parsed if isinstance(p, dict)]
+    assert 0.99 < len(objects) / len(lines) < 1.0
+    assert any(line == "" for line in lines)
+    assert any(o.get("status_code") == "abc" for o in objects)
+    assert any(isinstance(o.get("status_code"), str) and o["status_code"].isdigit() for o in objects)
+    errors = sum(1 for o in objects if isinstance(o.get("status_code"), int) and o["status_code"] >= 500)
+    assert 0.005 < errors / len(objects) < 0.2
+
+
+@pytest.mark.parametrize("text,size", [("20MB", 20 * 1024**2), ("1GB", 1024**3), ("512kb", 512 * 1024), ("42", 42)])
+def test_parse_size(text: str, size: int) -> None:
+    assert generate.parse_size(text) == size
+
+
+def test_artifact_is_reproducible_and_holds_only_our_code(tmp_path: Path) -> None:
+    package.main(["--dist", str(tmp_path / "one")])
+    package.main(["--dist", str(tmp_path / "two")])
+    name = f"spark_jobs-{package.version()}.zip"
+    assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    with zipfile.ZipFile(tmp_path / "one" / name) as archive:
+        names = archive.namelist()
+    assert "jobs/log_analytics.py" in names and "common/io.py" in names and "schemas/logs.py" in names
+    assert all(n.split("/")[0] in ("jobs", "common", "schemas") and n.endswith(".py") for n in names)
+    assert (tmp_path / "one" / "entrypoints" / "log_analytics.py").exists()
+    requirements = (tmp_path / "one" / "requirements.txt").read_text().splitlines()
+    pinned = [line for line in requirements if line and not line.startswith("#")]
+    assert pinned and all("==" in line for line in pinned)
+    assert not any(line.lower().startswith(("pyspark", "delta-spark")) for line in pinned)
