@@ -51,7 +51,7 @@ def test_empty_file(spark, tmp_path: Path, capsys) -> None:
 
 def test_file_of_garbage(spark, tmp_path: Path, capsys) -> None:
     garbage = tmp_path / "garbage.jsonl"
-    garbage.write_bytes(b"\x00\x01binary\xff\nnot json at all\n{\"half\": \n")
+    garbage.write_bytes(b'\x00\x01binary\xff\nnot json at all\n{"half": \n')
     code = run_main("--input", str(garbage), "--output", str(tmp_path / "out"))
     assert code == 1
     assert last_error_line(capsys) == (

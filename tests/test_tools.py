@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 from pathlib import Path
@@ -27,10 +28,8 @@ def test_generated_logs_are_mostly_valid_with_some_of_every_defect(tmp_path: Pat
     lines = path.read_text().splitlines()
     parsed = []
     for line in lines:
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             parsed.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
     objects = [p for p in parsed if isinstance(p, dict)]
     assert 0.99 < len(objects) / len(lines) < 1.0
     assert any(line == "" for line in lines)
