@@ -1,0 +1,156 @@
+"""Benchmark each job against the mission's seed script on the same generated data.
+
+    python -m tools.bench --size 1GB --rounds 3            # every comparison
+    python -m tools.bench --only log_analytics --size 200MB
+
+Both sides run the way EMR runs them: spark-submit, same master, same driver memory, same
+jars, our job from the packaged zip. Rounds alternate which side goes first, so neither
+always gets the warmer page cache. Printed: median wall time of each side, input throughput
+in MB/s, and the ratio job / seed (lower is better). Results are also written as JSON.
+Speed is measured here, never asserted in a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.spark import local_jars
+from tools import generate, package
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / ".cache" / "bench"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Our job and the seed script doing the same workload on the same input."""
+
+    dataset: str
+    seed_script: Path
+    seed_args: Callable[[Path, Path], list[str]]
+    job: str
+    job_args: Callable[[Path, Path], list[str]]
+
+
+COMPARISONS: dict[str, Comparison] = {
+    "log_analytics": Comparison(
+        dataset="logs",
+        seed_script=ROOT / "tools" / "seed" / "log_analysis.py",
+        seed_args=lambda data, out: [str(data), str(out)],
+        job="log_analytics",
+        job_args=lambda data, out: ["--input", str(data), "--output", str(out)],
+    ),
+}
+
+
+def dataset(name: str, size: int, seed: int = 11) -> Path:
+    """The cached benchmark input, generated once per (data set, size)."""
+    folder = BENCH_DIR / "data" / f"{name}-{size}"
+    if not (folder / generate.COMPLETE_MARKER).exists():
+        print(f"generating {size / 1024**2:.0f} MiB of {name} in {folder}", flush=True)
+        generate.generate(name, folder, size, seed)
+    return folder
+
+
+def input_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+
+
+def submit(script: Path, args: list[str], archive: Path | None, driver_memory: str) -> float:
+    """Wall time of one spark-submit run; a failed run stops the benchmark with its log tail."""
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    env.pop("PYTHONPATH", None)
+    command = [
+        str(Path(sys.executable).parent / "spark-submit"),
+        "--master",
+        "local[*]",
+        "--driver-memory",
+        driver_memory,
+        "--jars",
+        ",".join(local_jars()),
+        "--conf",
+        "spark.ui.showConsoleProgress=false",
+        *(["--py-files", str(archive)] if archive else []),
+        str(script),
+        *args,
+    ]
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, cwd=BENCH_DIR, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+        raise SystemExit(f"bench: {script.name} failed (exit {result.returncode}):\n{tail}")
+    return elapsed
+
+
+def compare(name: str, size: int, rounds: int, driver_memory: str, archive: Path, entrypoints: Path) -> dict:
+    spec = COMPARISONS[name]
+    data = dataset(spec.dataset, size)
+    megabytes = input_bytes(data) / 1024**2
+    out = BENCH_DIR / "out" / name
+    seed_times: list[float] = []
+    job_times: list[float] = []
+    for round_number in range(rounds):
+        sides = [
+            ("seed", lambda: submit(spec.seed_script, spec.seed_args(data, out / "seed"), None, driver_memory)),
+            ("job", lambda: submit(entrypoints / f"{spec.job}.py", spec.job_args(data, out / "job"), archive, driver_memory)),
+        ]
+        if round_number % 2:
+            sides.reverse()
+        for side, run in sides:
+            seconds = run()
+            (seed_times if side == "seed" else job_times).append(seconds)
+            print(f"  {name} round {round_number + 1} {side}: {seconds:.1f}s", flush=True)
+    seed_median, job_median = statistics.median(seed_times), statistics.median(job_times)
+    return {
+        "comparison": name,
+        "input_mb": round(megabytes, 1),
+        "rounds": rounds,
+        "seed_median_s": round(seed_median, 1),
+        "job_median_s": round(job_median, 1),
+        "seed_mb_per_s": round(megabytes / seed_median, 1),
+        "job_mb_per_s": round(megabytes / job_median, 1),
+        "ratio_job_over_seed": round(job_median / seed_median, 2),
+        "seed_times_s": [round(t, 1) for t in seed_times],
+        "job_times_s": [round(t, 1) for t in job_times],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description="Benchmark the jobs against the seed scripts.")
+    parser.add_argument("--size", type=generate.parse_size, default=generate.parse_size("1GB"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", choices=sorted(COMPARISONS), action="append", help="run only these comparisons")
+    parser.add_argument("--driver-memory", default="4g")
+    args = parser.parse_args(argv)
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    dist = BENCH_DIR / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    package.main(["--dist", str(dist)])
+    archive, entrypoints = dist / f"spark_jobs-{package.version()}.zip", dist / "entrypoints"
+    results = []
+    for name in args.only or sorted(COMPARISONS):
+        result = compare(name, args.size, args.rounds, args.driver_memory, archive, entrypoints)
+        results.append(result)
+        print(
+            f"{name}: {result['input_mb']:.0f} MB, seed {result['seed_median_s']}s ({result['seed_mb_per_s']} MB/s), "
+            f"job {result['job_median_s']}s ({result['job_mb_per_s']} MB/s), ratio job/seed {result['ratio_job_over_seed']}",
+            flush=True,
+        )
+    (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results: {BENCH_DIR / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
