@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -46,3 +47,21 @@ def publish_table(
         report.record_suite(result)
         require_success([result])
     return written
+
+
+def run_concurrently(tasks: Mapping[str, Callable[[], DataFrame]], max_workers: int = 4) -> dict[str, DataFrame]:
+    """Run independent publishing tasks on threads of one Spark application.
+
+    Writing a table is partly waiting (commits, listings, job scheduling); overlapping
+    independent tables keeps the executors busy. The first failure is re-raised once the
+    running tasks finish; tasks not yet started are cancelled.
+    """
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="publish") as pool:
+        futures = {name: pool.submit(task) for name, task in tasks.items()}
+        done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
+        failed = [f for f in done if f.exception() is not None]
+        if failed:
+            for future in futures.values():
+                future.cancel()
+            raise failed[0].exception()
+    return {name: future.result() for name, future in futures.items()}

@@ -25,6 +25,8 @@ from schemas import conform_to
 from schemas.quarantine import QUARANTINE
 
 REASON = "reason"
+# Great Expectations keeps process-wide state (the current project); one suite at a time.
+_GX_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -112,13 +114,14 @@ def run_suite(df: DataFrame, suite_name: str, expectations: Sequence[Any]) -> Su
     `persist=False`: GX must not cache the DataFrame; the caller decides what is cached.
     """
     gx, progress_bars_config = _quiet_great_expectations()
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = progress_bars_config(globally=False)
-    source = context.data_sources.add_spark(name="spark", persist=False)
-    batch_definition = source.add_dataframe_asset(name=suite_name).add_batch_definition_whole_dataframe("all")
-    suite = gx.ExpectationSuite(name=suite_name, expectations=list(expectations))
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
-    described = batch.validate(suite).describe_dict()
+    with _GX_LOCK:
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = progress_bars_config(globally=False)
+        source = context.data_sources.add_spark(name="spark", persist=False)
+        batch_definition = source.add_dataframe_asset(name=suite_name).add_batch_definition_whole_dataframe("all")
+        suite = gx.ExpectationSuite(name=suite_name, expectations=list(expectations))
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
+        described = batch.validate(suite).describe_dict()
     summaries = [_summarise(r) for r in described["expectations"]]
     failed = [f"{s['expectation']}({s['kwargs']})" for s in summaries if not s["success"]]
     return SuiteResult(suite_name, bool(described["success"]), len(summaries), failed, summaries)

@@ -25,7 +25,7 @@ from common.cli import JobArgumentParser, positive_int, run_job
 from common.errors import InputError, ValidationError
 from common.io import CORRUPT_RECORD, TABLE_FORMATS, read_json_lines
 from common.logs import get_logger
-from common.outputs import publish_table
+from common.outputs import publish_table, run_concurrently
 from common.report import RunReport, retire_previous_report
 from common.rules.logs import ERROR_STATUS_MIN, event_expectations, output_expectations, row_rules, typed_columns
 from common.spark import CacheScope
@@ -216,26 +216,45 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
 
         expectations = output_expectations()
         publish = dict(spark=spark, output_root=args.output, fmt=args.format, report=report, cache=cache)
-        publish_table(df=classified.transform(quarantined_rows), name="quarantine", **publish)
-        activity = publish_table(
-            df=user_activity(events), name="user_activity", expectations=expectations["user_activity"], **publish
+
+        def windows_then_anomalies() -> DataFrame:
+            windows = publish_table(
+                df=activity_windows(events, args.window_minutes),
+                name="activity_windows",
+                expectations=expectations["activity_windows"],
+                **publish,
+            )
+            publish_table(
+                df=error_rate_anomalies(windows, args.z_threshold, args.min_window_events),
+                name="anomalies",
+                expectations=expectations["anomalies"],
+                **publish,
+            )
+            return windows
+
+        tables = run_concurrently(
+            {
+                "quarantine": lambda: publish_table(
+                    df=classified.transform(quarantined_rows), name="quarantine", **publish
+                ),
+                "user_activity": lambda: publish_table(
+                    df=user_activity(events),
+                    name="user_activity",
+                    expectations=expectations["user_activity"],
+                    **publish,
+                ),
+                "error_patterns": lambda: publish_table(
+                    df=error_patterns(events),
+                    name="error_patterns",
+                    expectations=expectations["error_patterns"],
+                    **publish,
+                ),
+                "activity_windows": windows_then_anomalies,
+            }
         )
-        errors = publish_table(
-            df=error_patterns(events), name="error_patterns", expectations=expectations["error_patterns"], **publish
+        report.metrics["reconciliation"] = reconcile(
+            report, tables["user_activity"], tables["error_patterns"], tables["activity_windows"]
         )
-        windows = publish_table(
-            df=activity_windows(events, args.window_minutes),
-            name="activity_windows",
-            expectations=expectations["activity_windows"],
-            **publish,
-        )
-        publish_table(
-            df=error_rate_anomalies(windows, args.z_threshold, args.min_window_events),
-            name="anomalies",
-            expectations=expectations["anomalies"],
-            **publish,
-        )
-        report.metrics["reconciliation"] = reconcile(report, activity, errors, windows)
     written = report.write(spark, args.output)
     log.info("run succeeded", extra={"job": JOB, "output": args.output, "tables": report.tables})
     return written
