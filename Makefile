@@ -20,7 +20,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # Great Expectations must not try to reach the network.
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup run test lint format package bench lock clean
+.PHONY: help setup run test lint format package bench lock clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -71,3 +71,6 @@ lock: ## Re-resolve requirements/dev.txt and rewrite the lock file
 clean: ## Remove generated data, outputs and builds (keeps .venv and the jar cache)
 	rm -rf data dist build *.egg-info spark-warehouse metastore_db derby.log .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+distclean: clean ## Also remove .venv and the jar and benchmark caches
+	rm -rf $(VENV) .cache

@@ -44,4 +44,4 @@ def spark_submit(
         str(entrypoints / f"{job}.py"),
         *args,
     ]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800, check=False)
