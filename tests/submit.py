@@ -3,15 +3,12 @@ entrypoint script, from a directory with nothing of the repo on sys.path."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-from common.spark import local_jars
-from tools import package
+from tools import package, submit
 
-ROOT = Path(__file__).resolve().parents[1]
+TEST_CONF = {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"}
 
 
 def build_artifact(dist: Path) -> tuple[Path, Path]:
@@ -23,25 +20,7 @@ def build_artifact(dist: Path) -> tuple[Path, Path]:
 def spark_submit(
     dist: Path, job: str, args: list[str], cwd: Path, master: str = "local[2]"
 ) -> subprocess.CompletedProcess[str]:
+    """Submit `job` from the artifact in `dist`; generous timeout for a loaded machine."""
     archive, entrypoints = dist / f"spark_jobs-{package.version()}.zip", dist / "entrypoints"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYSPARK_GATEWAY_PORT")}
-    env["PYSPARK_PYTHON"] = sys.executable
-    env["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    command = [
-        str(Path(sys.executable).parent / "spark-submit"),
-        "--master",
-        master,
-        "--driver-memory",
-        "1g",
-        "--jars",
-        ",".join(local_jars()),
-        "--conf",
-        "spark.sql.shuffle.partitions=2",
-        "--conf",
-        "spark.ui.enabled=false",
-        "--py-files",
-        str(archive),
-        str(entrypoints / f"{job}.py"),
-        *args,
-    ]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    cmd = submit.command(entrypoints / f"{job}.py", args, archive, master=master, conf=TEST_CONF)
+    return submit.run(cmd, cwd=cwd, timeout=1800)

@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.spark import local_jars
-from tools import generate, package
+from tools import generate, package, submit
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / ".cache" / "bench"
+BENCH_CONF = {"spark.ui.showConsoleProgress": "false"}
 
 
 @dataclass(frozen=True)
@@ -66,26 +64,11 @@ def input_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
 
 
-def submit(script: Path, args: list[str], archive: Path | None, driver_memory: str) -> float:
+def timed_submit(script: Path, args: list[str], archive: Path | None, driver_memory: str) -> float:
     """Wall time of one spark-submit run; a failed run stops the benchmark with its log tail."""
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    env.pop("PYTHONPATH", None)
-    command = [
-        str(Path(sys.executable).parent / "spark-submit"),
-        "--master",
-        "local[*]",
-        "--driver-memory",
-        driver_memory,
-        "--jars",
-        ",".join(local_jars()),
-        "--conf",
-        "spark.ui.showConsoleProgress=false",
-        *(["--py-files", str(archive)] if archive else []),
-        str(script),
-        *args,
-    ]
+    cmd = submit.command(script, args, archive, driver_memory=driver_memory, conf=BENCH_CONF)
     started = time.perf_counter()
-    result = subprocess.run(command, env=env, cwd=BENCH_DIR, capture_output=True, text=True, check=False)
+    result = submit.run(cmd, cwd=BENCH_DIR)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
@@ -102,10 +85,10 @@ def compare(name: str, size: int, rounds: int, driver_memory: str, archive: Path
     job_times: list[float] = []
     for round_number in range(rounds):
         sides = [
-            ("seed", lambda: submit(spec.seed_script, spec.seed_args(data, out / "seed"), None, driver_memory)),
+            ("seed", lambda: timed_submit(spec.seed_script, spec.seed_args(data, out / "seed"), None, driver_memory)),
             (
                 "job",
-                lambda: submit(
+                lambda: timed_submit(
                     entrypoints / f"{spec.job}.py", spec.job_args(data, out / "job"), archive, driver_memory
                 ),
             ),
