@@ -41,9 +41,17 @@ setup: $(INSTALLED) $(JARS) ## Create .venv, install pinned packages, fetch jars
 $(SAMPLE)/logs/.complete: | setup
 	$(PY) -m tools.generate logs --output $(SAMPLE)/logs --size $(SAMPLE_SIZE) --seed 7
 
-run: setup $(SAMPLE)/logs/.complete ## Run the jobs locally on generated sample data
+$(SAMPLE)/transactions/.complete: | setup
+	$(PY) -m tools.generate transactions --output $(SAMPLE)/transactions --size $(SAMPLE_SIZE) --seed 7
+
+$(SAMPLE)/profiles/.complete: | setup
+	$(PY) -m tools.generate profiles --output $(SAMPLE)/profiles --size 4MB --seed 7
+
+run: setup $(SAMPLE)/logs/.complete $(SAMPLE)/transactions/.complete $(SAMPLE)/profiles/.complete ## Run the jobs locally on generated sample data
 	$(PY) -m jobs.log_analytics --input $(SAMPLE)/logs --output $(OUTPUT)/log_analytics
 	$(PY) -m tools.show_report $(OUTPUT)/log_analytics
+	$(PY) -m jobs.transaction_etl --transactions $(SAMPLE)/transactions --profiles $(SAMPLE)/profiles --warehouse $(OUTPUT)/transaction_etl
+	$(PY) -m tools.show_report $(OUTPUT)/transaction_etl
 
 test: setup package ## Run the test suite (local Spark, real Delta and Great Expectations)
 	$(PY) -m pytest

@@ -5,9 +5,11 @@ Every reader takes an explicit schema: column names and types are a contract, ne
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Literal
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -52,12 +54,32 @@ def require_input(spark: SparkSession, path: str) -> None:
     raise InputError(f"no input files under {path}")
 
 
-def read_json_lines(spark: SparkSession, path: str, schema: StructType) -> DataFrame:
+# A JSON number token, as RFC 8259 writes it.
+JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+
+
+def quote_json_numbers(text: Column, fields: Sequence[str]) -> Column:
+    """`text` with the JSON number values of `fields` turned into JSON strings of the same digits.
+
+    Spark's JSON reader turns a number read into a string field into a double first
+    (12.3400000000000001 arrives as "12.34", 1234567890123456.78 as "1.2345678901234568E15").
+    Quoting the number keeps its exact text for the field's parser to judge. A number that is
+    not a valid JSON number stays as it is, so the line stays as broken as it was.
+    """
+    if not fields:
+        return text
+    names = "|".join(re.escape(name) for name in fields)
+    return F.regexp_replace(text, rf'("(?:{names})"\s*:\s*)({JSON_NUMBER})(?=\s*[,}}])', '$1"$2"')
+
+
+def read_json_lines(spark: SparkSession, path: str, schema: StructType, exact_numbers: Sequence[str] = ()) -> DataFrame:
     """Parse JSON lines against `schema`, one row per input line, keeping what went wrong.
 
     Returns `raw_record` (the line), `source_file`, the schema's fields and `_corrupt_record`
     (set when the line is not JSON). Reading lines as text, not with `spark.read.json`,
     keeps one row per line: a JSON array on a line is one bad record, not several rows.
+    `exact_numbers` names string fields whose JSON numbers must keep their exact digits
+    (money): see `quote_json_numbers`. `raw_record` is always the line as read.
     """
     require_input(spark, path)
     parse_schema = StructType([*schema.fields, StructField(CORRUPT_RECORD, StringType())])
@@ -66,7 +88,7 @@ def read_json_lines(spark: SparkSession, path: str, schema: StructType) -> DataF
     return lines.select(
         F.col("value").alias(RAW_RECORD),
         F.col("_metadata.file_path").alias(SOURCE_FILE),
-        F.from_json("value", parse_schema, options).alias("_parsed"),
+        F.from_json(quote_json_numbers(F.col("value"), exact_numbers), parse_schema, options).alias("_parsed"),
     ).select(RAW_RECORD, SOURCE_FILE, "_parsed.*")
 
 
@@ -115,6 +137,24 @@ def delete_path(spark: SparkSession, path: str) -> None:
     fs, hadoop_path = _filesystem(spark, path)
     if fs.exists(hadoop_path):
         fs.delete(hadoop_path, True)
+
+
+def list_data_files(spark: SparkSession, path: str, suffix: str = "") -> list[tuple[str, int]]:
+    """(URI, size in bytes) of every visible file under `path` ending with `suffix`, sorted.
+
+    Markers such as `_SUCCESS` and checksums are left out, as Spark leaves them out.
+    """
+    fs, hadoop_path = _filesystem(spark, path)
+    if not fs.exists(hadoop_path):
+        return []
+    found = []
+    files = fs.listFiles(hadoop_path, True)
+    while files.hasNext():
+        status = files.next()
+        name = status.getPath().getName()
+        if _is_visible(name) and name.endswith(suffix):
+            found.append((str(status.getPath().toString()), int(status.getLen())))
+    return sorted(found)
 
 
 def join_path(root: str, *parts: str) -> str:

@@ -136,6 +136,117 @@ def _log_file(plan: FilePlan) -> int:
     return written
 
 
+# Transactions: amounts in cents from a log-normal (median ~33.00), a share of refunds, lines
+# repeated by at-least-once delivery, corrections (same id, later timestamp, new amount) and
+# late arrivals (timestamps days before the file's slice).
+TX_REFUND_SHARE = 0.04
+TX_DUPLICATE_SHARE = 0.01
+TX_CORRECTION_SHARE = 0.005
+TX_LATE_SHARE = 0.02
+TX_STRING_AMOUNT_SHARE = 0.15
+TX_BAD_SHARE = 0.003
+COUNTRIES = ["DE", "FR", "US", "GB", "NL", "ES", "IT", "PL", "SE", "JP"]
+SEGMENTS = ["retail", "smb", "enterprise", "vip"]
+USERS = 50_000
+
+
+def _bad_transaction_line(rng: np.random.Generator, good: str) -> str:
+    """One line broken in one of the ways the transaction contract rejects."""
+    kind = int(rng.integers(0, 9))
+    if kind == 0:
+        return good[: len(good) // 2]
+    if kind == 1:
+        return re.sub(r'"amount":[^,}]+', '"amount":"n/a"', good)
+    if kind == 2:
+        return re.sub(r'"amount":"?(-?\d+\.\d+)"?', r'"amount":\g<1>5', good)  # three decimals
+    if kind == 3:
+        return re.sub(r',"amount":[^,}]+', "", good)
+    if kind == 4:
+        return re.sub(r'"transaction_id":"[^"]*"', '"transaction_id":""', good)
+    if kind == 5:
+        return re.sub(r'"user_id":"[^"]*",', "", good)
+    if kind == 6:
+        return re.sub(r'"timestamp":"[^"]*"', '"timestamp":"last tuesday"', good)
+    if kind == 7:
+        return ""
+    return f"[{good}]"
+
+
+def _transaction_file(plan: FilePlan) -> int:
+    """Write one file of transaction lines covering its slice of the week; returns bytes written."""
+    rng = np.random.default_rng([plan.seed, plan.index])
+    users = [f"u{n:06d}" for n in range(USERS)]
+    channels = ["web", "app", "pos", "api"]
+    slice_ms = SPAN_HOURS * 3_600_000 // plan.files
+    slice_start = START + np.timedelta64(plan.index * slice_ms, "ms")
+    written, serial = 0, 0
+    with open(plan.path, "w", encoding="utf-8", newline="\n") as out:
+        while written < plan.target_bytes:
+            n = CHUNK_LINES
+            offsets = np.sort(rng.integers(0, slice_ms, size=n))
+            late = rng.random(size=n) < TX_LATE_SHARE
+            offsets = offsets - np.where(late, rng.integers(3_600_000, 72 * 3_600_000, size=n), 0)
+            instants = slice_start + offsets.astype("timedelta64[ms]")
+            stamps = np.datetime_as_string(instants, unit="s")
+            user_ix = (rng.zipf(1.3, size=n) - 1) % USERS
+            cents = np.maximum(1, np.round(rng.lognormal(8.1, 1.1, size=n))).astype(np.int64)
+            cents = np.where(rng.random(size=n) < TX_REFUND_SHARE, -cents, cents)
+            as_string = rng.random(size=n) < TX_STRING_AMOUNT_SHARE
+            channel = rng.integers(0, len(channels), size=n)
+            lines = []
+            for i in range(n):
+                amount = f"{cents[i] / 100:.2f}"
+                if as_string[i]:
+                    amount = f'"{amount}"'
+                lines.append(
+                    f'{{"transaction_id":"tx-{plan.index:04d}-{serial + i:010d}","user_id":"{users[user_ix[i]]}",'
+                    f'"timestamp":"{stamps[i]}Z","amount":{amount},"currency":"EUR","channel":"{channels[channel[i]]}"}}'
+                )
+            serial += n
+            for i in np.flatnonzero(rng.random(size=n) < TX_CORRECTION_SHARE):
+                j = int(rng.integers(0, i + 1))
+                corrected = f"{int(rng.integers(100, 50_000)) / 100:.2f}"
+                later = np.datetime_as_string(instants[j] + np.timedelta64(int(rng.integers(1, 600)), "s"), unit="s")
+                line = re.sub(r'"amount":[^,}]+', f'"amount":{corrected}', lines[j])
+                lines[i] = re.sub(r'"timestamp":"[^"]*"', f'"timestamp":"{later}Z"', line)
+            for i in np.flatnonzero(rng.random(size=n) < TX_DUPLICATE_SHARE):
+                lines[i] = lines[int(rng.integers(0, i + 1))]
+            for i in np.flatnonzero(rng.random(size=n) < TX_BAD_SHARE):
+                lines[i] = _bad_transaction_line(rng, lines[i])
+            block = "\n".join(lines) + "\n"
+            out.write(block)
+            written += len(block)
+    return written
+
+
+def _profile_file(plan: FilePlan) -> int:
+    """Write one file of user profile lines: users in turn, the same user again in a later
+    pass with other attributes and another updated_at; a few bad lines."""
+    rng = np.random.default_rng([plan.seed, plan.index])
+    written, first = 0, plan.index * USERS // plan.files
+    with open(plan.path, "w", encoding="utf-8", newline="\n") as out:
+        while written < plan.target_bytes:
+            n = min(CHUNK_LINES, USERS)
+            user_ix = (first + np.arange(n)) % USERS
+            first += n
+            country = rng.integers(0, len(COUNTRIES), size=n)
+            segment = rng.integers(0, len(SEGMENTS), size=n)
+            signup = np.datetime64("2020-01-01") + rng.integers(0, 6 * 365, size=n).astype("timedelta64[D]")
+            updated = START + rng.integers(0, SPAN_HOURS * 3_600_000, size=n).astype("timedelta64[ms]")
+            signups, updates = np.datetime_as_string(signup), np.datetime_as_string(updated, unit="s")
+            lines = [
+                f'{{"user_id":"u{user_ix[i]:06d}","country":"{COUNTRIES[country[i]]}",'
+                f'"segment":"{SEGMENTS[segment[i]]}","signup_date":"{signups[i]}","updated_at":"{updates[i]}Z"}}'
+                for i in range(n)
+            ]
+            for i in np.flatnonzero(rng.random(size=n) < BAD_SHARE):
+                lines[i] = lines[i].replace(f'"signup_date":"{signups[i]}"', '"signup_date":"someday"')
+            block = "\n".join(lines) + "\n"
+            out.write(block)
+            written += len(block)
+    return written
+
+
 @dataclass(frozen=True)
 class Dataset:
     """How to write one file of a data set, and the file names it uses."""
@@ -144,7 +255,11 @@ class Dataset:
     suffix: str
 
 
-DATASETS: dict[str, Dataset] = {"logs": Dataset(_log_file, "jsonl")}
+DATASETS: dict[str, Dataset] = {
+    "logs": Dataset(_log_file, "jsonl"),
+    "transactions": Dataset(_transaction_file, "jsonl"),
+    "profiles": Dataset(_profile_file, "jsonl"),
+}
 
 
 def generate(dataset: str, output: Path, size: int, seed: int, files: int | None = None) -> list[Path]:

@@ -17,6 +17,8 @@ from common.validation import RowRule
 ISO_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$"
 # A plain integer (a JSON number or a numeric string); "404.0" is not one.
 INTEGER_PATTERN = r"^[0-9]{1,9}$"
+# A calendar date, ISO-8601 extended form.
+ISO_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
 
 WHITESPACE = " \t\r\n"
@@ -45,6 +47,34 @@ def parse_integer(value: Column) -> Column:
     """An int from a JSON number or numeric string written as a plain integer, or null."""
     text = strip(value)
     return F.when(text.rlike(INTEGER_PATTERN), text.cast("int"))
+
+
+def decimal_pattern(precision: int, scale: int) -> str:
+    """Plain decimal notation that fits decimal(precision, scale) exactly: optional sign, at
+    most `precision - scale` integer digits, at most `scale` decimals. No exponent, no
+    thousands separators, no bare '.5'."""
+    if not 0 < scale < precision:
+        raise ValueError(f"need 0 < scale < precision, got decimal({precision},{scale})")
+    return rf"^[+-]?[0-9]{{1,{precision - scale}}}(\.[0-9]{{1,{scale}}})?$"
+
+
+def parse_decimal(value: Column, precision: int = 18, scale: int = 2) -> Column:
+    """An exact decimal(precision, scale) from a JSON number or numeric string, or null.
+
+    The text is checked before the cast because Spark's cast rounds: '10.005' would become
+    10.01 and '1e2' would become 100.00. Money must never change silently, so a value with
+    more decimals than `scale` (or that needs rounding of any kind) is rejected instead.
+    Read JSON numbers with `read_json_lines(..., exact_numbers=...)`: Spark's JSON reader
+    otherwise passes numbers through a double first.
+    """
+    text = strip(value)
+    return F.when(text.rlike(decimal_pattern(precision, scale)), text.cast(f"decimal({precision},{scale})"))
+
+
+def parse_iso_date(value: Column) -> Column:
+    """A date written yyyy-MM-dd, or null (impossible dates such as 2026-02-30 included)."""
+    text = strip(value)
+    return F.when(text.rlike(ISO_DATE_PATTERN), text.cast("date"))
 
 
 def clean_text(value: Column) -> Column:
@@ -83,4 +113,26 @@ def required_parsed(field: str, parsed: str, expected: str) -> list[RowRule]:
     return [
         RowRule(f"missing_{field}", f"{field} is absent, null or blank", lambda: is_blank(F.col(field))),
         RowRule(f"invalid_{field}", f"{field} is not {expected}", lambda: F.col(parsed).isNull()),
+    ]
+
+
+def optional_text(field: str) -> list[RowRule]:
+    """Absent or null is fine; a nested object or array in the field's place is not."""
+    return [
+        RowRule(
+            f"invalid_{field}",
+            f"{field} is an object or array, not a string",
+            lambda: F.coalesce(F.col(field).startswith("{") | F.col(field).startswith("["), F.lit(False)),
+        )
+    ]
+
+
+def optional_parsed(field: str, parsed: str, expected: str) -> list[RowRule]:
+    """Absent, null or blank is fine; a value that is there must parse (`parsed` not null)."""
+    return [
+        RowRule(
+            f"invalid_{field}",
+            f"{field} is present but not {expected}",
+            lambda: ~is_blank(F.col(field)) & F.col(parsed).isNull(),
+        )
     ]
