@@ -1,4 +1,4 @@
-"""Field-level parsing and rule builders shared by every JSON-lines dataset.
+"""Field-level parsing and rule builders shared by every dataset (JSON lines, CSV).
 
 A parser returns the typed value or null; the matching rules say why a value is unusable.
 Jobs type their valid rows with the same parsers the rules used, so rule and value agree.
@@ -17,6 +17,9 @@ from common.validation import RowRule
 ISO_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$"
 # A plain integer (a JSON number or a numeric string); "404.0" is not one.
 INTEGER_PATTERN = r"^[0-9]{1,9}$"
+# A plain decimal number with an optional sign: "52000", "-3", "48.75". No exponent, thousands
+# separator or currency sign: "5e4", "52,000" and "$52000" are not numbers in a contract.
+DECIMAL_PATTERN = r"^[+-]?[0-9]{1,15}(\.[0-9]{1,9})?$"
 
 
 WHITESPACE = " \t\r\n"
@@ -47,6 +50,12 @@ def parse_integer(value: Column) -> Column:
     return F.when(text.rlike(INTEGER_PATTERN), text.cast("int"))
 
 
+def parse_decimal(value: Column) -> Column:
+    """A double from a plain decimal number (see DECIMAL_PATTERN), or null."""
+    text = strip(value)
+    return F.when(text.rlike(DECIMAL_PATTERN), text.cast("double"))
+
+
 def clean_text(value: Column) -> Column:
     """Identifiers and labels without surrounding white space."""
     return strip(value)
@@ -62,6 +71,15 @@ def malformed_json() -> RowRule:
         "malformed_json",
         "the line is not one JSON object",
         lambda: F.col(CORRUPT_RECORD).isNotNull() | ~strip(F.col(RAW_RECORD)).endswith("}"),
+    )
+
+
+def malformed_csv() -> RowRule:
+    """Not one CSV record of the contract's width: too few or too many fields, or a stray quote."""
+    return RowRule(
+        "malformed_csv",
+        "the line does not split into the contract's columns",
+        lambda: F.col(CORRUPT_RECORD).isNotNull(),
     )
 
 
