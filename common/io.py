@@ -5,6 +5,7 @@ Every reader takes an explicit schema: column names and types are a contract, ne
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Sequence
 from typing import Literal
@@ -22,6 +23,8 @@ TABLE_FORMATS: tuple[str, ...] = ("delta", "parquet")
 RAW_RECORD = "raw_record"
 SOURCE_FILE = "source_file"
 CORRUPT_RECORD = "_corrupt_record"
+# Spark reads a UTF-8 byte order mark as part of the first field of a file.
+BYTE_ORDER_MARK = "\ufeff"
 
 
 def _filesystem(spark: SparkSession, path: str):
@@ -92,6 +95,88 @@ def read_json_lines(spark: SparkSession, path: str, schema: StructType, exact_nu
     ).select(RAW_RECORD, SOURCE_FILE, "_parsed.*")
 
 
+def input_files(spark: SparkSession, path: str) -> list[str]:
+    """The data files Spark reads for `path` (file, directory or glob; directories recursively),
+    skipping files and folders whose name starts with '_' or '.' as Spark does."""
+    require_input(spark, path)
+    fs, hadoop_path = _filesystem(spark, path)
+    files: list[str] = []
+    pending = list(fs.globStatus(hadoop_path))
+    while pending:
+        status = pending.pop()
+        if status.isFile():
+            files.append(status.getPath().toString())
+            continue
+        pending.extend(child for child in fs.listStatus(status.getPath()) if _is_visible(child.getPath().getName()))
+    return sorted(files)
+
+
+def first_line(spark: SparkSession, path: str) -> str | None:
+    """The first line of a text file (decompressed like Spark would), or None when it is empty."""
+    jvm = spark.sparkContext._jvm
+    fs, hadoop_path = _filesystem(spark, path)
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(hadoop_path)
+    stream = fs.open(hadoop_path)
+    if codec is not None:
+        stream = codec.createInputStream(stream)
+    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+    try:
+        return reader.readLine()
+    finally:
+        reader.close()
+
+
+def csv_header(line: str) -> list[str]:
+    """Column names of a CSV header line, unquoted and without surrounding white space."""
+    return [name.strip() for name in next(csv.reader([line.lstrip(BYTE_ORDER_MARK)]), [])]
+
+
+def require_csv_headers(spark: SparkSession, files: list[str], expected: list[str]) -> None:
+    """Fail with one line unless every non-empty file starts with the contract's header.
+
+    A file without a header, or with columns renamed, reordered, added or missing, would
+    otherwise be read positionally into the wrong fields. One small read per file (the driver
+    opens each file once), so a folder of many tiny files costs one request per file on S3.
+    """
+    for file in files:
+        line = first_line(spark, file)
+        if line is None:
+            continue
+        names = csv_header(line)
+        if names != expected:
+            raise InputError(f"{file}: header {','.join(names)!r} does not match the contract {','.join(expected)!r}")
+
+
+def read_csv_lines(spark: SparkSession, path: str, schema: StructType) -> DataFrame:
+    """Parse CSV files with a header against `schema`, one row per data line, keeping what went wrong.
+
+    `schema` is the header, in order, with string fields (the row rules type the values).
+    Returns `raw_record` (the line), `source_file`, the schema's fields and `_corrupt_record`
+    (set when the line has too few or too many fields, or an unbalanced quote). Every file
+    must start with the header (checked first, see `require_csv_headers`); header lines are
+    not rows. Reading lines as text, not with `spark.read.csv`, keeps the raw line for the
+    quarantine; the price is that a quoted field cannot span lines (the contract forbids it).
+    """
+    expected = [field.name for field in schema.fields]
+    require_csv_headers(spark, input_files(spark, path), expected)
+    parse_schema = StructType([*schema.fields, StructField(CORRUPT_RECORD, StringType())])
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+    ddl = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in parse_schema.fields)
+    lines = spark.read.option("recursiveFileLookup", "true").text(path)
+    parsed = lines.select(
+        F.col("value").alias(RAW_RECORD),
+        F.col("_metadata.file_path").alias(SOURCE_FILE),
+        F.from_csv("value", ddl, options).alias("_parsed"),
+    ).select(RAW_RECORD, SOURCE_FILE, "_parsed.*")
+    first = F.regexp_replace(F.col(expected[0]), f"^{BYTE_ORDER_MARK}", "")
+    values = [first, *(F.col(name) for name in expected[1:])]
+    is_header = F.col(CORRUPT_RECORD).isNull()
+    for value, name in zip(values, expected, strict=True):
+        is_header = is_header & (F.btrim(value, F.lit(" \t\r\n")) == F.lit(name))
+    return parsed.filter(~F.coalesce(is_header, F.lit(False)))
+
+
 def read_table(spark: SparkSession, path: str, fmt: TableFormat) -> DataFrame:
     """Read a table this project wrote (its schema travels with the Delta log / Parquet footer)."""
     return spark.read.format(fmt).load(path)
@@ -130,6 +215,12 @@ def read_text(spark: SparkSession, path: str) -> str:
         return jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
     finally:
         stream.close()
+
+
+def path_exists(spark: SparkSession, path: str) -> bool:
+    """Whether a file or folder exists at `path`."""
+    fs, hadoop_path = _filesystem(spark, path)
+    return bool(fs.exists(hadoop_path))
 
 
 def delete_path(spark: SparkSession, path: str) -> None:

@@ -1,10 +1,11 @@
 """Deterministic sample-data generator for every job: tests, `make run` and benchmarks.
 
     python -m tools.generate logs --output data/sample/logs --size 20MB --seed 7
+    python -m tools.generate customers --output data/sample/customers --size 4MB --seed 7
 
 The same arguments always give the same bytes. Data is realistic where the jobs care:
-skewed users, bursts of server errors, several timestamp styles, and a small share of bad
-lines of every kind the contracts reject. Files are written in parallel (one seeded stream
+skewed users, bursts of server errors, several timestamp styles, customers in distinct groups,
+and a small share of bad lines of every kind the contracts reject. Files are written in parallel (one seeded stream
 per file), so a gigabyte takes seconds, not minutes.
 """
 
@@ -244,6 +245,105 @@ def _profile_file(plan: FilePlan) -> int:
             block = "\n".join(lines) + "\n"
             out.write(block)
             written += len(block)
+
+
+# Customers: five groups in the classic mall-customer shape (income x spending score), each
+# with its own age and marital-status mix. (share, age mean/sd, income mean/sd, score mean/sd,
+# female share, marital status weights in MARITAL_STATUSES order)
+CUSTOMER_HEADER = "customer_id,age,gender,marital_status,annual_income,spending_score"
+MARITAL_STATUSES = ["Single", "Married", "Divorced", "Widowed"]
+CUSTOMER_GROUPS = [
+    (0.18, 24, 4, 26_000, 6_000, 78, 8, 0.55, [0.80, 0.15, 0.05, 0.00]),  # young, modest income, big spenders
+    (0.20, 32, 5, 95_000, 12_000, 82, 7, 0.55, [0.45, 0.50, 0.05, 0.00]),  # affluent spenders
+    (0.20, 45, 8, 90_000, 12_000, 18, 7, 0.45, [0.15, 0.70, 0.15, 0.00]),  # careful high earners
+    (0.27, 42, 10, 55_000, 7_000, 50, 6, 0.50, [0.25, 0.60, 0.10, 0.05]),  # mainstream
+    (0.15, 63, 7, 27_000, 6_000, 20, 7, 0.50, [0.05, 0.50, 0.15, 0.30]),  # frugal seniors
+]
+# Average bytes per customer line: a file of `target_bytes` holds target_bytes // this rows,
+# so a row count maps to an exact size (see customer_file_size).
+CUSTOMER_LINE_BYTES = 45
+CUSTOMER_BAD_SHARE = 0.005
+
+
+def customer_file_size(rows: int) -> int:
+    """The --size giving exactly `rows` customer lines per file."""
+    return rows * CUSTOMER_LINE_BYTES
+
+
+def _bad_customer_line(rng: np.random.Generator, fields: list[str]) -> str:
+    """One customer line broken in one of the ways the customer contract rejects."""
+    kind = int(rng.integers(0, 12))
+    broken = list(fields)
+    if kind == 0:
+        broken[1] = ""  # missing age
+    elif kind == 1:
+        broken[1] = str(int(rng.integers(121, 200)))  # age out of range
+    elif kind == 2:
+        broken[1] = "thirty"
+    elif kind == 3:
+        broken[2] = ""  # missing gender
+    elif kind == 4:
+        broken[3] = " "  # blank marital status
+    elif kind == 5:
+        broken[4] = f"-{broken[4]}"  # negative income
+    elif kind == 6:
+        broken[4] = '"$' + f"{float(broken[4]):,.0f}" + '"'  # currency formatting
+    elif kind == 7:
+        broken[5] = str(int(rng.choice([0, 101, 150])))  # spending score out of range
+    elif kind == 8:
+        broken[5] = ""
+    elif kind == 9:
+        return ",".join(broken[:4])  # truncated write
+    elif kind == 10:
+        return ",".join([*broken, "extra"])
+    else:
+        return ""
+    return ",".join(broken)
+
+
+def _customer_file(plan: FilePlan) -> int:
+    """Write one CSV of customers (header, then target_bytes // CUSTOMER_LINE_BYTES lines)."""
+    rng = np.random.default_rng([plan.seed, plan.index])
+    rows = max(1, plan.target_bytes // CUSTOMER_LINE_BYTES)
+    shares = np.array([g[0] for g in CUSTOMER_GROUPS])
+    written = 0
+    with open(plan.path, "w", encoding="utf-8", newline="\n") as out:
+        header = CUSTOMER_HEADER + "\n"
+        out.write(header)
+        written += len(header)
+        done = 0
+        while done < rows:
+            n = min(CHUNK_LINES, rows - done)
+            group = rng.choice(len(CUSTOMER_GROUPS), size=n, p=shares / shares.sum())
+            params = np.array([g[1:8] for g in CUSTOMER_GROUPS], dtype=float)[group]
+            age = np.clip(np.rint(rng.normal(params[:, 0], params[:, 1])), 18, 95).astype(int)
+            income = np.maximum(rng.normal(params[:, 2], params[:, 3]), 8_000)
+            score = np.clip(np.rint(rng.normal(params[:, 4], params[:, 5])), 1, 100).astype(int)
+            female = rng.random(size=n) < params[:, 6]
+            marital_roll = rng.random(size=n)
+            cents = rng.random(size=n) < 0.1
+            style = rng.random(size=n)
+            lines = []
+            for i in range(n):
+                weights = np.cumsum(CUSTOMER_GROUPS[group[i]][8])
+                marital = MARITAL_STATUSES[min(int(np.searchsorted(weights, marital_roll[i] * weights[-1])), 3)]
+                gender = "Female" if female[i] else "Male"
+                if style[i] < 0.02:
+                    gender = gender.lower()  # the jobs compare categories case-insensitively
+                elif style[i] < 0.03:
+                    marital = f" {marital} "
+                amount = f"{income[i]:.2f}" if cents[i] else f"{income[i]:.0f}"
+                fields = [f"C{plan.seed:02d}-{plan.index:03d}-{done + i:07d}", str(age[i]), gender, marital, amount]
+                lines.append(",".join([*fields, str(score[i])]))
+            for i in np.flatnonzero(rng.random(size=n) < CUSTOMER_BAD_SHARE):
+                if rng.random() < 0.1 and i > 0:
+                    lines[i] = lines[i - 1].split(",", 1)[0] + "," + lines[i].split(",", 1)[1]  # duplicate id
+                else:
+                    lines[i] = _bad_customer_line(rng, lines[i].split(","))
+            block = "\n".join(lines) + "\n"
+            out.write(block)
+            written += len(block)
+            done += n
     return written
 
 
@@ -259,6 +359,7 @@ DATASETS: dict[str, Dataset] = {
     "logs": Dataset(_log_file, "jsonl"),
     "transactions": Dataset(_transaction_file, "jsonl"),
     "profiles": Dataset(_profile_file, "jsonl"),
+    "customers": Dataset(_customer_file, "csv"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Field-level parsing and rule builders shared by every JSON-lines dataset.
+"""Field-level parsing and rule builders shared by every dataset (JSON lines, CSV).
 
 A parser returns the typed value or null; the matching rules say why a value is unusable.
 Jobs type their valid rows with the same parsers the rules used, so rule and value agree.
@@ -19,6 +19,9 @@ ISO_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|
 INTEGER_PATTERN = r"^[0-9]{1,9}$"
 # A calendar date, ISO-8601 extended form.
 ISO_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+# A plain number with an optional sign: "52000", "-3", "48.75". No exponent, thousands
+# separator or currency sign: "5e4", "52,000" and "$52000" are not numbers in a contract.
+NUMBER_PATTERN = r"^[+-]?[0-9]{1,15}(\.[0-9]{1,9})?$"
 
 
 WHITESPACE = " \t\r\n"
@@ -77,6 +80,12 @@ def parse_iso_date(value: Column) -> Column:
     return F.when(text.rlike(ISO_DATE_PATTERN), text.cast("date"))
 
 
+def parse_number(value: Column) -> Column:
+    """A double from a plain number (see NUMBER_PATTERN), or null: for measures, not money."""
+    text = strip(value)
+    return F.when(text.rlike(NUMBER_PATTERN), text.cast("double"))
+
+
 def clean_text(value: Column) -> Column:
     """Identifiers and labels without surrounding white space."""
     return strip(value)
@@ -92,6 +101,15 @@ def malformed_json() -> RowRule:
         "malformed_json",
         "the line is not one JSON object",
         lambda: F.col(CORRUPT_RECORD).isNotNull() | ~strip(F.col(RAW_RECORD)).endswith("}"),
+    )
+
+
+def malformed_csv() -> RowRule:
+    """Not one CSV record of the contract's width: too few or too many fields, or a stray quote."""
+    return RowRule(
+        "malformed_csv",
+        "the line does not split into the contract's columns",
+        lambda: F.col(CORRUPT_RECORD).isNotNull(),
     )
 
 
