@@ -12,6 +12,9 @@ JARS := $(JARS_DIR)/.complete
 SAMPLE := data/sample
 OUTPUT := data/output
 SAMPLE_SIZE ?= 20MB
+# make run S3=1: the jobs read and write s3:// on moto's S3 server, started on 127.0.0.1 and
+# stopped afterwards (tools/local_s3.py).
+S3 ?= 0
 BENCH_SIZE ?= 1GB
 BENCH_ROUNDS ?= 3
 
@@ -47,11 +50,15 @@ $(SAMPLE)/transactions/.complete: | setup
 $(SAMPLE)/profiles/.complete: | setup
 	$(PY) -m tools.generate profiles --output $(SAMPLE)/profiles --size 4MB --seed 7
 
-run: setup $(SAMPLE)/logs/.complete $(SAMPLE)/transactions/.complete $(SAMPLE)/profiles/.complete ## Run the jobs locally on generated sample data
+run: setup $(SAMPLE)/logs/.complete $(SAMPLE)/transactions/.complete $(SAMPLE)/profiles/.complete ## Run the jobs on generated sample data (S3=1: on s3:// of a local S3 server)
+ifeq ($(S3),1)
+	$(PY) -m tools.local_s3 --sample $(SAMPLE)
+else
 	$(PY) -m jobs.log_analytics --input $(SAMPLE)/logs --output $(OUTPUT)/log_analytics
 	$(PY) -m tools.show_report $(OUTPUT)/log_analytics
 	$(PY) -m jobs.transaction_etl --transactions $(SAMPLE)/transactions --profiles $(SAMPLE)/profiles --warehouse $(OUTPUT)/transaction_etl
 	$(PY) -m tools.show_report $(OUTPUT)/transaction_etl
+endif
 
 test: setup package ## Run the test suite (local Spark, real Delta and Great Expectations)
 	$(PY) -m pytest

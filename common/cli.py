@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from pyspark.sql import SparkSession
 
@@ -40,6 +41,19 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
     return value
+
+
+def storage_path(text: str) -> str:
+    """An argparse type for an input or output location: a local path or a URI (s3://, s3a://).
+
+    A URI carrying credentials (`s3a://KEY:SECRET@bucket/...`) is refused, without echoing it:
+    arguments are logged and recorded in the run report. Credentials come from the AWS chain.
+    """
+    if "@" in urlsplit(text).netloc:
+        raise argparse.ArgumentTypeError(
+            "credentials in a URI are not accepted (they would be logged); use the AWS credential chain"
+        )
+    return text
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from common.errors import InputError
+from common.errors import InputError, JobError
 
 TableFormat = Literal["delta", "parquet"]
 TABLE_FORMATS: tuple[str, ...] = ("delta", "parquet")
@@ -35,25 +37,96 @@ def _filesystem(spark: SparkSession, path: str):
     return hadoop_path.getFileSystem(conf), hadoop_path
 
 
+# Java exceptions (simple class names) that mean the storage endpoint did not answer.
+_UNREACHABLE = frozenset(
+    {
+        "ConnectException",
+        "HttpHostConnectException",
+        "ConnectTimeoutException",
+        "SocketTimeoutException",
+        "UnknownHostException",
+        "NoRouteToHostException",
+    }
+)
+_S3_ERROR_CODE = re.compile(r"Error Code: ([A-Za-z]+);")
+
+
+def _java_causes(exc: BaseException) -> list[tuple[str, str]]:
+    """(simple class name, message) of the Java exception behind `exc` and all its causes.
+
+    Py4J hands back `Py4JJavaError.java_exception`; PySpark's converted exceptions keep the
+    Java original in `_origin`. Anything else has no Java side and gives [].
+    """
+    throwable = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    chain: list[tuple[str, str]] = []
+    while throwable is not None and len(chain) < 20:
+        chain.append((str(throwable.getClass().getSimpleName()), str(throwable.getMessage() or "")))
+        throwable = throwable.getCause()
+    return chain
+
+
+def storage_problem(exc: BaseException, path: str) -> str | None:
+    """What went wrong talking to the storage behind `path`, in a few words; None if `exc` is
+    not a storage failure we recognise (the caller re-raises it untouched).
+
+    Hadoop's S3A connector turns S3 errors into Java exceptions whose messages run to several
+    lines with request ids; a user needs the cause: no such bucket, no permission, no answer.
+    """
+    chain = _java_causes(exc)
+    names = [name for name, _ in chain]
+    messages = " ".join(message for _, message in chain)
+    bucket = urlsplit(path).netloc
+    if "UnknownStoreException" in names or "Error Code: NoSuchBucket" in messages:
+        return f"bucket {bucket!r} does not exist" if bucket else "the bucket does not exist"
+    if "AccessDeniedException" in names or "Status Code: 403" in messages:
+        codes = [code for code in _S3_ERROR_CODE.findall(messages) if code != "FORBIDDEN"]
+        detail = f" ({codes[-1]})" if codes else ""
+        return f"access denied{detail}: check the AWS credentials and the bucket policy"
+    unreachable = next((message for name, message in chain if name in _UNREACHABLE), None)
+    if unreachable is not None:
+        first_line = unreachable.splitlines()[0] if unreachable.strip() else "no answer"
+        return f"storage endpoint did not answer: {first_line}"
+    if "FileNotFoundException" in names:
+        return "not found"
+    return None
+
+
+@contextmanager
+def storage_errors(path: str, action: str, error: type[JobError] = JobError) -> Iterator[None]:
+    """Turn a storage failure inside the block into one line: `cannot <action> <path>: <problem>`."""
+    try:
+        yield
+    except Exception as exc:
+        problem = storage_problem(exc, path)
+        if problem is None:
+            raise
+        raise error(f"cannot {action} {path}: {problem}") from None
+
+
 def _is_visible(name: str) -> bool:
     """Spark skips files starting with '_' or '.' (markers, checksums); so do our checks."""
     return not name.startswith(("_", "."))
 
 
 def require_input(spark: SparkSession, path: str) -> None:
-    """Fail with one line unless `path` (file, directory or glob) names at least one data file."""
-    fs, hadoop_path = _filesystem(spark, path)
-    matches = fs.globStatus(hadoop_path)
-    if matches is None or len(matches) == 0:
-        raise InputError(f"input path not found: {path}")
-    for status in matches:
-        if status.isFile():
-            return
-        files = fs.listFiles(status.getPath(), True)
-        while files.hasNext():
-            file_status = files.next()
-            if _is_visible(file_status.getPath().getName()):
+    """Fail with one line unless `path` (file, directory or glob) names at least one data file.
+
+    This is the first touch of the storage, so a missing bucket, refused credentials or a dead
+    endpoint surface here, as one line, before Spark plans anything.
+    """
+    with storage_errors(path, "read", InputError):
+        fs, hadoop_path = _filesystem(spark, path)
+        matches = fs.globStatus(hadoop_path)
+        if matches is None or len(matches) == 0:
+            raise InputError(f"input path not found: {path}")
+        for status in matches:
+            if status.isFile():
                 return
+            files = fs.listFiles(status.getPath(), True)
+            while files.hasNext():
+                file_status = files.next()
+                if _is_visible(file_status.getPath().getName()):
+                    return
     raise InputError(f"no input files under {path}")
 
 
@@ -193,28 +266,31 @@ def write_table(df: DataFrame, path: str, fmt: TableFormat, partition_by: list[s
         writer = writer.option("overwriteSchema", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    writer.save(path)
+    with storage_errors(path, "write"):
+        writer.save(path)
 
 
 def write_text(spark: SparkSession, path: str, text: str) -> None:
     """Write a small text file (e.g. a run report) wherever Spark can write tables."""
-    fs, hadoop_path = _filesystem(spark, path)
-    stream = fs.create(hadoop_path, True)
-    try:
-        stream.write(bytearray(text.encode("utf-8")))
-    finally:
-        stream.close()
+    with storage_errors(path, "write"):
+        fs, hadoop_path = _filesystem(spark, path)
+        stream = fs.create(hadoop_path, True)
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
 
 
 def read_text(spark: SparkSession, path: str) -> str:
     """Read a small text file written by `write_text`."""
-    fs, hadoop_path = _filesystem(spark, path)
-    stream = fs.open(hadoop_path)
-    try:
-        jvm = spark.sparkContext._jvm
-        return jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
-    finally:
-        stream.close()
+    with storage_errors(path, "read"):
+        fs, hadoop_path = _filesystem(spark, path)
+        stream = fs.open(hadoop_path)
+        try:
+            jvm = spark.sparkContext._jvm
+            return jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        finally:
+            stream.close()
 
 
 def path_exists(spark: SparkSession, path: str) -> bool:
@@ -225,9 +301,10 @@ def path_exists(spark: SparkSession, path: str) -> bool:
 
 def delete_path(spark: SparkSession, path: str) -> None:
     """Remove a file or folder if present (used to retire a stale completion marker)."""
-    fs, hadoop_path = _filesystem(spark, path)
-    if fs.exists(hadoop_path):
-        fs.delete(hadoop_path, True)
+    with storage_errors(path, "write"):
+        fs, hadoop_path = _filesystem(spark, path)
+        if fs.exists(hadoop_path):
+            fs.delete(hadoop_path, True)
 
 
 def list_data_files(spark: SparkSession, path: str, suffix: str = "") -> list[tuple[str, int]]:

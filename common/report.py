@@ -8,12 +8,14 @@ that did not finish.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pyspark.sql import SparkSession
 
@@ -22,6 +24,29 @@ from common.validation import SuiteResult
 from common.version import __version__
 
 REPORT_FILE = "run_report.json"
+
+
+# Argument names whose values are never written down.
+_SECRET_NAME = re.compile(r"secret|password|passwd|token|credential|access_key", re.IGNORECASE)
+
+
+def _without_userinfo(value: Any) -> Any:
+    """`s3a://KEY:SECRET@bucket/x` -> `s3a://***@bucket/x`; anything else unchanged."""
+    if not isinstance(value, str) or "@" not in value:
+        return value
+    parts = urlsplit(value)
+    if "@" not in parts.netloc:
+        return value
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def redact_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments as the report may record them: the report is a file anyone with read
+    access to the output bucket can open, so no secret-named value and no credentials in a URI."""
+    return {
+        name: "***" if _SECRET_NAME.search(name) and value is not None else _without_userinfo(value)
+        for name, value in arguments.items()
+    }
 
 
 def _now() -> str:
@@ -34,7 +59,7 @@ class RunReport:
     def __init__(self, job: str, arguments: Mapping[str, Any]) -> None:
         self.job = job
         self.run_id = uuid.uuid4().hex
-        self.arguments = dict(arguments)
+        self.arguments = redact_arguments(arguments)
         self.started_at = _now()
         self.counts: dict[str, Any] = {}
         self.tables: dict[str, dict[str, Any]] = {}

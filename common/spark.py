@@ -5,7 +5,9 @@ Who owns the classpath decides what we add:
   (EMR's `delta-defaults` classification, or `--jars` locally), so we add no jars;
 - launched from plain Python (`python -m jobs.x`, pytest): we start a local JVM and put the
   jars cached by `make setup` (requirements/jars.txt) on it, so nothing reaches the network.
-Either way the session runs in UTC and has Delta's SQL extension and catalog enabled.
+Either way the session runs in UTC and has Delta's SQL extension and catalog enabled, and a
+session with a local master reads and writes `s3://` and `s3a://` through S3A, configured from
+the AWS environment (common/s3.py); on EMR, EMRFS keeps serving `s3://` untouched.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from common.errors import JobError
+from common.s3 import configure_s3
 
 # Settings every job needs, wherever it runs.
 BASE_CONF: dict[str, str] = {
@@ -70,6 +73,9 @@ def build_session(app_name: str, conf: Mapping[str, str] | None = None) -> Spark
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
+    # After getOrCreate, on the live session: under `spark-submit --master local[...]` the JVM
+    # existed before us, and a reused session must follow the environment of this run.
+    configure_s3(spark)
     return spark
 
 

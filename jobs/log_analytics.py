@@ -21,7 +21,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from common.cli import JobArgumentParser, positive_int, run_job
+from common.cli import JobArgumentParser, positive_int, run_job, storage_path
 from common.errors import InputError, ValidationError
 from common.io import CORRUPT_RECORD, TABLE_FORMATS, read_json_lines
 from common.logs import get_logger
@@ -170,8 +170,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Clean JSON-lines web/app logs and write user activity, error patterns, "
         "activity per time window and error-rate anomalies, plus a quarantine of bad lines.",
     )
-    parser.add_argument("--input", required=True, help="JSON-lines logs: file, directory or glob; local or s3://")
-    parser.add_argument("--output", required=True, help="output root; one folder per table, plus run_report.json")
+    parser.add_argument(
+        "--input", required=True, type=storage_path, help="JSON-lines logs: file, directory or glob; local or s3://"
+    )
+    parser.add_argument(
+        "--output", required=True, type=storage_path, help="output root; one folder per table, plus run_report.json"
+    )
     parser.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
     parser.add_argument("--window-minutes", type=positive_int, default=60, help="tumbling window length")
     parser.add_argument(

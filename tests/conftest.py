@@ -1,5 +1,11 @@
 """One SparkSession for the whole test run, built by the same code the jobs use, tuned for
-small data: two shuffle partitions, no UI, Delta's log replay on one partition."""
+small data: two shuffle partitions, no UI, Delta's log replay on one partition.
+
+S3: the `s3` fixture starts moto's S3 server on loopback once per test run and points the
+shared session at it. The AWS credentials are dummies set here, at import, because the JVM
+reads its environment once when it starts: whatever the developer's shell holds (real keys,
+a profile) never reaches a test, and the SDK never probes the EC2 metadata address.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,22 @@ from pyspark.sql import SparkSession
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
+from common.s3 import configure_s3
 from common.spark import build_session
+from tools.local_s3 import LocalS3
+
+# Before any JVM starts (the `spark` fixture), see the module docstring.
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "tests-access-key",
+        # Distinctive, so tests can prove it is never written anywhere.
+        "AWS_SECRET_ACCESS_KEY": "tests-secret-never-written",
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -39,3 +60,25 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def s3(spark: SparkSession) -> Iterator[LocalS3]:
+    """moto's S3 server on a free 127.0.0.1 port, and the shared session pointed at it.
+
+    The endpoint is known only once the server is up, after the session may already exist;
+    so, like a job run, we set AWS_ENDPOINT_URL_S3 and let `configure_s3` (what build_session
+    calls) apply it to the live session. S3A keeps one FileSystem per bucket with the settings
+    it was created with; tests that switch endpoints need fresh ones, hence no cache here.
+    """
+    server = LocalS3(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"], os.environ["AWS_REGION"])
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    with server, pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ENDPOINT_URL_S3", server.endpoint)
+        for scheme in ("s3", "s3a"):
+            hadoop_conf.setBoolean(f"fs.{scheme}.impl.disable.cache", True)
+        configure_s3(spark)
+        yield server
+    for scheme in ("s3", "s3a"):
+        hadoop_conf.unset(f"fs.{scheme}.impl.disable.cache")
+    configure_s3(spark)  # the endpoint variable is gone again: so is the endpoint

@@ -1,0 +1,113 @@
+"""The S3 configuration (common/s3.py) and the guards that keep secrets out of logs and reports.
+No Spark job runs here: these are fast."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+
+import pytest
+from pyspark.sql import SparkSession
+
+from common.cli import storage_path
+from common.report import RunReport, redact_arguments
+from common.s3 import CREDENTIAL_PROVIDERS, S3A_FILESYSTEM, configure_s3, s3a_settings
+from jobs import log_analytics
+from tools.local_s3 import split_lines
+
+EMRFS = "com.amazon.ws.emr.hadoop.fs.EmrFileSystem"
+
+
+def test_without_endpoint_s3_goes_to_aws_through_s3a() -> None:
+    settings = s3a_settings({})
+    assert settings["fs.s3.impl"] == settings["fs.s3a.impl"] == S3A_FILESYSTEM
+    assert settings["fs.s3a.aws.credentials.provider"] == CREDENTIAL_PROVIDERS
+    assert "DefaultAWSCredentialsProviderChain" in CREDENTIAL_PROVIDERS
+    assert "fs.s3a.endpoint" not in settings and "fs.s3a.path.style.access" not in settings
+    assert "fs.s3a.endpoint.region" not in settings
+
+
+def test_region_comes_from_the_sdk_variables() -> None:
+    assert s3a_settings({"AWS_DEFAULT_REGION": "eu-west-1"})["fs.s3a.endpoint.region"] == "eu-west-1"
+    assert s3a_settings({"AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "x"})["fs.s3a.endpoint.region"] == (
+        "eu-central-1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "endpoint", "ssl"),
+    [
+        ({"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000/"}, "http://127.0.0.1:9000", "false"),
+        ({"AWS_ENDPOINT_URL": "https://minio.internal"}, "https://minio.internal", "true"),
+        ({"AWS_ENDPOINT_URL": "http://general", "AWS_ENDPOINT_URL_S3": "http://s3-only"}, "http://s3-only", "false"),
+    ],
+)
+def test_custom_endpoint_uses_path_style(environ: dict[str, str], endpoint: str, ssl: str) -> None:
+    settings = s3a_settings(environ)
+    assert settings["fs.s3a.endpoint"] == endpoint
+    assert settings["fs.s3a.path.style.access"] == "true"
+    assert settings["fs.s3a.connection.ssl.enabled"] == ssl
+    assert settings["fs.s3a.endpoint.region"] == "us-east-1"
+
+
+def test_no_setting_holds_a_credential() -> None:
+    environ = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t", "AWS_SESSION_TOKEN": "tok"}
+    values = " ".join(s3a_settings(environ).values())
+    assert not any(secret in values for secret in environ.values())
+
+
+@pytest.fixture
+def hadoop_conf(spark: SparkSession) -> Iterator[object]:
+    """The live session's Hadoop configuration, its S3 settings restored after the test."""
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    yield conf
+    conf.set("fs.s3.impl", S3A_FILESYSTEM)
+    configure_s3(spark)
+
+
+def test_live_session_follows_the_environment(spark: SparkSession, hadoop_conf) -> None:
+    configure_s3(spark, {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"})
+    assert hadoop_conf.get("fs.s3a.endpoint") == "http://127.0.0.1:1"
+    assert hadoop_conf.get("fs.s3.impl") == S3A_FILESYSTEM
+    configure_s3(spark, {})
+    assert hadoop_conf.get("fs.s3a.endpoint") is None
+    assert hadoop_conf.get("fs.s3a.path.style.access") in (None, "false")
+
+
+def test_emrfs_is_left_alone(spark: SparkSession, hadoop_conf) -> None:
+    """On an EMR node core-site.xml maps s3:// to EMRFS: we change nothing at all."""
+    hadoop_conf.set("fs.s3.impl", EMRFS)
+    assert configure_s3(spark, {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:2"}) == {}
+    assert hadoop_conf.get("fs.s3.impl") == EMRFS
+    assert hadoop_conf.get("fs.s3a.endpoint") != "http://127.0.0.1:2"
+
+
+def test_credentials_in_a_uri_are_refused_without_echoing_them(capsys) -> None:
+    assert storage_path("s3://bucket/logs/*/*.jsonl") == "s3://bucket/logs/*/*.jsonl"
+    assert storage_path("/tmp/a@b/logs") == "/tmp/a@b/logs"
+    with pytest.raises(argparse.ArgumentTypeError):
+        storage_path("s3a://AKIAEXAMPLE:s3cr3t@bucket/logs")
+    with pytest.raises(SystemExit) as exit_info:
+        log_analytics.main(["--input", "s3a://AKIAEXAMPLE:s3cr3t@bucket/logs", "--output", "out"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "credentials in a URI are not accepted" in err and "s3cr3t" not in err
+
+
+def test_report_arguments_are_redacted() -> None:
+    arguments = {"input": "s3a://KEY:s3cr3t@bucket/x", "output": "s3://bucket/out", "api_token": "t0k", "n": 3}
+    assert redact_arguments(arguments) == {
+        "input": "s3a://***@bucket/x",
+        "output": "s3://bucket/out",
+        "api_token": "***",
+        "n": 3,
+    }
+    assert "s3cr3t" not in str(RunReport("job", arguments).as_dict())
+
+
+def test_split_lines_keeps_every_line_exactly() -> None:
+    data = b'{"a":1}\n\n   \nnot json\r\n{"b":2}'
+    pieces = split_lines(data, 3)
+    assert len(pieces) == 3
+    assert b"".join(pieces) == data + b"\n"
+    assert all(piece.endswith(b"\n") for piece in pieces)
