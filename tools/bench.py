@@ -103,7 +103,12 @@ def compare(name: str, size: int, rounds: int, driver_memory: str, archive: Path
     for round_number in range(rounds):
         sides = [
             ("seed", lambda: submit(spec.seed_script, spec.seed_args(data, out / "seed"), None, driver_memory)),
-            ("job", lambda: submit(entrypoints / f"{spec.job}.py", spec.job_args(data, out / "job"), archive, driver_memory)),
+            (
+                "job",
+                lambda: submit(
+                    entrypoints / f"{spec.job}.py", spec.job_args(data, out / "job"), archive, driver_memory
+                ),
+            ),
         ]
         if round_number % 2:
             sides.reverse()
@@ -144,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.append(result)
         print(
             f"{name}: {result['input_mb']:.0f} MB, seed {result['seed_median_s']}s ({result['seed_mb_per_s']} MB/s), "
-            f"job {result['job_median_s']}s ({result['job_mb_per_s']} MB/s), ratio job/seed {result['ratio_job_over_seed']}",
+            f"job {result['job_median_s']}s ({result['job_mb_per_s']} MB/s), "
+            f"ratio job/seed {result['ratio_job_over_seed']}",
             flush=True,
         )
     (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
