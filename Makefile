@@ -23,6 +23,8 @@ INSTANCE_TYPE ?= m6i.xlarge
 CORE_NODES ?= 2
 SUBNET_ID ?=
 WHEELHOUSE ?=
+SERVICE_ROLE ?= EMR_DefaultRole
+INSTANCE_PROFILE ?= EMR_EC2_DefaultRole
 CLUSTER_ID ?=
 JOB ?=
 ARGS ?=
@@ -32,7 +34,8 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # Great Expectations must not try to reach the network.
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup run test lint format package emr-artifacts deploy cluster submit bench lock clean
+.PHONY: help setup run test lint format package bench lock clean
+.PHONY: emr-artifacts deploy cluster submit
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -79,6 +82,7 @@ package: $(INSTALLED) ## Build the EMR artifact in dist/
 emr-artifacts: package ## EMR steps, Step Functions state machines, cluster JSON in dist/emr (BUCKET=s3://...)
 	$(PY) -m tools.emr artifacts --bucket "$(BUCKET)" --out dist/emr --release-label "$(RELEASE_LABEL)" \
 		--instance-type "$(INSTANCE_TYPE)" --core-nodes "$(CORE_NODES)" \
+		--service-role "$(SERVICE_ROLE)" --instance-profile "$(INSTANCE_PROFILE)" \
 		$(if $(SUBNET_ID),--subnet-id "$(SUBNET_ID)") $(if $(WHEELHOUSE),--wheelhouse "$(WHEELHOUSE)")
 
 deploy: package ## Upload the artifact and bootstrap files to BUCKET/artifacts/<version>/ (boto3)
