@@ -17,6 +17,20 @@ SAMPLE_SIZE ?= 20MB
 S3 ?= 0
 BENCH_SIZE ?= 1GB
 BENCH_ROUNDS ?= 3
+# Step Functions validator (npm), installed into tools/asl/node_modules by `make test`.
+ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
+# EMR: the deployment root and the cluster (see README, "Running on EMR").
+BUCKET ?=
+RELEASE_LABEL ?= emr-7.12.0
+INSTANCE_TYPE ?= m6i.xlarge
+CORE_NODES ?= 2
+SUBNET_ID ?=
+WHEELHOUSE ?=
+SERVICE_ROLE ?= EMR_DefaultRole
+INSTANCE_PROFILE ?= EMR_EC2_DefaultRole
+CLUSTER_ID ?=
+JOB ?=
+ARGS ?=
 
 # Executors and spark-submit drivers use the virtualenv's Python, like EMR's PYSPARK_PYTHON.
 export PYSPARK_PYTHON := $(abspath $(PY))
@@ -24,9 +38,10 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export GX_ANALYTICS_ENABLED := false
 
 .PHONY: help setup run test lint format package bench lock clean distclean
+.PHONY: emr-artifacts deploy cluster submit
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(INSTALLED): requirements/dev.txt requirements/cluster.txt requirements/constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 (or run make PYTHON=/path/to/python3.11)" >&2; exit 1; }
@@ -60,7 +75,12 @@ else
 	$(PY) -m tools.show_report $(OUTPUT)/transaction_etl
 endif
 
-test: setup package ## Run the test suite (local Spark, real Delta and Great Expectations)
+$(ASL_VALIDATOR): tools/asl/package.json tools/asl/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found: install Node.js 18+ (the tests validate Step Functions definitions with asl-validator)" >&2; exit 1; }
+	npm ci --prefix tools/asl --no-audit --no-fund --silent
+	touch $@
+
+test: setup package $(ASL_VALIDATOR) ## Run the test suite (local Spark, real Delta and Great Expectations)
 	$(PY) -m pytest
 
 lint: setup ## ruff check and format check
@@ -73,6 +93,21 @@ format: setup ## Apply ruff fixes and formatting
 
 package: $(INSTALLED) ## Build the EMR artifact in dist/
 	$(PY) -m tools.package --dist dist
+
+emr-artifacts: package ## EMR steps, Step Functions state machines, cluster JSON in dist/emr (BUCKET=s3://...)
+	$(PY) -m tools.emr artifacts --bucket "$(BUCKET)" --out dist/emr --release-label "$(RELEASE_LABEL)" \
+		--instance-type "$(INSTANCE_TYPE)" --core-nodes "$(CORE_NODES)" \
+		--service-role "$(SERVICE_ROLE)" --instance-profile "$(INSTANCE_PROFILE)" \
+		$(if $(SUBNET_ID),--subnet-id "$(SUBNET_ID)") $(if $(WHEELHOUSE),--wheelhouse "$(WHEELHOUSE)")
+
+deploy: package ## Upload the artifact and bootstrap files to BUCKET/artifacts/<version>/ (boto3)
+	$(PY) -m tools.emr deploy --bucket "$(BUCKET)" --dist dist
+
+cluster: emr-artifacts ## Start a cluster for `make submit` (idles out after 1 h); prints its id
+	$(PY) -m tools.emr cluster --bucket "$(BUCKET)" --document dist/emr/run-job-flow.json
+
+submit: $(INSTALLED) ## Run JOB on cluster CLUSTER_ID and wait, printing its states (ARGS replaces its arguments)
+	$(PY) -m tools.emr submit --bucket "$(BUCKET)" --cluster-id "$(CLUSTER_ID)" --job "$(JOB)" $(if $(ARGS),--args '$(ARGS)')
 
 bench: setup ## Benchmark the jobs against the mission's seed scripts (~1 GB, cached)
 	$(PY) -m tools.bench --size $(BENCH_SIZE) --rounds $(BENCH_ROUNDS)
@@ -88,4 +123,4 @@ clean: ## Remove generated data, outputs and builds (keeps .venv and the jar cac
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
 distclean: clean ## Also remove .venv and the jar and benchmark caches
-	rm -rf $(VENV) .cache
+	rm -rf $(VENV) .cache tools/asl/node_modules

@@ -4,6 +4,7 @@ entrypoint script, from a directory with nothing of the repo on sys.path."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from tools import package, submit
@@ -18,9 +19,17 @@ def build_artifact(dist: Path) -> tuple[Path, Path]:
 
 
 def spark_submit(
-    dist: Path, job: str, args: list[str], cwd: Path, master: str = "local[2]"
+    dist: Path,
+    job: str,
+    args: list[str],
+    cwd: Path,
+    master: str = "local[2]",
+    conf: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 1800,
 ) -> subprocess.CompletedProcess[str]:
-    """Submit `job` from the artifact in `dist`; generous timeout for a loaded machine."""
+    """Submit `job` from the artifact in `dist`. `conf`: extra --conf settings; `extra_env`:
+    extra environment (e.g. SPARK_HOME). The timeout is generous for a loaded machine."""
     archive, entrypoints = dist / f"spark_jobs-{package.version()}.zip", dist / "entrypoints"
-    cmd = submit.command(entrypoints / f"{job}.py", args, archive, master=master, conf=TEST_CONF)
-    return submit.run(cmd, cwd=cwd, timeout=1800)
+    cmd = submit.command(entrypoints / f"{job}.py", args, archive, master=master, conf={**TEST_CONF, **(conf or {})})
+    return submit.run(cmd, cwd=cwd, timeout=timeout, extra_env=extra_env)

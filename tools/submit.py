@@ -12,10 +12,11 @@ from pathlib import Path
 from common.spark import local_jars
 
 
-def environment() -> dict[str, str]:
+def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This environment, minus anything that would put the repo on sys.path, with the
     driver and executors on this virtualenv's Python (EMR sets PYSPARK_PYTHON likewise)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYSPARK_GATEWAY_PORT")}
+    env |= dict(extra or {})
     env["PYSPARK_PYTHON"] = env["PYSPARK_DRIVER_PYTHON"] = sys.executable
     return env
 
@@ -45,5 +46,8 @@ def command(
     ]
 
 
-def run(cmd: list[str], cwd: Path, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, env=environment(), capture_output=True, text=True, timeout=timeout, check=False)
+def run(
+    cmd: list[str], cwd: Path, timeout: float | None = None, extra_env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = environment(extra_env)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)

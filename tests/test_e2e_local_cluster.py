@@ -1,0 +1,120 @@
+"""The shipped artifact on more than one process, like EMR nodes.
+
+`spark-submit --master local-cluster[2,1,1024] --py-files dist/<zip> entrypoints/<job>.py`
+starts a standalone master, two workers and two executor JVMs (each with its own Python
+workers when the job needs them), from an empty directory with nothing of the repo on
+sys.path. Each job runs on generated data and its tables must equal a local-mode run's.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pyspark
+import pytest
+from pyspark.sql import SparkSession
+
+from common.io import read_table
+from tests.golden import assert_table_equals
+from tests.submit import build_artifact, spark_submit
+from tools import generate, package
+from tools.emr import registry
+
+MASTER = "local-cluster[2,1,1024]"
+# Start only once both executors are registered, so both take part.
+WAIT_FOR_EXECUTORS = {
+    "spark.scheduler.minRegisteredResourcesRatio": "1.0",
+    "spark.scheduler.maxRegisteredResourcesWaitingTime": "300s",
+}
+
+
+def log_analytics_args(data: Path, output: Path) -> list[str]:
+    logs = data / "logs"
+    if not logs.exists():
+        generate.generate("logs", logs, size=250_000, seed=11, files=2)
+    # 6-hour windows hold enough events for the anomaly detector to score them
+    return ["--input", str(logs), "--output", str(output), "--window-minutes", "360", "--min-window-events", "5"]
+
+
+# Job name -> (data folder, output folder) -> its arguments on small generated data.
+# Every job in jobs/ needs one: test_every_job_has_a_multi_process_run says so.
+RUNS: dict[str, Callable[[Path, Path], list[str]]] = {
+    "log_analytics": log_analytics_args,
+}
+
+
+def test_every_job_has_a_multi_process_run() -> None:
+    assert sorted(RUNS) == sorted(job.name for job in registry.present())
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("artifact") / "dist"
+    build_artifact(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def spark_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pip package's bin/ and jars/ under a temporary SPARK_HOME: local-cluster workers
+    write their executors' folders to $SPARK_HOME/work, which must not be the shared venv."""
+    home = tmp_path_factory.mktemp("spark-home")
+    installed = Path(pyspark.__file__).parent
+    for name in ("bin", "jars"):
+        (home / name).symlink_to(installed / name)
+    return home
+
+
+def delta_tables(output: Path) -> list[str]:
+    return sorted(p.parent.name for p in output.glob("*/_delta_log"))
+
+
+@pytest.mark.parametrize("job", [j for j in registry.present() if j.name in RUNS], ids=lambda j: j.name)
+def test_local_cluster_run_equals_local_mode(
+    spark: SparkSession, dist: Path, spark_home: Path, tmp_path: Path, job: registry.Job
+) -> None:
+    data, workdir = tmp_path / "data", tmp_path / "empty"
+    workdir.mkdir()
+    cluster_out, local_out = tmp_path / "cluster", tmp_path / "local"
+
+    result = spark_submit(
+        dist,
+        job.name,
+        RUNS[job.name](data, cluster_out),
+        cwd=workdir,
+        master=MASTER,
+        conf=WAIT_FOR_EXECUTORS,
+        extra_env={"SPARK_HOME": str(spark_home)},
+        timeout=1800,  # five JVMs on a shared two-core machine can be slow; ~3 min when idle
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert list(workdir.iterdir()) == []  # ran from an empty folder and left it empty
+
+    # Two executor JVMs, on two workers, both ran tasks.
+    executors = sorted((spark_home / "work").glob("app-*/*/stderr"))
+    assert len(executors) == 2
+    assert all("Running task" in log.read_text() for log in executors), "an executor ran no task"
+
+    module = importlib.import_module(job.module)
+    module.run(spark, module.parse_args(RUNS[job.name](data, local_out)))
+
+    tables = delta_tables(local_out)
+    assert tables and delta_tables(cluster_out) == tables
+    for table in tables:
+        assert_table_equals(
+            read_table(spark, str(cluster_out / table), "delta"),
+            read_table(spark, str(local_out / table), "delta"),
+            approx=True,
+        )
+    cluster_report = json.loads((cluster_out / "run_report.json").read_text())
+    local_report = json.loads((local_out / "run_report.json").read_text())
+    assert cluster_report["status"] == "succeeded"
+    assert cluster_report["version"] == package.version()
+    assert {n: t["rows"] for n, t in cluster_report["tables"].items()} == {
+        n: t["rows"] for n, t in local_report["tables"].items()
+    }
+    for key in ("rows_read", "rows_valid", "rows_quarantined"):
+        assert cluster_report.get(key) == local_report.get(key), key

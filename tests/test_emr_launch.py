@@ -1,0 +1,340 @@
+"""The generated EMR and Step Functions documents, checked by real tools: botocore's service
+models, moto's EMR and Step Functions, the asl-validator npm package and the JSONata engine
+Step Functions runs. Every registered job is covered, merged yet or not: generation is pure."""
+
+from __future__ import annotations
+
+import json
+import py_compile
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from botocore.validate import validate_parameters
+from moto import mock_aws
+
+from tools import package
+from tools.emr import launch, registry
+from tools.emr.__main__ import load_configurations
+from tools.emr.__main__ import main as emr_main
+
+ROOT = "s3://my-bucket/spark-jobs"
+ASL = package.ROOT / "tools" / "asl"
+ASL_VALIDATOR = ASL / "node_modules" / ".bin" / "asl-validator"
+ROLE = "arn:aws:iam::123456789012:role/StepFunctionsEmr"
+# The shape of the SQL the transaction ETL writes (common/redshift.py on its branch).
+LOAD_SQL = (
+    "BEGIN;\n"
+    "CREATE TEMP TABLE daily_user_totals_stage (LIKE daily_user_totals);\n"
+    "COPY daily_user_totals_stage\nFROM 's3://my-bucket/spark-jobs/warehouse/redshift/daily_user_totals.manifest'\n"
+    "IAM_ROLE :'iam_role'\nFORMAT AS PARQUET\nMANIFEST;\n"
+    "DELETE FROM daily_user_totals WHERE transaction_date IN ('2026-11-01');\n"
+    "INSERT INTO daily_user_totals SELECT * FROM daily_user_totals_stage;\n"
+    "DROP TABLE daily_user_totals_stage;\n"
+    "COMMIT;\n"
+)
+
+
+@pytest.fixture(scope="module")
+def deployment() -> launch.Deployment:
+    return launch.Deployment(ROOT, package.version())
+
+
+@pytest.fixture(scope="module")
+def spec() -> launch.ClusterSpec:
+    return launch.ClusterSpec(subnet_id="subnet-0123456789abcdef0", wheelhouse="s3://my-bucket/wheelhouse")
+
+
+@pytest.fixture(scope="module")
+def docs(deployment: launch.Deployment, spec: launch.ClusterSpec) -> dict[str, Any]:
+    return launch.documents(registry.JOBS, deployment, spec, load_configurations())
+
+
+@pytest.fixture(scope="module")
+def machines(docs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name[len("state-machine-") : -len(".json")]: doc for name, doc in docs.items() if "state-machine" in name}
+
+
+def shape(service: str, operation: str) -> Any:
+    return botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
+
+
+def valid(service: str, operation: str, params: dict[str, Any]) -> None:
+    validate_parameters(params, shape(service, operation))  # raises ParamValidationError
+
+
+def jsonata(expression: str, states: dict[str, Any], **variables: Any) -> Any:
+    """Evaluate a generated expression with the JSONata engine (npm `jsonata`)."""
+    request = json.dumps({"expression": expression, "states": states, "variables": variables})
+    result = subprocess.run(
+        ["node", str(ASL / "eval_jsonata.js")], input=request, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def asl_validator() -> Path:
+    if not ASL_VALIDATOR.exists():
+        pytest.fail("asl-validator is not installed: run `make test` (it runs `npm ci --prefix tools/asl`)")
+    return ASL_VALIDATOR
+
+
+def test_one_state_machine_and_step_file_per_pipeline(docs: dict[str, Any]) -> None:
+    pipelines = sorted(registry.pipelines(registry.JOBS))
+    assert sorted(docs) == sorted(
+        ["run-job-flow.json"] + [f"{kind}-{p}.json" for p in pipelines for kind in ("steps", "state-machine")]
+    )
+
+
+# ── EMR payloads ────────────────────────────────────────────────────────────────────────
+
+
+def test_cluster_documents_are_valid_run_job_flow_requests(docs, machines) -> None:
+    valid("emr", "RunJobFlow", docs["run-job-flow.json"])
+    for machine in machines.values():
+        valid("emr", "RunJobFlow", machine["States"]["Create cluster"]["Arguments"])
+
+
+def test_cluster_runs_emr_7_with_our_bootstrap_and_configurations(docs, deployment, spec) -> None:
+    cluster = docs["run-job-flow.json"]
+    assert cluster["ReleaseLabel"].startswith("emr-7.")
+    assert cluster["Applications"] == [{"Name": "Spark"}]
+    assert cluster["LogUri"] == f"{ROOT}/logs/emr/"
+    [bootstrap] = cluster["BootstrapActions"]
+    assert bootstrap["ScriptBootstrapAction"] == {
+        "Path": f"{deployment.artifacts}/bootstrap/install_requirements.sh",
+        "Args": [f"{deployment.artifacts}/requirements.txt", "--wheelhouse", spec.wheelhouse],
+    }
+    classes = {c["Classification"]: c for c in cluster["Configurations"]}
+    assert classes["delta-defaults"]["Properties"] == {"delta.enabled": "true"}
+    assert classes["spark-env"]["Configurations"][0]["Properties"]["PYSPARK_PYTHON"] == "/usr/bin/python3.11"
+    defaults = classes["spark-defaults"]["Properties"]
+    assert defaults["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert defaults["spark.serializer"] == "org.apache.spark.serializer.KryoSerializer"
+    assert defaults["spark.sql.adaptive.enabled"] == "true"
+    assert cluster["Instances"]["Ec2SubnetId"] == spec.subnet_id
+    assert cluster["AutoTerminationPolicy"]["IdleTimeout"] == spec.idle_timeout_seconds
+
+
+def test_steps_spark_submit_the_versioned_zip_in_cluster_mode(docs, deployment) -> None:
+    steps = docs["steps-logs.json"]
+    [step] = steps
+    assert step["Type"] == "CUSTOM_JAR" and step["Jar"] == "command-runner.jar"
+    args = step["Args"]
+    assert args[:3] == ["spark-submit", "--deploy-mode", "cluster"]
+    assert (
+        args[args.index("--py-files") + 1] == f"{ROOT}/artifacts/{package.version()}/spark_jobs-{package.version()}.zip"
+    )
+    entry = args.index(f"{deployment.artifacts}/entrypoints/log_analytics.py")
+    assert args[entry + 1 :] == list(registry.find("log_analytics").render(ROOT))
+
+
+def _from_cli(step: dict[str, Any]) -> dict[str, Any]:
+    """What `aws emr add-steps` sends for a CUSTOM_JAR step (awscli's build_custom_jar_step)."""
+    assert set(step) <= {"Type", "Name", "ActionOnFailure", "Jar", "Args", "MainClass", "Properties"}
+    return {
+        "Name": step["Name"],
+        "ActionOnFailure": step["ActionOnFailure"],
+        "HadoopJarStep": {"Jar": step["Jar"], "Args": step["Args"]},
+    }
+
+
+def test_step_files_are_valid_add_job_flow_steps_requests(docs, machines) -> None:
+    for name, steps in docs.items():
+        if name.startswith("steps-"):
+            valid("emr", "AddJobFlowSteps", {"JobFlowId": "j-1ABCDEFGHIJKL", "Steps": [_from_cli(s) for s in steps]})
+    for machine in machines.values():
+        for state in machine["States"].values():
+            if state.get("Resource", "").endswith("addStep.sync"):
+                valid("emr", "AddJobFlowSteps", {"JobFlowId": "j-1ABCDEFGHIJKL", "Steps": [state["Arguments"]["Step"]]})
+
+
+@mock_aws
+def test_moto_emr_and_step_functions_accept_and_store_them(docs, machines) -> None:
+    emr = boto3.client("emr", region_name="eu-west-1")
+    cluster_id = emr.run_job_flow(**docs["run-job-flow.json"])["JobFlowId"]
+    for name, steps in sorted(docs.items()):
+        if name.startswith("steps-"):
+            emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=[_from_cli(s) for s in steps])
+    stored = emr.list_steps(ClusterId=cluster_id)["Steps"]
+    assert sorted(s["Name"] for s in stored) == sorted(j.name for j in registry.JOBS)
+    assert all(s["Config"]["Jar"] == "command-runner.jar" for s in stored)
+
+    sfn = boto3.client("stepfunctions", region_name="eu-west-1")
+    for pipeline, machine in machines.items():
+        arn = sfn.create_state_machine(name=f"spark-jobs-{pipeline}", definition=json.dumps(machine), roleArn=ROLE)[
+            "stateMachineArn"
+        ]
+        assert json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"]) == machine
+
+
+# ── state machines ──────────────────────────────────────────────────────────────────────
+
+
+def test_state_machines_pass_asl_validator(tmp_path: Path, machines, asl_validator: Path) -> None:
+    paths = []
+    for pipeline, machine in machines.items():
+        paths += ["--json-path", str(tmp_path / f"{pipeline}.json")]
+        (tmp_path / f"{pipeline}.json").write_text(json.dumps(machine))
+    result = subprocess.run([str(asl_validator), *paths], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("is valid") == len(machines)
+
+
+def test_asl_validator_rejects_a_broken_machine(tmp_path: Path, machines, asl_validator: Path) -> None:
+    broken = json.loads(json.dumps(machines["logs"]))
+    broken["States"]["Run log_analytics"]["Next"] = "No such state"
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    result = subprocess.run(
+        [str(asl_validator), "--json-path", str(tmp_path / "broken.json")], capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+
+
+@pytest.mark.parametrize("pipeline", sorted(registry.pipelines(registry.JOBS)))
+def test_jobs_run_in_order_and_the_cluster_always_ends(machines, pipeline: str) -> None:
+    states = machines[pipeline]["States"]
+    jobs = registry.pipelines(registry.JOBS)[pipeline]
+    chain = [states["Create cluster"]["Next"]]
+    while chain[-1].startswith("Run "):
+        chain.append(states[chain[-1]]["Next"])
+    assert chain == [f"Run {job.name}" for job in jobs] + ["Terminate cluster"]
+    for job in jobs:
+        state = states[f"Run {job.name}"]
+        assert state["Resource"] == "arn:aws:states:::elasticmapreduce:addStep.sync"
+        assert state["Arguments"]["ClusterId"] == "{% $clusterId %}"
+        assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"]
+        assert state["Catch"][0]["Next"] == "Terminate cluster after failure"
+        assert state["Retry"] and state["TimeoutSeconds"] > 0
+    assert states["Create cluster"]["Resource"].endswith("createCluster.sync")
+    assert states["Create cluster"]["Assign"] == {"clusterId": "{% $states.result.ClusterId %}"}
+    for terminate in ("Terminate cluster", "Terminate cluster after failure"):
+        assert states[terminate]["Resource"].endswith("terminateCluster.sync") and states[terminate]["Retry"]
+    assert states["Terminate cluster after failure"]["Next"] == "Pipeline failed"
+    assert states["Pipeline failed"]["Type"] == "Fail"
+
+
+def test_scoring_runs_after_training() -> None:
+    jobs = [job.name for job in registry.pipelines(registry.JOBS)["segmentation"]]
+    assert jobs == ["customer_segmentation", "segment_customers"]
+
+
+def test_etl_loads_redshift_after_the_cluster_is_gone(machines) -> None:
+    states = machines["transactions"]["States"]
+    assert machines["transactions"]["StartAt"] == "Check input"
+    assert states["Terminate cluster"]["Next"] == "Load Redshift"
+    load = states["Load Redshift"]
+    assert load["Type"] == "Map" and load["MaxConcurrency"] == 1
+    assert [item["Key"].rsplit("/", 1)[-1] for item in load["Items"]] == [
+        "create_tables.sql",
+        "load_daily_user_totals.sql",
+        "load_user_profiles.sql",
+    ]
+    assert "Load Redshift" not in json.dumps(machines["logs"])
+
+
+def test_missing_redshift_input_stops_before_a_cluster_starts(machines) -> None:
+    condition = machines["transactions"]["States"]["Check input"]["Choices"][0]["Condition"]
+    good = {"redshift": {"target": {"WorkgroupName": "analytics", "Database": "dev"}, "copyRoleArn": ROLE}}
+    assert jsonata(condition, {"input": good}) is True
+    assert jsonata(condition, {"input": {}}) is False
+    assert jsonata(condition, {"input": {"redshift": {"target": {"Database": "dev"}}}}) is False
+
+
+def _context(target: dict[str, str]) -> dict[str, Any]:
+    return {"Execution": {"Input": {"redshift": {"target": target, "copyRoleArn": ROLE}}}}
+
+
+def test_sql_file_becomes_data_api_statements_with_the_role_filled_in(machines) -> None:
+    processor = machines["transactions"]["States"]["Load Redshift"]["ItemProcessor"]["States"]
+    read = processor["Read SQL"]
+    valid("s3", "GetObject", {"Bucket": "my-bucket", "Key": "spark-jobs/warehouse/redshift/create_tables.sql"})
+    states = {"input": {"Bucket": "b", "Key": "k", "Name": "n"}, "result": {"Body": LOAD_SQL}}
+    states["context"] = _context({"WorkgroupName": "analytics", "Database": "dev"})
+    sqls = jsonata(read["Output"]["sqls"], states)
+    assert sqls == [
+        "CREATE TEMP TABLE daily_user_totals_stage (LIKE daily_user_totals)",
+        "COPY daily_user_totals_stage\nFROM 's3://my-bucket/spark-jobs/warehouse/redshift/daily_user_totals.manifest'\n"
+        f"IAM_ROLE '{ROLE}'\nFORMAT AS PARQUET\nMANIFEST",
+        "DELETE FROM daily_user_totals WHERE transaction_date IN ('2026-11-01')",
+        "INSERT INTO daily_user_totals SELECT * FROM daily_user_totals_stage",
+        "DROP TABLE daily_user_totals_stage",
+    ]
+    one = jsonata(read["Output"]["sqls"], {**states, "result": {"Body": "CREATE TABLE IF NOT EXISTS t (x INT);\n"}})
+    assert one == ["CREATE TABLE IF NOT EXISTS t (x INT)"]  # still a list: the Data API needs one
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        {"WorkgroupName": "analytics", "Database": "dev"},
+        {
+            "ClusterIdentifier": "warehouse",
+            "Database": "dev",
+            "SecretArn": "arn:aws:secretsmanager:eu-west-1:1:secret:x",
+        },
+    ],
+)
+def test_data_api_request_is_valid_for_serverless_and_provisioned(machines, target: dict[str, str]) -> None:
+    processor = machines["transactions"]["States"]["Load Redshift"]["ItemProcessor"]["States"]
+    states = {"input": {"name": "transaction_etl-create_tables.sql", "sqls": ["SELECT 1"]}, "context": _context(target)}
+    request = jsonata(processor["Run SQL"]["Arguments"], states)
+    assert request == {**target, "Sqls": ["SELECT 1"], "StatementName": "transaction_etl-create_tables.sql"}
+    valid("redshift-data", "BatchExecuteStatement", request)
+    valid("redshift-data", "DescribeStatement", {"Id": "d9b6c0c9-0747-4bf4-b142-e8883122f766"})
+
+
+@pytest.mark.parametrize(
+    "status,next_state",
+    [("FINISHED", "SQL finished"), ("FAILED", "SQL failed"), ("ABORTED", "SQL failed"), ("STARTED", None)],
+)
+def test_statement_status_decides_the_next_state(machines, status: str, next_state: str | None) -> None:
+    choice = machines["transactions"]["States"]["Load Redshift"]["ItemProcessor"]["States"]["SQL done?"]
+    matched = [c["Next"] for c in choice["Choices"] if jsonata(c["Condition"], {"input": {"Status": status}})]
+    assert matched == ([next_state] if next_state else [])
+    assert choice["Default"] == "Wait for SQL"
+
+
+# ── the command line and the Airflow example ────────────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["artifacts", "--bucket", "my-bucket"], "BUCKET must be an S3 URI like s3://my-bucket/prefix"),
+        (["artifacts", "--bucket", "https://my-bucket/x"], "BUCKET must be an S3 URI"),
+        (["artifacts", "--bucket", "s3://b-ok/x", "--release-label", "emr-6.15.0"], "EMR 7.x label"),
+        (["submit", "--bucket", "s3://b-ok/x", "--cluster-id", "j-1", "--job", "nope"], "invalid choice: 'nope'"),
+    ],
+)
+def test_bad_arguments_end_with_one_line(argv: list[str], message: str, tmp_path: Path, capsys) -> None:
+    try:
+        code = emr_main([*argv, *(["--out", str(tmp_path)] if argv[0] == "artifacts" else [])])
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_artifacts_command_writes_the_present_pipelines(tmp_path: Path, capsys) -> None:
+    assert emr_main(["artifacts", "--bucket", "s3://my-bucket/spark-jobs/", "--out", str(tmp_path / "emr")]) == 0
+    present = registry.pipelines(registry.present())
+    assert sorted(p.name for p in (tmp_path / "emr").iterdir()) == sorted(
+        ["run-job-flow.json"] + [f"{kind}-{p}.json" for p in present for kind in ("steps", "state-machine")]
+    )
+    steps = json.loads((tmp_path / "emr" / "steps-logs.json").read_text())
+    assert "s3://my-bucket/spark-jobs/input/logs" in steps[0]["Args"]  # trailing slash dropped
+
+
+def test_airflow_example_compiles_and_reads_the_generated_documents() -> None:
+    dag = package.ROOT / "examples" / "airflow_dag.py"
+    py_compile.compile(str(dag), doraise=True)
+    text = dag.read_text()
+    for operator in ("EmrCreateJobFlowOperator", "EmrAddStepsOperator", "EmrStepSensor", "EmrTerminateJobFlowOperator"):
+        assert operator in text
+    assert "run-job-flow.json" in text and "steps-" in text

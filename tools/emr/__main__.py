@@ -1,0 +1,177 @@
+"""Command line behind the EMR make targets.
+
+    python -m tools.emr artifacts --bucket s3://my-bucket/prefix      # make emr-artifacts
+    python -m tools.emr deploy    --bucket s3://my-bucket/prefix      # make deploy
+    python -m tools.emr cluster   --bucket s3://my-bucket/prefix      # make cluster
+    python -m tools.emr submit    --bucket s3://my-bucket/prefix --cluster-id j-XXXX --job log_analytics
+
+Bad arguments end with one line and exit 2; a failed AWS call or step with one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from tools import package
+from tools.emr import registry
+from tools.emr.aws import AwsError, create_cluster, deploy, require_deployed, submit
+from tools.emr.launch import (
+    DEFAULT_INSTANCE_TYPE,
+    DEFAULT_RELEASE_LABEL,
+    ClusterSpec,
+    Deployment,
+    documents,
+    parse_root,
+    step_config,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGURATIONS = ROOT / "bootstrap" / "configurations.json"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error instead of usage plus error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def root_argument(text: str) -> str:
+    try:
+        return parse_root(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def load_configurations(path: Path = CONFIGURATIONS) -> list[dict[str, Any]]:
+    return json.loads(path.read_text())
+
+
+def write_documents(out: Path, docs: dict[str, Any]) -> list[Path]:
+    """Replace `out` with one pretty JSON file per document (stable bytes for review)."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    written = []
+    for name, document in sorted(docs.items()):
+        path = out / name
+        path.write_text(json.dumps(document, indent=2) + "\n")
+        written.append(path)
+    return written
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = Parser(prog="emr", description="Generate, deploy and submit the jobs on Amazon EMR 7.x.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    def with_bucket(name: str, help_text: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        command.add_argument(
+            "--bucket", required=True, type=root_argument, help="deployment root, e.g. s3://my-bucket/spark-jobs"
+        )
+        return command
+
+    artifacts = with_bucket("artifacts", "Write EMR steps, state machines and the cluster document.")
+    artifacts.add_argument("--out", type=Path, default=ROOT / "dist" / "emr")
+    artifacts.add_argument("--release-label", default=DEFAULT_RELEASE_LABEL)
+    artifacts.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, help="primary and core nodes")
+    artifacts.add_argument("--core-nodes", type=int, default=2)
+    artifacts.add_argument("--subnet-id", help="VPC subnet (a private one needs --wheelhouse or a NAT)")
+    artifacts.add_argument("--wheelhouse", type=root_argument, help="s3:// prefix of wheels for offline installs")
+    artifacts.add_argument("--service-role", default="EMR_DefaultRole")
+    artifacts.add_argument("--instance-profile", default="EMR_EC2_DefaultRole")
+
+    upload = with_bucket("deploy", "Upload the built artifact (dist/) to <bucket>/artifacts/<version>/.")
+    upload.add_argument("--dist", type=Path, default=ROOT / "dist")
+    upload.add_argument("--force", action="store_true", help="overwrite a version deployed with other content")
+    upload.add_argument("--region")
+
+    cluster = with_bucket("cluster", "Start the cluster described by dist/emr/run-job-flow.json.")
+    cluster.add_argument("--document", type=Path, default=ROOT / "dist" / "emr" / "run-job-flow.json")
+    cluster.add_argument("--region")
+
+    step = with_bucket("submit", "Add a job's step to a running cluster and wait for it.")
+    step.add_argument("--cluster-id", required=True)
+    step.add_argument("--job", required=True, choices=[job.name for job in registry.present()])
+    step.add_argument("--args", help="the job's arguments, replacing the registry's defaults (one shell string)")
+    step.add_argument("--poll-seconds", type=float, default=30.0)
+    step.add_argument("--timeout-minutes", type=float, default=360.0)
+    step.add_argument("--region")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, clients: Any = None) -> int:
+    """Execute one command; `clients(service, region)` makes boto3 clients (tests pass moto's)."""
+    deployment = Deployment(args.bucket, package.version())
+    if args.command == "artifacts":
+        spec = ClusterSpec(
+            release_label=args.release_label,
+            primary_instance_type=args.instance_type,
+            core_instance_type=args.instance_type,
+            core_nodes=args.core_nodes,
+            service_role=args.service_role,
+            instance_profile=args.instance_profile,
+            subnet_id=args.subnet_id,
+            wheelhouse=args.wheelhouse,
+        )
+        docs = documents(registry.present(), deployment, spec, load_configurations())
+        for path in write_documents(args.out, docs):
+            print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        for job in registry.missing():
+            sys.stderr.write(f"emr: note: {job.name} is registered but not in jobs/; left out\n")
+        return 0
+    if clients is None:
+        import boto3
+
+        def clients(service: str, region: str | None) -> Any:
+            return boto3.client(service, region_name=region)
+
+    if args.command == "deploy":
+        deploy(clients("s3", args.region), args.dist, deployment, force=args.force, out=sys.stdout)
+        print(f"deployed spark_jobs {deployment.version} to {deployment.artifacts}/")
+        return 0
+    if args.command == "cluster":
+        if not args.document.exists():
+            raise AwsError(f"no {args.document}: run `make emr-artifacts BUCKET={args.bucket}` first")
+        config = json.loads(args.document.read_text())
+        require_deployed(clients("s3", args.region), deployment)
+        print(create_cluster(clients("emr", args.region), config))
+        return 0
+    job = registry.find(args.job, registry.present())
+    arguments = shlex.split(args.args) if args.args is not None else None
+    require_deployed(clients("s3", args.region), deployment)
+    submit(
+        clients("emr", args.region),
+        args.cluster_id,
+        step_config(job, deployment, arguments=arguments),
+        out=sys.stdout,
+        poll_seconds=args.poll_seconds,
+        timeout_seconds=args.timeout_minutes * 60,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, clients: Any = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args, clients)
+    except ValueError as exc:  # an argument the parser could not check alone (e.g. a release label)
+        sys.stderr.write(f"emr: error: {exc}\n")
+        return 2
+    except AwsError as exc:
+        sys.stderr.write(f"emr: error: {exc}\n")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - e.g. no credentials: one line, not a trace
+        sys.stderr.write(f"emr: error: {type(exc).__name__}: {exc}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

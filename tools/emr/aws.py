@@ -1,0 +1,158 @@
+"""The AWS edge: upload the artifact, start a cluster, submit a step and follow it.
+
+Each function takes a boto3 client, so tests hand in clients bound to moto and nothing
+else here knows where AWS is. Failures raise `AwsError` with the one line to show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tools.emr.launch import Deployment, split_s3_uri
+
+STEP_DONE = "COMPLETED"
+STEP_FAILED = ("CANCELLED", "FAILED", "INTERRUPTED")
+MANIFEST = "manifest.json"
+
+
+class AwsError(Exception):
+    """A deployment or submission that did not happen; the message is the line to show."""
+
+
+def describe_client_error(exc: BotoCoreError | ClientError) -> str:
+    """AWS's own message in one line, e.g. 'AccessDenied: ...'."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'Error')}: {error.get('Message') or exc}"
+    return str(exc)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_manifest(dist: Path, version: str) -> dict[str, Any]:
+    """The built artifact's manifest, checked against the files and the current version."""
+    path = dist / MANIFEST
+    if not path.exists():
+        raise AwsError(f"no {path}: run `make package` first")
+    manifest = json.loads(path.read_text())
+    if manifest["version"] != version:
+        raise AwsError(f"{dist} holds version {manifest['version']}, the code is {version}: run `make package`")
+    for name, digest in manifest["files"].items():
+        if not (dist / name).is_file() or _sha256(dist / name) != digest:
+            raise AwsError(f"{dist / name} changed since it was built: run `make package`")
+    return manifest
+
+
+def upload_plan(dist: Path, manifest: Mapping[str, Any], deployment: Deployment) -> list[tuple[Path, str]]:
+    """(local file, S3 URI) for everything a cluster needs, the manifest last."""
+    names = [*sorted(manifest["files"]), MANIFEST]
+    return [(dist / name, f"{deployment.artifacts}/{name}") for name in names]
+
+
+def deploy(s3: Any, dist: Path, deployment: Deployment, force: bool = False, out: TextIO | None = None) -> list[str]:
+    """Upload the artifact; a version already deployed with other bytes is kept unless `force`.
+
+    Deployed versions are immutable by default: a pipeline that runs version X keeps
+    running exactly what was tested as X. Bump common/version.py for a new release.
+    """
+    manifest = read_manifest(dist, deployment.version)
+    zip_name = manifest["zip"]
+    bucket, key = split_s3_uri(deployment.zip_uri)
+    try:
+        existing = s3.head_object(Bucket=bucket, Key=key).get("Metadata", {}).get("sha256")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise AwsError(f"cannot read s3://{bucket}/{key}: {describe_client_error(exc)}") from None
+        existing = None
+    if existing and existing != manifest["files"][zip_name] and not force:
+        raise AwsError(
+            f"{deployment.zip_uri} is already deployed with different content: "
+            "bump common/version.py (or pass --force to overwrite)"
+        )
+    uploaded = []
+    for local, uri in upload_plan(dist, manifest, deployment):
+        target_bucket, target_key = split_s3_uri(uri)
+        try:
+            s3.upload_file(str(local), target_bucket, target_key, ExtraArgs={"Metadata": {"sha256": _sha256(local)}})
+        except (BotoCoreError, ClientError) as exc:
+            raise AwsError(f"upload of {local} to {uri} failed: {describe_client_error(exc)}") from None
+        uploaded.append(uri)
+        if out is not None:
+            out.write(f"uploaded {uri}\n")
+    return uploaded
+
+
+def require_deployed(s3: Any, deployment: Deployment) -> None:
+    """Fail early, with the fix, when the version's zip is not on S3."""
+    bucket, key = split_s3_uri(deployment.zip_uri)
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            raise AwsError(f"{deployment.zip_uri} not found: run `make deploy BUCKET={deployment.root}`") from None
+        raise AwsError(f"cannot read {deployment.zip_uri}: {describe_client_error(exc)}") from None
+
+
+def create_cluster(emr: Any, config: Mapping[str, Any]) -> str:
+    """Start a cluster from a RunJobFlow document; returns its id."""
+    try:
+        return emr.run_job_flow(**config)["JobFlowId"]
+    except (BotoCoreError, ClientError) as exc:
+        raise AwsError(f"cluster not created: {describe_client_error(exc)}") from None
+
+
+def _failure(status: Mapping[str, Any]) -> str:
+    details = status.get("FailureDetails") or {}
+    reason = details.get("Message") or details.get("Reason") or status.get("StateChangeReason", {}).get("Message")
+    log = f" (log: {details['LogFile']})" if details.get("LogFile") else ""
+    return f"{reason or 'no reason given'}{log}"
+
+
+def submit(
+    emr: Any,
+    cluster_id: str,
+    step: Mapping[str, Any],
+    out: TextIO,
+    poll_seconds: float = 30.0,
+    timeout_seconds: float = 6 * 3600,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str:
+    """Add `step` to a running cluster and wait for it, printing each state it enters.
+
+    Returns the step id when it completes; raises AwsError when it fails or the wait times
+    out (the step itself keeps running then: stopping waiting is not cancelling).
+    """
+    try:
+        step_id = emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=[dict(step)])["StepIds"][0]
+    except (BotoCoreError, ClientError) as exc:
+        raise AwsError(f"step not added to {cluster_id}: {describe_client_error(exc)}") from None
+    out.write(f"{step['Name']}: step {step_id} added to {cluster_id}\n")
+    deadline = clock() + timeout_seconds
+    last = None
+    while True:
+        try:
+            status = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]["Status"]
+        except (BotoCoreError, ClientError) as exc:
+            raise AwsError(f"cannot follow step {step_id}: {describe_client_error(exc)}") from None
+        state = status["State"]
+        if state != last:
+            out.write(f"{step['Name']}: {state}\n")
+            out.flush()
+            last = state
+        if state == STEP_DONE:
+            return step_id
+        if state in STEP_FAILED:
+            raise AwsError(f"step {step_id} ({step['Name']}) {state}: {_failure(status)}")
+        if clock() >= deadline:
+            raise AwsError(f"gave up waiting after {timeout_seconds:.0f}s: step {step_id} is still {state}")
+        sleep(poll_seconds)

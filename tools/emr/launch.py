@@ -1,0 +1,428 @@
+"""From the registry to EMR and Step Functions documents: pure functions, no AWS calls.
+
+Everything here takes plain values and returns JSON-able dicts, so what `make emr-artifacts`
+writes, what `make submit` sends and what the tests validate are the same objects.
+
+S3 layout of one deployment (`{root}` is the BUCKET given to make, e.g. s3://bucket/prefix):
+
+    {root}/artifacts/<version>/spark_jobs-<version>.zip
+    {root}/artifacts/<version>/entrypoints/<job>.py
+    {root}/artifacts/<version>/requirements.txt
+    {root}/artifacts/<version>/bootstrap/install_requirements.sh
+    {root}/artifacts/<version>/bootstrap/configurations.json
+    {root}/logs/emr/
+
+Artifacts are versioned, so a new release never changes what a running pipeline uses and
+rolling back is pointing at the previous version's files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tools.emr.registry import Job, pipelines
+
+DEFAULT_RELEASE_LABEL = "emr-7.12.0"
+DEFAULT_INSTANCE_TYPE = "m6i.xlarge"
+PROJECT_TAG = "spark-jobs"
+# Bucket names: 3-63 lowercase letters, digits, dots and hyphens (S3's rules, simplified).
+ROOT_PATTERN = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?P<prefix>(/[^/]+)*)/?")
+STEP_TIMEOUT_SECONDS = 4 * 3600
+
+
+def parse_root(text: str) -> str:
+    """The deployment root without a trailing slash, or ValueError saying what is expected."""
+    match = ROOT_PATTERN.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"BUCKET must be an S3 URI like s3://my-bucket/prefix, got {text!r}")
+    return f"s3://{match['bucket']}{match['prefix']}"
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """s3://bucket/key -> (bucket, key)."""
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise ValueError(f"not an S3 object URI: {uri!r}")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where one version of the artifact lives."""
+
+    root: str
+    version: str
+
+    @property
+    def artifacts(self) -> str:
+        return f"{self.root}/artifacts/{self.version}"
+
+    @property
+    def zip_uri(self) -> str:
+        return f"{self.artifacts}/spark_jobs-{self.version}.zip"
+
+    def entrypoint_uri(self, job: Job) -> str:
+        return f"{self.artifacts}/entrypoints/{job.entrypoint}"
+
+    @property
+    def requirements_uri(self) -> str:
+        return f"{self.artifacts}/requirements.txt"
+
+    @property
+    def bootstrap_uri(self) -> str:
+        return f"{self.artifacts}/bootstrap/install_requirements.sh"
+
+    @property
+    def log_uri(self) -> str:
+        return f"{self.root}/logs/emr/"
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """The cluster our pipelines run on; every field is a `make emr-artifacts` variable."""
+
+    release_label: str = DEFAULT_RELEASE_LABEL
+    primary_instance_type: str = DEFAULT_INSTANCE_TYPE
+    core_instance_type: str = DEFAULT_INSTANCE_TYPE
+    core_nodes: int = 2
+    service_role: str = "EMR_DefaultRole"
+    instance_profile: str = "EMR_EC2_DefaultRole"
+    subnet_id: str | None = None
+    wheelhouse: str | None = None
+    # An idle cluster terminates itself after this long: the safety net if an orchestrator
+    # dies between creating a cluster and terminating it.
+    idle_timeout_seconds: int = 3600
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"emr-7\.\d+\.\d+", self.release_label):
+            raise ValueError(f"release label must be an EMR 7.x label like {DEFAULT_RELEASE_LABEL}")
+        if self.core_nodes < 1:
+            raise ValueError("core_nodes must be at least 1")
+        if self.wheelhouse is not None:
+            parse_root(self.wheelhouse)
+
+
+# ── steps ────────────────────────────────────────────────────────────────────────────────
+
+
+def spark_submit_args(job: Job, deployment: Deployment, arguments: Sequence[str] | None = None) -> list[str]:
+    """The command EMR's command-runner.jar runs: the zip on --py-files, the entrypoint from S3."""
+    conf = [item for key, value in sorted(job.spark_conf.items()) for item in ("--conf", f"{key}={value}")]
+    return [
+        "spark-submit",
+        "--deploy-mode",
+        "cluster",
+        "--name",
+        job.name,
+        *conf,
+        "--py-files",
+        deployment.zip_uri,
+        deployment.entrypoint_uri(job),
+        *(job.render(deployment.root) if arguments is None else arguments),
+    ]
+
+
+def step_config(
+    job: Job,
+    deployment: Deployment,
+    action_on_failure: str = "CONTINUE",
+    arguments: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The EMR API's StepConfig (AddJobFlowSteps, RunJobFlow, Step Functions addStep)."""
+    return {
+        "Name": job.name,
+        "ActionOnFailure": action_on_failure,
+        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": spark_submit_args(job, deployment, arguments)},
+    }
+
+
+def cli_step(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A StepConfig in the shape `aws emr add-steps --steps file://...` reads (CUSTOM_JAR)."""
+    return {
+        "Type": "CUSTOM_JAR",
+        "Name": config["Name"],
+        "ActionOnFailure": config["ActionOnFailure"],
+        "Jar": config["HadoopJarStep"]["Jar"],
+        "Args": list(config["HadoopJarStep"]["Args"]),
+    }
+
+
+# ── clusters ─────────────────────────────────────────────────────────────────────────────
+
+
+def cluster_config(
+    name: str,
+    deployment: Deployment,
+    spec: ClusterSpec,
+    configurations: list[dict[str, Any]],
+    tags: Mapping[str, str],
+) -> dict[str, Any]:
+    """RunJobFlow parameters for a cluster that waits for steps (Step Functions or submit)."""
+    bootstrap_args = [deployment.requirements_uri]
+    if spec.wheelhouse:
+        bootstrap_args += ["--wheelhouse", spec.wheelhouse]
+    instances: dict[str, Any] = {
+        "InstanceGroups": [
+            {
+                "Name": "primary",
+                "InstanceRole": "MASTER",
+                "Market": "ON_DEMAND",
+                "InstanceType": spec.primary_instance_type,
+                "InstanceCount": 1,
+            },
+            {
+                "Name": "core",
+                "InstanceRole": "CORE",
+                "Market": "ON_DEMAND",
+                "InstanceType": spec.core_instance_type,
+                "InstanceCount": spec.core_nodes,
+            },
+        ],
+        "KeepJobFlowAliveWhenNoSteps": True,
+        "TerminationProtected": False,
+    }
+    if spec.subnet_id:
+        instances["Ec2SubnetId"] = spec.subnet_id
+    return {
+        "Name": name,
+        "ReleaseLabel": spec.release_label,
+        "Applications": [{"Name": "Spark"}],
+        "LogUri": deployment.log_uri,
+        "Instances": instances,
+        "BootstrapActions": [
+            {
+                "Name": "install-python-requirements",
+                "ScriptBootstrapAction": {"Path": deployment.bootstrap_uri, "Args": bootstrap_args},
+            }
+        ],
+        "Configurations": configurations,
+        "ServiceRole": spec.service_role,
+        "JobFlowRole": spec.instance_profile,
+        "AutoTerminationPolicy": {"IdleTimeout": spec.idle_timeout_seconds},
+        "Tags": [{"Key": key, "Value": value} for key, value in sorted(tags.items())],
+    }
+
+
+def run_job_flow(deployment: Deployment, spec: ClusterSpec, configurations: list[dict[str, Any]]) -> dict[str, Any]:
+    """A long-lived cluster for `make submit` (it ends itself after the idle timeout)."""
+    return cluster_config(
+        f"{PROJECT_TAG}-{deployment.version}",
+        deployment,
+        spec,
+        configurations,
+        {"project": PROJECT_TAG, "version": deployment.version},
+    )
+
+
+# ── Step Functions (JSONata) ─────────────────────────────────────────────────────────────
+
+
+def _state_name(job: Job) -> str:
+    return f"Run {job.name}"
+
+
+def _catch(next_state: str) -> list[dict[str, Any]]:
+    return [{"ErrorEquals": ["States.ALL"], "Assign": {"failure": "{% $states.errorOutput %}"}, "Next": next_state}]
+
+
+def _redshift_items(jobs: Iterable[Job], root: str) -> list[dict[str, str]]:
+    items = []
+    for job in jobs:
+        for uri in job.render_redshift_sql(root):
+            bucket, key = split_s3_uri(uri)
+            items.append({"Bucket": bucket, "Key": key, "Name": f"{job.name}-{key.rsplit('/', 1)[-1]}"})
+    return items
+
+
+# The SQL files use psql conventions: BEGIN/COMMIT around each load and the COPY role as the
+# psql variable :'iam_role'. The Data API runs a batch as one transaction already, so the
+# text is split on ';' (the files hold no ';' inside literals), BEGIN/COMMIT are dropped and
+# the role is filled in from the execution input. `[...]` keeps a single statement a list.
+SQL_STATEMENTS = (
+    "{% [$filter("
+    "$map($split($states.result.Body, ';'), function($s) {"
+    " $replace($replace($s, /^\\s+|\\s+$/, ''), \":'iam_role'\","
+    ' "\'" & $states.context.Execution.Input.redshift.copyRoleArn & "\'")'
+    " }),"
+    " function($s) { $s != '' and $not($uppercase($s) in ['BEGIN', 'COMMIT', 'END']) }"
+    ")] %}"
+)
+
+
+def _redshift_load(items: list[dict[str, str]], next_state: str) -> dict[str, Any]:
+    """A Map that runs each SQL file in order with the Redshift Data API and waits for it."""
+    api_retry = [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 10, "MaxAttempts": 3, "BackoffRate": 2.0}]
+    return {
+        "Type": "Map",
+        "Comment": "Load the ETL's export into Redshift: one SQL file at a time, in order.",
+        "Items": items,
+        "MaxConcurrency": 1,
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "Read SQL",
+            "States": {
+                "Read SQL": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+                    "Arguments": {"Bucket": "{% $states.input.Bucket %}", "Key": "{% $states.input.Key %}"},
+                    "Output": {"name": "{% $states.input.Name %}", "sqls": SQL_STATEMENTS},
+                    "Retry": api_retry,
+                    "Next": "Run SQL",
+                },
+                "Run SQL": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:redshiftdata:batchExecuteStatement",
+                    "Arguments": (
+                        "{% $merge([$states.context.Execution.Input.redshift.target,"
+                        " {'Sqls': $states.input.sqls, 'StatementName': $states.input.name}]) %}"
+                    ),
+                    "Assign": {"statementId": "{% $states.result.Id %}"},
+                    "Retry": api_retry,
+                    "Next": "Wait for SQL",
+                },
+                "Wait for SQL": {"Type": "Wait", "Seconds": 15, "Next": "Check SQL"},
+                "Check SQL": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:redshiftdata:describeStatement",
+                    "Arguments": {"Id": "{% $statementId %}"},
+                    "Retry": api_retry,
+                    "Next": "SQL done?",
+                },
+                "SQL done?": {
+                    "Type": "Choice",
+                    "Choices": [
+                        {"Condition": "{% $states.input.Status = 'FINISHED' %}", "Next": "SQL finished"},
+                        {"Condition": "{% $states.input.Status in ['FAILED', 'ABORTED'] %}", "Next": "SQL failed"},
+                    ],
+                    "Default": "Wait for SQL",
+                },
+                "SQL failed": {
+                    "Type": "Fail",
+                    "Error": "Redshift.StatementFailed",
+                    "Cause": "{% $string($states.input.Error) %}",
+                },
+                "SQL finished": {"Type": "Succeed"},
+            },
+        },
+        "Catch": _catch("Pipeline failed"),
+        "Next": next_state,
+    }
+
+
+def state_machine(
+    pipeline: str,
+    jobs: Sequence[Job],
+    deployment: Deployment,
+    spec: ClusterSpec,
+    configurations: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One pipeline on a cluster of its own: create it, run the jobs in order, terminate it
+    whether they succeed or fail, then load Redshift when a job exported for it."""
+    cluster = cluster_config(
+        f"{PROJECT_TAG}-{pipeline}-{deployment.version}",
+        deployment,
+        spec,
+        configurations,
+        {"project": PROJECT_TAG, "pipeline": pipeline, "version": deployment.version},
+    )
+    redshift = _redshift_items(jobs, deployment.root)
+    states: dict[str, Any] = {}
+    start = "Create cluster"
+    if redshift:
+        start = "Check input"
+        states["Check input"] = {
+            "Type": "Choice",
+            "Comment": "Fail before paying for a cluster when the Redshift target is missing.",
+            "Choices": [
+                {
+                    "Condition": "{% $exists($states.input.redshift.target.Database)"
+                    " and $exists($states.input.redshift.copyRoleArn) %}",
+                    "Next": "Create cluster",
+                }
+            ],
+            "Default": "Missing input",
+        }
+        states["Missing input"] = {
+            "Type": "Fail",
+            "Error": "MissingInput",
+            "Cause": 'Start the execution with {"redshift": {"target": {"Database": ..., "WorkgroupName": ... '
+            '(or "ClusterIdentifier" and "SecretArn")}, "copyRoleArn": ...}}',
+        }
+    states["Create cluster"] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::elasticmapreduce:createCluster.sync",
+        "Arguments": cluster,
+        "Assign": {"clusterId": "{% $states.result.ClusterId %}"},
+        # One more try for capacity or throttling; a bootstrap failure fails the same way twice.
+        "Retry": [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 60, "MaxAttempts": 1, "BackoffRate": 2.0}],
+        "Catch": _catch("Pipeline failed"),
+        "Next": _state_name(jobs[0]),
+    }
+    for index, job in enumerate(jobs):
+        states[_state_name(job)] = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::elasticmapreduce:addStep.sync",
+            "Arguments": {"ClusterId": "{% $clusterId %}", "Step": step_config(job, deployment)},
+            "TimeoutSeconds": STEP_TIMEOUT_SECONDS,
+            # Jobs are idempotent (a rerun replaces its outputs), so one retry is safe and
+            # rides out a lost node or an S3 hiccup.
+            "Retry": [
+                {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 60, "MaxAttempts": 1, "BackoffRate": 2.0}
+            ],
+            "Catch": _catch("Terminate cluster after failure"),
+            "Next": _state_name(jobs[index + 1]) if index + 1 < len(jobs) else "Terminate cluster",
+        }
+    terminate_retry = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 30, "MaxAttempts": 3, "BackoffRate": 2.0}]
+    states["Terminate cluster"] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::elasticmapreduce:terminateCluster.sync",
+        "Arguments": {"ClusterId": "{% $clusterId %}"},
+        "Retry": terminate_retry,
+        "Catch": _catch("Pipeline failed"),
+        "Next": "Load Redshift" if redshift else "Pipeline succeeded",
+    }
+    if redshift:
+        states["Load Redshift"] = _redshift_load(redshift, "Pipeline succeeded")
+    states["Terminate cluster after failure"] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::elasticmapreduce:terminateCluster.sync",
+        "Arguments": {"ClusterId": "{% $clusterId %}"},
+        "Retry": terminate_retry,
+        # Whether or not termination worked, the pipeline failed with the job's error (the
+        # cluster's idle timeout ends it if termination itself failed).
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Pipeline failed"}],
+        "Next": "Pipeline failed",
+    }
+    states["Pipeline failed"] = {
+        "Type": "Fail",
+        "Error": "{% $failure.Error %}",
+        "Cause": "{% $failure.Cause %}",
+    }
+    states["Pipeline succeeded"] = {"Type": "Succeed"}
+    return {
+        "Comment": f"{pipeline} pipeline ({', '.join(j.name for j in jobs)}), spark_jobs {deployment.version}: "
+        "generated by `make emr-artifacts` from tools/emr/registry.py; do not edit.",
+        "QueryLanguage": "JSONata",
+        "StartAt": start,
+        "States": states,
+    }
+
+
+# ── everything `make emr-artifacts` writes ──────────────────────────────────────────────
+
+
+def documents(
+    jobs: Iterable[Job],
+    deployment: Deployment,
+    spec: ClusterSpec,
+    configurations: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """File name -> JSON document, for the given (present) jobs."""
+    out: dict[str, Any] = {"run-job-flow.json": run_job_flow(deployment, spec, configurations)}
+    for pipeline, members in pipelines(jobs).items():
+        out[f"steps-{pipeline}.json"] = [cli_step(step_config(job, deployment)) for job in members]
+        out[f"state-machine-{pipeline}.json"] = state_machine(pipeline, members, deployment, spec, configurations)
+    return out
