@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from common.errors import JobError
+from common.io import qualify
 
 # Commit metadata key under which a derived table records the source version it reflects.
 SOURCE_VERSION_KEY = "source_version"
@@ -38,7 +39,7 @@ def ensure_table(
     Creating before the first MERGE keeps one code path for the first and every later batch,
     and sets table properties (e.g. change data feed) from version 0.
     """
-    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+    builder = DeltaTable.createIfNotExists(spark).location(qualify(spark, path)).addColumns(schema)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
     for key, value in (properties or {}).items():

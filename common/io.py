@@ -325,6 +325,13 @@ def list_data_files(spark: SparkSession, path: str, suffix: str = "") -> list[tu
     return sorted(found)
 
 
+def qualify(spark: SparkSession, path: str) -> str:
+    """`path` as a full URI (`file:/abs/dir`, `s3://bucket/key`): some APIs, such as Delta's
+    table builder, refuse a relative path."""
+    fs, hadoop_path = _filesystem(spark, path)
+    return str(fs.makeQualified(hadoop_path).toString())
+
+
 def join_path(root: str, *parts: str) -> str:
     """Join URI or local path segments with '/', as Hadoop paths expect."""
     return "/".join([root.rstrip("/"), *parts])
