@@ -12,6 +12,9 @@ JARS := $(JARS_DIR)/.complete
 SAMPLE := data/sample
 OUTPUT := data/output
 SAMPLE_SIZE ?= 20MB
+# ~45 bytes a customer: 2MB is about 46,000 customers to train on, 512KB about 11,600 to score.
+CUSTOMERS_SIZE ?= 2MB
+NEW_CUSTOMERS_SIZE ?= 512KB
 BENCH_SIZE ?= 1GB
 BENCH_ROUNDS ?= 3
 
@@ -41,9 +44,19 @@ setup: $(INSTALLED) $(JARS) ## Create .venv, install pinned packages, fetch jars
 $(SAMPLE)/logs/.complete: | setup
 	$(PY) -m tools.generate logs --output $(SAMPLE)/logs --size $(SAMPLE_SIZE) --seed 7
 
-run: setup $(SAMPLE)/logs/.complete ## Run the jobs locally on generated sample data
+$(SAMPLE)/customers/.complete: | setup
+	$(PY) -m tools.generate customers --output $(SAMPLE)/customers --size $(CUSTOMERS_SIZE) --seed 7
+
+$(SAMPLE)/new_customers/.complete: | setup
+	$(PY) -m tools.generate customers --output $(SAMPLE)/new_customers --size $(NEW_CUSTOMERS_SIZE) --seed 8
+
+run: setup $(SAMPLE)/logs/.complete $(SAMPLE)/customers/.complete $(SAMPLE)/new_customers/.complete ## Run the jobs locally on generated sample data
 	$(PY) -m jobs.log_analytics --input $(SAMPLE)/logs --output $(OUTPUT)/log_analytics
 	$(PY) -m tools.show_report $(OUTPUT)/log_analytics
+	$(PY) -m jobs.customer_segmentation --input $(SAMPLE)/customers --output $(OUTPUT)/customer_segmentation --k-range 3-7
+	$(PY) -m jobs.segment_customers --model $(OUTPUT)/customer_segmentation/model --input $(SAMPLE)/new_customers --output $(OUTPUT)/segment_customers
+	$(PY) -m tools.show_report $(OUTPUT)/customer_segmentation $(OUTPUT)/segment_customers
+	$(PY) -m json.tool $(OUTPUT)/customer_segmentation/metrics.json
 
 test: setup package ## Run the test suite (local Spark, real Delta and Great Expectations)
 	$(PY) -m pytest
