@@ -15,6 +15,9 @@ SAMPLE_SIZE ?= 20MB
 # make run S3=1: the jobs read and write s3:// on moto's S3 server, started on 127.0.0.1 and
 # stopped afterwards (tools/local_s3.py).
 S3 ?= 0
+# ~45 bytes a customer: 2MB is about 46,000 customers to train on, 512KB about 11,600 to score.
+CUSTOMERS_SIZE ?= 2MB
+NEW_CUSTOMERS_SIZE ?= 512KB
 BENCH_SIZE ?= 1GB
 BENCH_ROUNDS ?= 3
 # Step Functions validator (npm), installed into tools/asl/node_modules by `make test`.
@@ -65,7 +68,15 @@ $(SAMPLE)/transactions/.complete: | setup
 $(SAMPLE)/profiles/.complete: | setup
 	$(PY) -m tools.generate profiles --output $(SAMPLE)/profiles --size 4MB --seed 7
 
-run: setup $(SAMPLE)/logs/.complete $(SAMPLE)/transactions/.complete $(SAMPLE)/profiles/.complete ## Run the jobs on generated sample data (S3=1: on s3:// of a local S3 server)
+$(SAMPLE)/customers/.complete: | setup
+	$(PY) -m tools.generate customers --output $(SAMPLE)/customers --size $(CUSTOMERS_SIZE) --seed 7
+
+$(SAMPLE)/new_customers/.complete: | setup
+	$(PY) -m tools.generate customers --output $(SAMPLE)/new_customers --size $(NEW_CUSTOMERS_SIZE) --seed 8
+
+SAMPLES := $(foreach d,logs transactions profiles customers new_customers,$(SAMPLE)/$(d)/.complete)
+
+run: setup $(SAMPLES) ## Run the jobs on generated sample data (S3=1: on s3:// of a local S3 server)
 ifeq ($(S3),1)
 	$(PY) -m tools.local_s3 --sample $(SAMPLE)
 else
@@ -73,6 +84,10 @@ else
 	$(PY) -m tools.show_report $(OUTPUT)/log_analytics
 	$(PY) -m jobs.transaction_etl --transactions $(SAMPLE)/transactions --profiles $(SAMPLE)/profiles --warehouse $(OUTPUT)/transaction_etl
 	$(PY) -m tools.show_report $(OUTPUT)/transaction_etl
+	$(PY) -m jobs.customer_segmentation --input $(SAMPLE)/customers --output $(OUTPUT)/customer_segmentation --k-range 3-7
+	$(PY) -m jobs.segment_customers --model $(OUTPUT)/customer_segmentation/model --input $(SAMPLE)/new_customers --output $(OUTPUT)/segment_customers
+	$(PY) -m tools.show_report $(OUTPUT)/customer_segmentation $(OUTPUT)/segment_customers
+	$(PY) -m json.tool $(OUTPUT)/customer_segmentation/metrics.json
 endif
 
 $(ASL_VALIDATOR): tools/asl/package.json tools/asl/package-lock.json

@@ -110,10 +110,11 @@ class CategoricalFeature:
 
 @dataclass(frozen=True)
 class SegmentModel:
-    """Standardised numbers, one-hot categories (unseen: all zeros), nearest centroid."""
+    """Standardised numbers, weighted one-hot categories (unseen: all zeros), nearest centroid."""
 
     numeric: tuple[NumericFeature, ...]
     categorical: tuple[CategoricalFeature, ...]
+    category_weight: float
     centroids: tuple[tuple[float, ...], ...]
 
     @classmethod
@@ -123,6 +124,7 @@ class SegmentModel:
         model = cls(
             numeric=tuple(NumericFeature(f["name"], float(f["mean"]), float(f["std"])) for f in doc["numeric"]),
             categorical=tuple(CategoricalFeature(f["name"], tuple(f["labels"])) for f in doc["categorical"]),
+            category_weight=float(doc["category_weight"]),
             centroids=tuple(tuple(float(v) for v in centroid) for centroid in doc["centroids"]),
         )
         width = len(model.numeric) + sum(len(f.labels) for f in model.categorical)
@@ -135,13 +137,16 @@ class SegmentModel:
         return len(self.centroids)
 
     def features(self, customer: Mapping[str, Any]) -> list[float]:
-        """The vector KMeans sees, computed as Spark's stages do (including `x * (1/std)`)."""
+        """The vector KMeans sees, computed as Spark's stages do (`(x - mean) * (1/std)`, then
+        the one-hot columns times the category weight)."""
         vector = []
         for feature in self.numeric:
             scale = 1.0 / feature.std if feature.std != 0 else 0.0
             vector.append((float(customer[feature.name]) - feature.mean) * scale)
         for feature in self.categorical:
-            vector.extend(1.0 if customer[feature.name] == label else 0.0 for label in feature.labels)
+            vector.extend(
+                1.0 * self.category_weight if customer[feature.name] == label else 0.0 for label in feature.labels
+            )
         return vector
 
     def distances(self, record: Mapping[str, Any]) -> list[float]:

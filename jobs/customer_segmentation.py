@@ -37,7 +37,15 @@ from common.rules.customers import (
     profile_expectations,
     to_customers,
 )
-from common.segmentation import export_model, fit_segmentation, predict, predictions, save_model, segment_profiles
+from common.segmentation import (
+    DEFAULT_CATEGORY_WEIGHT,
+    export_model,
+    fit_segmentation,
+    predict,
+    predictions,
+    save_model,
+    segment_profiles,
+)
 from common.spark import CacheScope
 from common.validation import count_by_reason, quarantined_rows, require_success, run_suite, warm_up_great_expectations
 from common.version import __version__
@@ -70,6 +78,17 @@ def k_range(text: str) -> list[int]:
     return list(range(low, high + 1))
 
 
+def category_weight(text: str) -> float:
+    """An argparse type: a weight above 0 and at most 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: the category weight must be above 0 and at most 1")
+    return value
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = JobArgumentParser(
         prog=JOB,
@@ -88,6 +107,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=1, help="KMeans seed: same seed and input, same segments")
     parser.add_argument("--max-iter", type=positive_int, default=20, help="KMeans iterations at most, per k")
+    parser.add_argument(
+        "--category-weight",
+        type=category_weight,
+        default=DEFAULT_CATEGORY_WEIGHT,
+        help="weight of the one-hot gender and marital status columns against standardised numbers",
+    )
     return parser.parse_args(argv)
 
 
@@ -121,8 +146,14 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         require_success([input_check])
 
         with report.stage("train"):
-            trained = fit_segmentation(customers, ks, args.seed, args.max_iter)
-        metrics = {**trained.metrics(), "seed": args.seed, "max_iter": args.max_iter, "rows_trained": valid}
+            trained = fit_segmentation(customers, ks, args.seed, args.max_iter, args.category_weight)
+        metrics = {
+            **trained.metrics(),
+            "seed": args.seed,
+            "max_iter": args.max_iter,
+            "category_weight": args.category_weight,
+            "rows_trained": valid,
+        }
         log.info("model trained", extra={"job": JOB, **metrics})
         with report.stage("save_model"):
             save_model(trained.model, join_path(args.output, MODEL_DIR))

@@ -42,6 +42,11 @@ def last_error_line(capsys: pytest.CaptureFixture[str]) -> str:
             "argument --k-range: not allowed with argument --k",
         ),
         (customer_segmentation, ["--input", "i", "--output", "o", "--max-iter", "0"], "'0' must be at least 1"),
+        (
+            customer_segmentation,
+            ["--input", "i", "--output", "o", "--category-weight", "0"],
+            "'0': the category weight must be above 0 and at most 1",
+        ),
         (segment_customers, ["--input", "i", "--output", "o"], "the following arguments are required: --model"),
         (segment_customers, ["--model", "m", "--input", "i", "--output", "o", "--format", "csv"], "invalid choice"),
     ],

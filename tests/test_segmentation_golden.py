@@ -143,6 +143,7 @@ def test_metrics_hold_k_silhouette_and_training_time(trained) -> None:
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics == report["metrics"]["model"]
     assert (metrics["k"], metrics["k_tried"], metrics["seed"], metrics["rows_trained"]) == (3, [3], 1, 12)
+    assert metrics["category_weight"] == 0.5
     # Groups far apart, but their members differ in gender or marital status: high, not 1.
     assert 0.7 < metrics["silhouette_by_k"]["3"] < 1
     assert metrics["training_seconds"] > 0 and set(metrics["training_seconds_by_k"]) == {"3"}
@@ -162,6 +163,7 @@ def test_model_json_holds_the_fitted_parameters(trained) -> None:
         "gender": ["female", "male"],
         "marital_status": ["married", "single", "widowed"],
     }
+    assert doc["category_weight"] == 0.5
     assert doc["k"] == 3 and len(doc["centroids"]) == 3 and all(len(c) == 3 + 2 + 3 for c in doc["centroids"])
 
 
