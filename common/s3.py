@@ -136,9 +136,11 @@ def _set_elsewhere(spark: SparkSession, key: str, ours: set[str]) -> bool:
     """True when the user configured `key`: `--conf spark.hadoop.<key>` or a *-site.xml file."""
     if spark.sparkContext.getConf().contains(f"spark.hadoop.{key}"):
         return True
-    if key in ours:
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    # Hadoop remembers where a key came from even after `unset`: an absent key is nobody's.
+    if key in ours or hadoop_conf.get(key) is None:
         return False
-    sources = spark.sparkContext._jsc.hadoopConfiguration().getPropertySources(key)
+    sources = hadoop_conf.getPropertySources(key)
     return sources is not None and not all(_is_default_source(str(source)) for source in sources)
 
 

@@ -72,6 +72,8 @@ def test_live_session_follows_the_environment(spark: SparkSession, hadoop_conf) 
     configure_s3(spark, {})
     assert hadoop_conf.get("fs.s3a.endpoint") is None
     assert hadoop_conf.get("fs.s3a.path.style.access") in (None, "false")
+    configure_s3(spark, {"AWS_ENDPOINT_URL": "http://127.0.0.1:3"})  # and back again
+    assert hadoop_conf.get("fs.s3a.endpoint") == "http://127.0.0.1:3"
 
 
 def test_emrfs_is_left_alone(spark: SparkSession, hadoop_conf) -> None:
