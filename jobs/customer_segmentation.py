@@ -113,7 +113,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_CATEGORY_WEIGHT,
         help="weight of the one-hot gender and marital status columns against standardised numbers",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.k_range:
+        args.k = None  # the range decides; the report must not show the unused default
+    return args
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:

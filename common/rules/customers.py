@@ -39,6 +39,12 @@ def clean_category(value: Column) -> Column:
     return F.lower(fields.strip(value))
 
 
+def present(field: str) -> RowRule:
+    """`missing_<field>` when blank. (A CSV field cannot hold the nested JSON values that
+    `required_text`'s second rule, invalid_<field>, looks for.)"""
+    return fields.required_text(field)[0]
+
+
 def typed_columns() -> dict[str, Column]:
     """Each raw field parsed once; the rules below judge these values, the jobs keep them."""
     return {
@@ -58,10 +64,10 @@ def row_rules() -> list[RowRule]:
     return [
         fields.blank_line(),
         fields.malformed_csv(),
-        fields.required_text(CUSTOMER_ID)[0],
+        present(CUSTOMER_ID),
         *fields.required_parsed("age", "age_value", f"an integer from {AGE_MIN} to {AGE_MAX}"),
-        fields.required_text("gender")[0],
-        fields.required_text("marital_status")[0],
+        present("gender"),
+        present("marital_status"),
         *fields.required_parsed("annual_income", "annual_income_value", "a plain decimal number"),
         RowRule("negative_annual_income", "annual_income is below zero", lambda: F.col("annual_income_value") < 0),
         *fields.required_parsed(
