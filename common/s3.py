@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from pyspark.sql import SparkSession
 
 S3A_FILESYSTEM = "org.apache.hadoop.fs.s3a.S3AFileSystem"
-S3A_ABSTRACT_FILESYSTEM = "org.apache.hadoop.fs.s3a.S3A"
 
 # S3A's own providers first, so keys configured the Hadoop way (fs.s3a.access.key, session
 # tokens, a JCEKS credential file) still work; then the SDK's default chain: AWS_ACCESS_KEY_ID /
@@ -60,8 +59,6 @@ RESILIENCE: dict[str, str] = {
 MANAGED_KEYS: tuple[str, ...] = (
     "fs.s3.impl",
     "fs.s3a.impl",
-    "fs.AbstractFileSystem.s3.impl",
-    "fs.AbstractFileSystem.s3a.impl",
     "fs.s3a.aws.credentials.provider",
     "fs.s3a.endpoint",
     "fs.s3a.endpoint.region",
@@ -94,6 +91,10 @@ def region_from_env(environ: Mapping[str, str]) -> str | None:
 def s3a_settings(environ: Mapping[str, str]) -> dict[str, str]:
     """The Hadoop settings that make S3A serve `s3://` and `s3a://` for this environment.
 
+    Deliberately no `fs.AbstractFileSystem.s3.impl`: S3A's FileContext binding hard-codes the
+    scheme `s3a` and fails on `s3://` paths, whereas with none configured, FileContext users
+    (Spark's checkpoint manager, which Delta uses for its .crc files) fall back to FileSystem.
+
     With a custom endpoint (MinIO, LocalStack, moto, an S3-compatible store) requests use
     path-style URLs (`http://host/bucket/key`): such servers rarely resolve
     `bucket.host` names. A plain `http://` endpoint turns TLS off, or S3A would speak TLS to it.
@@ -101,8 +102,6 @@ def s3a_settings(environ: Mapping[str, str]) -> dict[str, str]:
     settings = {
         "fs.s3.impl": S3A_FILESYSTEM,
         "fs.s3a.impl": S3A_FILESYSTEM,
-        "fs.AbstractFileSystem.s3.impl": S3A_ABSTRACT_FILESYSTEM,
-        "fs.AbstractFileSystem.s3a.impl": S3A_ABSTRACT_FILESYSTEM,
         "fs.s3a.aws.credentials.provider": CREDENTIAL_PROVIDERS,
         **RESILIENCE,
     }

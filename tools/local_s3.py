@@ -189,8 +189,9 @@ def run_demo(sample_root: Path, bucket: str, pieces: int) -> int:
             print(f"  report: {output}/run_report.json")
             tables: dict[str, list[int]] = {}
             for key, body in objects.items():
-                table = key.split("/")[2]
-                tables.setdefault(table, []).append(len(body))
+                parts = key.split("/")
+                if len(parts) > 3:  # output/<job>/<table>/...; the report sits beside the tables
+                    tables.setdefault(parts[2], []).append(len(body))
             for table, sizes in sorted(tables.items()):
                 print(f"    {output}/{table}: {len(sizes)} objects, {sum(sizes):,} bytes")
     print("local S3 stopped")
