@@ -77,13 +77,6 @@ RUNS: dict[str, Callable[[Path, Path], list[str]]] = {
     "customer_segmentation": customer_segmentation_args,
     "segment_customers": segment_customers_args,
 }
-# Jobs whose multi-process run is not yet shown equal to local mode, with why. Each entry is a
-# known gap to close, not a pass. customer_segmentation: the job itself ran on two executors;
-# the comparison then crashed sorting segment_profiles' map columns (tests/golden.py now
-# skips them when ordering), and the equality was not re-run before the session ended.
-KNOWN_GAPS: dict[str, str] = {
-    "customer_segmentation": "equality with local mode not yet verified after the map-column sort fix",
-}
 # Columns that record when a run happened, not what it computed.
 RUN_STAMPS = ("ingested_at",)
 
@@ -114,9 +107,7 @@ def delta_tables(output: Path) -> list[str]:
     return sorted(p.parent.name for p in output.glob("*/_delta_log"))
 
 
-@pytest.mark.parametrize(
-    "job", [j for j in registry.present() if j.name in RUNS and j.name not in KNOWN_GAPS], ids=lambda j: j.name
-)
+@pytest.mark.parametrize("job", [j for j in registry.present() if j.name in RUNS], ids=lambda j: j.name)
 def test_local_cluster_run_equals_local_mode(
     spark: SparkSession, dist: Path, spark_home: Path, tmp_path: Path, job: registry.Job
 ) -> None:
