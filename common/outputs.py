@@ -11,7 +11,6 @@ from pyspark.sql import DataFrame, SparkSession
 from common.io import TableFormat, join_path, read_table, write_table
 from common.report import RunReport
 from common.spark import CacheScope
-from common.validation import require_success, run_suite
 
 
 def publish_table(
@@ -42,10 +41,7 @@ def publish_table(
         written = cache(written)
     report.record_table(name, path, fmt, written.count())
     if expectations is not None:
-        with report.stage(f"validate_{name}"):
-            result = run_suite(written, name, expectations)
-        report.record_suite(result)
-        require_success([result])
+        report.check(written, name, expectations)
     return written
 
 

@@ -11,16 +11,16 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from common.io import delete_path, join_path, write_text
-from common.validation import SuiteResult
+from common.validation import SuiteResult, require_success, run_suite
 from common.version import __version__
 
 REPORT_FILE = "run_report.json"
@@ -53,6 +53,17 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def row_accounting(rows_read: int, by_reason: Mapping[str, int]) -> dict[str, Any]:
+    """Every row read is valid or quarantined for a reason: no row lost."""
+    rows_quarantined = sum(by_reason.values())
+    return {
+        "rows_read": rows_read,
+        "rows_valid": rows_read - rows_quarantined,
+        "rows_quarantined": rows_quarantined,
+        "quarantined_by_reason": dict(sorted(by_reason.items())),
+    }
+
+
 class RunReport:
     """Collects a run's facts as it goes; `write` makes it the completion marker."""
 
@@ -78,20 +89,22 @@ class RunReport:
             self.timings[name] = round(time.perf_counter() - start, 3)
 
     def record_counts(self, rows_read: int, by_reason: Mapping[str, int]) -> None:
-        """Row accounting: every row read is valid or quarantined for a reason, no row lost."""
-        rows_quarantined = sum(by_reason.values())
-        self.counts = {
-            "rows_read": rows_read,
-            "rows_valid": rows_read - rows_quarantined,
-            "rows_quarantined": rows_quarantined,
-            "quarantined_by_reason": dict(sorted(by_reason.items())),
-        }
+        """The main input's row accounting, at the top of the report."""
+        self.counts = row_accounting(rows_read, by_reason)
 
     def record_table(self, name: str, path: str, fmt: str, rows: int) -> None:
         self.tables[name] = {"path": path, "format": fmt, "rows": rows}
 
     def record_suite(self, result: SuiteResult) -> None:
         self.validation[result.suite] = result.as_report()
+
+    def check(self, df: DataFrame, suite: str, expectations: Sequence[Any]) -> SuiteResult:
+        """Run an expectation suite as a timed stage, keep its result, stop the run if it failed."""
+        with self.stage(f"validate_{suite}"):
+            result = run_suite(df, suite, expectations)
+        self.record_suite(result)
+        require_success([result])
+        return result
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -19,7 +19,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from common.errors import ValidationError
+from common.errors import InputError, ValidationError
 from common.io import CORRUPT_RECORD, RAW_RECORD, SOURCE_FILE
 from schemas import conform_to
 from schemas.quarantine import QUARANTINE
@@ -159,3 +159,31 @@ def count_by_reason(classified: DataFrame) -> tuple[int, dict[str, int]]:
     counts = {row[REASON]: row["rows"] for row in classified.groupBy(REASON).agg(F.count("*").alias("rows")).collect()}
     rows_read = sum(counts.values())
     return rows_read, {reason: n for reason, n in counts.items() if reason is not None}
+
+
+def require_valid_rows(kind: str, source: str, rows_read: int, by_reason: dict[str, int]) -> None:
+    """Stop with one line when an input has no rows, or none that can be used: every later
+    step would only produce empty tables that look like a quiet day."""
+    if rows_read == 0:
+        raise InputError(f"no {kind} lines in {source}")
+    if rows_read == sum(by_reason.values()):
+        reasons = ", ".join(f"{reason}={n}" for reason, n in sorted(by_reason.items()))
+        raise InputError(f"no valid {kind} lines in {source}: all {rows_read} quarantined ({reasons})")
+
+
+def classify_input(
+    lines: DataFrame,
+    classify_lines: Callable[[DataFrame], DataFrame],
+    cache: Callable[[DataFrame], DataFrame],
+    *,
+    kind: str,
+    source: str,
+) -> tuple[DataFrame, int, dict[str, int]]:
+    """Classify every input row once and keep the result cached: the quarantine and every
+    output are built from it, so the input is parsed and judged a single time. Returns the
+    classified rows, rows read and quarantined rows per reason; stops when nothing is usable.
+    """
+    classified = cache(lines.transform(classify_lines))
+    rows_read, by_reason = count_by_reason(classified)
+    require_valid_rows(kind, source, rows_read, by_reason)
+    return classified, rows_read, by_reason

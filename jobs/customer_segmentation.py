@@ -47,7 +47,7 @@ from common.segmentation import (
     segment_profiles,
 )
 from common.spark import CacheScope
-from common.validation import count_by_reason, quarantined_rows, require_success, run_suite, warm_up_great_expectations
+from common.validation import classify_input, quarantined_rows, warm_up_great_expectations
 from common.version import __version__
 from schemas.customers import RAW_CUSTOMER
 
@@ -128,25 +128,18 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     with CacheScope() as cache:
         with report.stage("read_and_classify"):
             lines = read_csv_lines(spark, args.input, RAW_CUSTOMER)
-            classified = cache(lines.transform(classify_lines))
-            rows_read, by_reason = count_by_reason(classified)
+            classified, rows_read, by_reason = classify_input(
+                lines, classify_lines, cache, kind="customer", source=args.input
+            )
         report.record_counts(rows_read, by_reason)
         log.info("input classified", extra={"job": JOB, **report.counts})
         valid = report.counts["rows_valid"]
-        if rows_read == 0:
-            raise InputError(f"no customer lines in {args.input}")
-        if valid == 0:
-            reasons = ", ".join(f"{reason}={n}" for reason, n in sorted(by_reason.items()))
-            raise InputError(f"no valid customers in {args.input}: all {rows_read} quarantined ({reasons})")
         if valid < max(ks):
             raise InputError(f"{valid} valid customers are too few for k={max(ks)}")
 
         retire_previous_report(spark, args.output)
         customers = classified.transform(to_customers)
-        with report.stage("validate_customers"):
-            input_check = run_suite(customers, "customers", customer_expectations())
-        report.record_suite(input_check)
-        require_success([input_check])
+        report.check(customers, "customers", customer_expectations())
 
         with report.stage("train"):
             trained = fit_segmentation(customers, ks, args.seed, args.max_iter, args.category_weight)

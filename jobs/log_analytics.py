@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from common.cli import JobArgumentParser, positive_int, run_job, storage_path
-from common.errors import InputError, ValidationError
+from common.errors import ValidationError
 from common.io import CORRUPT_RECORD, TABLE_FORMATS, read_json_lines
 from common.logs import get_logger
 from common.outputs import publish_table, run_concurrently
@@ -31,11 +31,9 @@ from common.rules.logs import ERROR_STATUS_MIN, event_expectations, output_expec
 from common.spark import CacheScope
 from common.validation import (
     classify,
-    count_by_reason,
+    classify_input,
     keep_raw_only_when_quarantined,
     quarantined_rows,
-    require_success,
-    run_suite,
     valid_rows,
     warm_up_great_expectations,
 )
@@ -201,22 +199,15 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     with CacheScope() as cache:
         with report.stage("read_and_classify"):
             lines = read_json_lines(spark, args.input, RAW_LOG)
-            classified = cache(lines.transform(classify_lines))
-            rows_read, by_reason = count_by_reason(classified)
+            classified, rows_read, by_reason = classify_input(
+                lines, classify_lines, cache, kind="log", source=args.input
+            )
         report.record_counts(rows_read, by_reason)
         log.info("input classified", extra={"job": JOB, **report.counts})
-        if rows_read == 0:
-            raise InputError(f"no log lines in {args.input}")
-        if report.counts["rows_valid"] == 0:
-            reasons = ", ".join(f"{reason}={n}" for reason, n in sorted(by_reason.items()))
-            raise InputError(f"no valid log lines in {args.input}: all {rows_read} quarantined ({reasons})")
 
         retire_previous_report(spark, args.output)
         events = classified.transform(to_events)
-        with report.stage("validate_events"):
-            input_check = run_suite(events, "events", event_expectations())
-        report.record_suite(input_check)
-        require_success([input_check])
+        report.check(events, "events", event_expectations())
 
         expectations = output_expectations()
         publish = dict(spark=spark, output_root=args.output, fmt=args.format, report=report, cache=cache)

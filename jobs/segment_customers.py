@@ -24,7 +24,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from common.cli import JobArgumentParser, run_job
-from common.errors import InputError, ValidationError
+from common.errors import ValidationError
 from common.io import TABLE_FORMATS, read_csv_lines
 from common.logs import get_logger
 from common.outputs import publish_table
@@ -32,7 +32,7 @@ from common.report import RunReport, retire_previous_report
 from common.rules.customers import classify_lines, customer_expectations, prediction_expectations, to_customers
 from common.segmentation import load_model, model_k, predict, predictions
 from common.spark import CacheScope
-from common.validation import count_by_reason, quarantined_rows, require_success, run_suite, warm_up_great_expectations
+from common.validation import classify_input, quarantined_rows, warm_up_great_expectations
 from schemas.customers import RAW_CUSTOMER
 
 JOB = "segment_customers"
@@ -64,22 +64,15 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     with CacheScope() as cache:
         with report.stage("read_and_classify"):
             lines = read_csv_lines(spark, args.input, RAW_CUSTOMER)
-            classified = cache(lines.transform(classify_lines))
-            rows_read, by_reason = count_by_reason(classified)
+            classified, rows_read, by_reason = classify_input(
+                lines, classify_lines, cache, kind="customer", source=args.input
+            )
         report.record_counts(rows_read, by_reason)
         log.info("input classified", extra={"job": JOB, **report.counts})
-        if rows_read == 0:
-            raise InputError(f"no customer lines in {args.input}")
-        if report.counts["rows_valid"] == 0:
-            reasons = ", ".join(f"{reason}={n}" for reason, n in sorted(by_reason.items()))
-            raise InputError(f"no valid customers in {args.input}: all {rows_read} quarantined ({reasons})")
 
         retire_previous_report(spark, args.output)
         customers = classified.transform(to_customers)
-        with report.stage("validate_customers"):
-            input_check = run_suite(customers, "customers", customer_expectations())
-        report.record_suite(input_check)
-        require_success([input_check])
+        report.check(customers, "customers", customer_expectations())
 
         publish = dict(spark=spark, output_root=args.output, fmt=args.format, report=report, cache=cache)
         publish_table(df=classified.transform(quarantined_rows), name="quarantine", **publish)

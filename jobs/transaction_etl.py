@@ -27,10 +27,10 @@ from pyspark.sql import functions as F
 
 from common import delta, redshift
 from common.cli import JobArgumentParser, run_job
-from common.errors import InputError, ValidationError
+from common.errors import ValidationError
 from common.io import CORRUPT_RECORD, SOURCE_FILE, join_path, list_data_files, read_json_lines, read_table, write_text
 from common.logs import get_logger
-from common.report import RunReport, retire_previous_report
+from common.report import RunReport, retire_previous_report, row_accounting
 from common.rules.transactions import (
     EXACT_NUMBER_FIELDS,
     batch_expectations,
@@ -45,11 +45,9 @@ from common.spark import CacheScope
 from common.validation import (
     REASON,
     classify,
-    count_by_reason,
+    classify_input,
     keep_raw_only_when_quarantined,
     quarantined_rows,
-    require_success,
-    run_suite,
     valid_rows,
     warm_up_great_expectations,
 )
@@ -229,33 +227,25 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     with CacheScope() as cache:
         with report.stage("read_and_classify"):
             lines = read_json_lines(spark, args.transactions, RAW_TRANSACTION, exact_numbers=EXACT_NUMBER_FIELDS)
-            classified = cache(lines.transform(classify_transactions))
-            rows_read, by_reason = count_by_reason(classified)
+            classified, rows_read, by_reason = classify_input(
+                lines, classify_transactions, cache, kind="transaction", source=args.transactions
+            )
         report.record_counts(rows_read, by_reason)
         log.info("transactions classified", extra={"job": JOB, **report.counts})
-        require_valid_rows("transaction", args.transactions, rows_read, by_reason)
         profiles_classified = None
         if args.profiles:
             with report.stage("read_and_classify_profiles"):
                 profile_lines = read_json_lines(spark, args.profiles, RAW_PROFILE)
-                profiles_classified = cache(profile_lines.transform(classify_profiles))
-                profile_rows, profile_reasons = count_by_reason(profiles_classified)
-            require_valid_rows("profile", args.profiles, profile_rows, profile_reasons)
-            report.metrics["profiles"] = {
-                "rows_read": profile_rows,
-                "rows_valid": profile_rows - sum(profile_reasons.values()),
-                "rows_quarantined": sum(profile_reasons.values()),
-                "quarantined_by_reason": dict(sorted(profile_reasons.items())),
-            }
+                profiles_classified, profile_rows, profile_reasons = classify_input(
+                    profile_lines, classify_profiles, cache, kind="profile", source=args.profiles
+                )
+            report.metrics["profiles"] = row_accounting(profile_rows, profile_reasons)
 
         retire_previous_report(spark, args.warehouse)
         batch = cache(
             classified.transform(lambda df: to_transactions(df, batch_id, ingested_at)).transform(latest_transactions)
         )
-        with report.stage("validate_batch"):
-            batch_check = run_suite(batch, "batch", batch_expectations())
-        report.record_suite(batch_check)
-        require_success([batch_check])
+        report.check(batch, "batch", batch_expectations())
 
         with report.stage("write_quarantine"):
             quarantine = classified.transform(lambda df: to_quarantine(df, "transactions", batch_id))
@@ -282,10 +272,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
                 "duplicates_collapsed": report.metrics["profiles"]["rows_valid"] - merged_profiles.source_rows,
             }
             stored_profiles = cache(read_table(spark, paths[PROFILES], "delta"))
-            with report.stage("validate_user_profiles"):
-                profile_check = run_suite(stored_profiles, PROFILES, profile_expectations())
-            report.record_suite(profile_check)
-            require_success([profile_check])
+            report.check(stored_profiles, PROFILES, profile_expectations())
 
         with report.stage("refresh_daily_user_totals"):
             refreshed_dates = refresh_daily_totals(spark, paths[SILVER], paths[GOLD])
@@ -295,10 +282,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         gold = read_table(spark, paths[GOLD], "delta")
         written = gold if refreshed_dates is None else gold.filter(F.col(PARTITION).isin(refreshed_dates))
         written = cache(written)
-        with report.stage("validate_daily_user_totals"):
-            gold_check = run_suite(written, GOLD, daily_totals_expectations())
-        report.record_suite(gold_check)
-        require_success([gold_check])
+        report.check(written, GOLD, daily_totals_expectations())
         report.metrics["reconciliation"] = reconcile(spark, report, paths, refreshed_dates, written)
 
         with report.stage("export_for_redshift"):
@@ -317,15 +301,6 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     written_report = report.write(spark, args.warehouse)
     log.info("run succeeded", extra={"job": JOB, "warehouse": args.warehouse, "tables": report.tables})
     return written_report
-
-
-def require_valid_rows(kind: str, path: str, rows_read: int, by_reason: dict[str, int]) -> None:
-    """Stop with one line when an input has no lines, or none that can be used."""
-    if rows_read == 0:
-        raise InputError(f"no {kind} lines in {path}")
-    if rows_read == sum(by_reason.values()):
-        reasons = ", ".join(f"{reason}={n}" for reason, n in sorted(by_reason.items()))
-        raise InputError(f"no valid {kind} lines in {path}: all {rows_read} quarantined ({reasons})")
 
 
 def refresh_daily_totals(spark: SparkSession, silver_path: str, gold_path: str) -> list[Any] | None:
