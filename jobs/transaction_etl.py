@@ -120,9 +120,22 @@ def to_transactions(classified: DataFrame, batch_id: str, ingested_at: datetime)
 
 
 def latest_per_key(df: DataFrame, key: str, newest_first: Sequence[Column]) -> DataFrame:
-    """One row per `key`: the first by `newest_first` (which must order every distinct row)."""
+    """One row per `key`: the first by `newest_first` (which must order every distinct row).
+
+    Only keys that occur more than once need ranking. Finding them shuffles the keys alone
+    (a hash aggregate); the rows of unique keys pass through, and only the duplicated ones
+    are shuffled and sorted by the window, instead of every row of the batch.
+    """
+    repeated = df.groupBy(key).count().filter(F.col("count") > 1).select(key)
+    unique = df.join(repeated, key, "left_anti")
     window = Window.partitionBy(key).orderBy(*newest_first)
-    return df.withColumn("_rank", F.row_number().over(window)).filter(F.col("_rank") == 1).drop("_rank")
+    latest = (
+        df.join(repeated, key, "left_semi")
+        .withColumn("_rank", F.row_number().over(window))
+        .filter(F.col("_rank") == 1)
+        .drop("_rank")
+    )
+    return unique.unionByName(latest).select(*df.columns)  # a join on `key` puts it first
 
 
 def latest_transactions(batch: DataFrame) -> DataFrame:

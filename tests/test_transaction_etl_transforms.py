@@ -1,0 +1,33 @@
+"""latest_per_key: the in-batch deduplication under the silver MERGE."""
+
+from __future__ import annotations
+
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jobs.transaction_etl import latest_per_key
+
+
+def test_latest_per_key_keeps_unique_rows_and_the_newest_of_each_repeated_key(spark: SparkSession) -> None:
+    rows = [
+        ("a", 1, "only"),
+        ("b", 1, "old"),
+        ("b", 3, "new"),
+        ("b", 2, "middle"),
+        ("c", 5, "only"),
+        ("d", 7, "newer"),
+        ("d", 4, "older"),
+    ]
+    batch = spark.createDataFrame(rows, "key string, version int, label string")
+    latest = latest_per_key(batch, "key", [F.col("version").desc()])
+    assert latest.columns == batch.columns  # same columns, same order
+    expected = spark.createDataFrame(
+        [("a", 1, "only"), ("b", 3, "new"), ("c", 5, "only"), ("d", 7, "newer")], batch.schema
+    )
+    assert_df_equality(latest.orderBy("key"), expected, ignore_nullable=True)
+
+
+def test_latest_per_key_without_repeats_is_the_batch(spark: SparkSession) -> None:
+    batch = spark.createDataFrame([("x", 1), ("y", 2)], "key string, version int")
+    assert_df_equality(latest_per_key(batch, "key", [F.col("version").desc()]).orderBy("key"), batch)
