@@ -40,7 +40,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # Great Expectations must not try to reach the network.
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup run test lint format package bench lock clean distclean
+.PHONY: help check-java setup run test lint format package bench lock clean distclean
 .PHONY: emr-artifacts deploy cluster submit
 
 help: ## List the targets
@@ -56,7 +56,10 @@ $(INSTALLED): requirements/dev.txt requirements/cluster.txt requirements/constra
 $(JARS): requirements/jars.txt
 	tools/fetch_jars.sh $(JARS_DIR)
 
-setup: $(INSTALLED) $(JARS) ## Create .venv, install pinned packages, fetch jars (once)
+setup: check-java $(INSTALLED) $(JARS) ## Create .venv, install pinned packages, fetch jars (once)
+
+# First, so a missing Java is named before anything is installed or fetched.
+check-java:
 	@tools/check_java.sh
 
 $(SAMPLE)/logs/.complete: | setup

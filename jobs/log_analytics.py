@@ -21,7 +21,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from common.cli import JobArgumentParser, positive_int, run_job, storage_path
+from common.cli import JobArgumentParser, positive_int, positive_number, run_job, storage_path
 from common.errors import ValidationError
 from common.io import CORRUPT_RECORD, TABLE_FORMATS, read_json_lines
 from common.logs import get_logger
@@ -178,7 +178,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window-minutes", type=positive_int, default=60, help="tumbling window length")
     parser.add_argument(
         "--z-threshold",
-        type=float,
+        type=positive_number,
         default=DEFAULT_Z_THRESHOLD,
         help="robust z-score above which a window is anomalous",
     )

@@ -78,6 +78,9 @@ def test_failed_rerun_keeps_the_previous_complete_output(spark, fixtures: Path, 
         (["--input", "i", "--output", "o", "--window-minutes", "abc"], "'abc' is not a whole number"),
         (["--input", "i", "--output", "o", "--window-minutes", "0"], "'0' must be at least 1"),
         (["--input", "i", "--output", "o", "--format", "csv"], "invalid choice: 'csv'"),
+        (["--input", "i", "--output", "o", "--z-threshold", "nan"], "'nan' must be a finite number above 0"),
+        (["--input", "i", "--output", "o", "--z-threshold", "-1"], "'-1' must be a finite number above 0"),
+        (["--input", "i", "--output", "o", "--z-threshold", "high"], "'high' is not a number"),
         (["--input", "i", "--output", "o", "--bogus"], "unrecognized arguments: --bogus"),
     ],
 )
@@ -88,6 +91,15 @@ def test_wrong_arguments(args: list[str], message: str, capsys) -> None:
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     assert err.startswith("log_analytics: error: ") and message in err and err.rstrip().endswith("(see --help)")
+
+
+def test_help_shows_defaults_but_not_none(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_main("--help")
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "(default: 60)" in out  # --window-minutes
+    assert "(default: None)" not in out
 
 
 def test_version(capsys) -> None:
