@@ -137,3 +137,10 @@ def test_split_lines_keeps_every_line_exactly() -> None:
     assert len(pieces) == 3
     assert b"".join(pieces) == data + b"\n"
     assert all(piece.endswith(b"\n") for piece in pieces)
+
+
+def test_split_lines_starts_every_csv_piece_with_the_header() -> None:
+    header = b"\xef\xbb\xbfid,name\r\n"
+    pieces = split_lines(header + b"1,a\r\n\r\n2,b\r\n3,c", 2, header=True)
+    assert pieces == [header + b"1,a\r\n\r\n", header + b"2,b\r\n3,c\n"]
+    assert split_lines(header, 3, header=True) == [header]

@@ -101,10 +101,11 @@ class LocalS3:
 
     def upload_spread(self, files: Sequence[Path], bucket: str, prefix: str, pieces: int) -> list[str]:
         """Upload each file cut into `pieces` runs of whole lines, piece k under `<prefix>/<k+1:02>/`,
-        keeping the file's name: many small files, one folder per day, same lines in total."""
+        keeping the file's name: many small files, one folder per day, same lines in total.
+        A `.csv` file's header starts every piece: each CSV file must have one (common/io.py)."""
         client, keys = self.client(), []
         for path in files:
-            for index, chunk in enumerate(split_lines(path.read_bytes(), pieces)):
+            for index, chunk in enumerate(split_lines(path.read_bytes(), pieces, header=path.suffix == ".csv")):
                 key = f"{prefix.strip('/')}/{index + 1:02d}/{path.name}"
                 client.put_object(Bucket=bucket, Key=key, Body=chunk)
                 keys.append(key)
@@ -139,15 +140,19 @@ class LocalS3:
             response.read()
 
 
-def split_lines(data: bytes, pieces: int) -> list[bytes]:
+def split_lines(data: bytes, pieces: int, header: bool = False) -> list[bytes]:
     """Cut `data` into at most `pieces` non-empty runs of whole lines (split on b"\\n" only:
-    blank and odd lines survive exactly, as Spark's line reader would see them)."""
+    blank and odd lines survive exactly, as Spark's line reader would see them). With `header`
+    the first line (byte order mark and line ending included) starts every piece, so each piece
+    is a whole CSV file and the data lines are still each in exactly one piece."""
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     lines = [line + b"\n" for line in lines]
-    size = max(1, -(-len(lines) // max(1, pieces)))
-    return [b"".join(lines[i : i + size]) for i in range(0, len(lines), size)]
+    first, body = (lines[:1], lines[1:]) if header else ([], lines)
+    size = max(1, -(-len(body) // max(1, pieces)))
+    chunks = [b"".join(first + body[i : i + size]) for i in range(0, len(body), size)]
+    return chunks or ([b"".join(first)] if first else [])
 
 
 @dataclass(frozen=True)
