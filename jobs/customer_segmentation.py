@@ -24,7 +24,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from common.cli import JobArgumentParser, positive_int, run_job
+from common.cli import JobArgumentParser, positive_int, run_job, storage_path
 from common.errors import InputError, ValidationError
 from common.io import TABLE_FORMATS, join_path, read_csv_lines, write_text
 from common.logs import get_logger
@@ -96,9 +96,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "export, every customer's segment, segment profiles, metrics and a quarantine of bad lines.",
     )
     parser.add_argument(
-        "--input", required=True, help="customer CSV with header: file, directory or glob; local or s3://"
+        "--input",
+        required=True,
+        type=storage_path,
+        help="customer CSV with header: file, directory or glob; local or s3://",
     )
-    parser.add_argument("--output", required=True, help="output root: model/, model.json, tables, metrics.json, report")
+    parser.add_argument(
+        "--output",
+        required=True,
+        type=storage_path,
+        help="output root: model/, model.json, tables, metrics.json, report",
+    )
     parser.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--k", type=k_value, default=DEFAULT_K, help="number of segments")

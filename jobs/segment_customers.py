@@ -23,7 +23,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from common.cli import JobArgumentParser, run_job
+from common.cli import JobArgumentParser, run_job, storage_path
 from common.errors import ValidationError
 from common.io import TABLE_FORMATS, read_csv_lines
 from common.logs import get_logger
@@ -44,11 +44,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Score customers with a segmentation model saved by customer_segmentation: write "
         "each customer's segment, plus a quarantine of bad lines.",
     )
-    parser.add_argument("--model", required=True, help="the model/ folder a customer_segmentation run wrote")
     parser.add_argument(
-        "--input", required=True, help="customer CSV with header: file, directory or glob; local or s3://"
+        "--model", required=True, type=storage_path, help="the model/ folder a customer_segmentation run wrote"
     )
-    parser.add_argument("--output", required=True, help="output root; one folder per table, plus run_report.json")
+    parser.add_argument(
+        "--input",
+        required=True,
+        type=storage_path,
+        help="customer CSV with header: file, directory or glob; local or s3://",
+    )
+    parser.add_argument(
+        "--output", required=True, type=storage_path, help="output root; one folder per table, plus run_report.json"
+    )
     parser.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
     return parser.parse_args(argv)
 

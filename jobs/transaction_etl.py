@@ -26,7 +26,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from common import delta, redshift
-from common.cli import JobArgumentParser, run_job
+from common.cli import JobArgumentParser, run_job, storage_path
 from common.errors import ValidationError
 from common.io import CORRUPT_RECORD, SOURCE_FILE, join_path, list_data_files, read_json_lines, read_table, write_text
 from common.logs import get_logger
@@ -207,9 +207,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Load JSON-lines transactions (and user profiles) into Delta tables with MERGE, "
         "refresh the daily totals of the dates they touch, and export them for Redshift.",
     )
-    parser.add_argument("--transactions", required=True, help="JSON-lines transactions: file, directory or glob")
-    parser.add_argument("--profiles", help="JSON-lines user profiles to upsert (optional)")
-    parser.add_argument("--warehouse", required=True, help="root of the Delta tables, the export and run_report.json")
+    parser.add_argument(
+        "--transactions", required=True, type=storage_path, help="JSON-lines transactions: file, directory or glob"
+    )
+    parser.add_argument("--profiles", type=storage_path, help="JSON-lines user profiles to upsert (optional)")
+    parser.add_argument(
+        "--warehouse", required=True, type=storage_path, help="root of the Delta tables, the export and run_report.json"
+    )
     parser.add_argument(
         "--batch-id",
         help="name of this batch in the tables and quarantine (default: derived from the input paths, "

@@ -4,6 +4,7 @@ No Spark job runs here: these are fast."""
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,7 @@ from pyspark.sql import SparkSession
 from common.cli import storage_path
 from common.report import RunReport, redact_arguments
 from common.s3 import CREDENTIAL_PROVIDERS, S3A_FILESYSTEM, configure_s3, s3a_settings
-from jobs import log_analytics
+from tools.emr import registry
 from tools.local_s3 import split_lines
 
 EMRFS = "com.amazon.ws.emr.hadoop.fs.EmrFileSystem"
@@ -84,13 +85,36 @@ def test_emrfs_is_left_alone(spark: SparkSession, hadoop_conf) -> None:
     assert hadoop_conf.get("fs.s3a.endpoint") != "http://127.0.0.1:2"
 
 
-def test_credentials_in_a_uri_are_refused_without_echoing_them(capsys) -> None:
+def test_credentials_in_a_uri_are_refused() -> None:
     assert storage_path("s3://bucket/logs/*/*.jsonl") == "s3://bucket/logs/*/*.jsonl"
     assert storage_path("/tmp/a@b/logs") == "/tmp/a@b/logs"
     with pytest.raises(argparse.ArgumentTypeError):
         storage_path("s3a://AKIAEXAMPLE:s3cr3t@bucket/logs")
+
+
+# Every path argument of every job: each must go through `storage_path`.
+PATH_ARGUMENTS = {
+    "log_analytics": ("--input", "--output"),
+    "transaction_etl": ("--transactions", "--profiles", "--warehouse"),
+    "customer_segmentation": ("--input", "--output"),
+    "segment_customers": ("--model", "--input", "--output"),
+}
+
+
+def test_every_job_lists_its_path_arguments() -> None:
+    assert sorted(PATH_ARGUMENTS) == sorted(job.name for job in registry.present())
+
+
+@pytest.mark.parametrize(
+    ("job", "argument"), [(job, argument) for job, arguments in PATH_ARGUMENTS.items() for argument in arguments]
+)
+def test_every_path_argument_refuses_credentials_without_echoing_them(job: str, argument: str, capsys) -> None:
+    module = importlib.import_module(f"jobs.{job}")
+    argv = [text for name in PATH_ARGUMENTS[job] for text in (name, f"s3://bucket/{name[2:]}")]
+    assert vars(module.parse_args(argv))[argument[2:]] == f"s3://bucket/{argument[2:]}"
+    argv[argv.index(argument) + 1] = "s3a://AKIAEXAMPLE:s3cr3t@bucket/logs"
     with pytest.raises(SystemExit) as exit_info:
-        log_analytics.main(["--input", "s3a://AKIAEXAMPLE:s3cr3t@bucket/logs", "--output", "out"])
+        module.main(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "credentials in a URI are not accepted" in err and "s3cr3t" not in err
@@ -113,3 +137,10 @@ def test_split_lines_keeps_every_line_exactly() -> None:
     assert len(pieces) == 3
     assert b"".join(pieces) == data + b"\n"
     assert all(piece.endswith(b"\n") for piece in pieces)
+
+
+def test_split_lines_starts_every_csv_piece_with_the_header() -> None:
+    header = b"\xef\xbb\xbfid,name\r\n"
+    pieces = split_lines(header + b"1,a\r\n\r\n2,b\r\n3,c", 2, header=True)
+    assert pieces == [header + b"1,a\r\n\r\n", header + b"2,b\r\n3,c\n"]
+    assert split_lines(header, 3, header=True) == [header]

@@ -1,9 +1,13 @@
-"""Every job end to end on S3: input read from `s3://` (a glob over many small objects, one
-folder per day, beside a decoy the glob must skip), every table and the run report written to
-`s3://`, results equal to the golden files (the local-path run of the same fixture), and no
-secret in anything written or printed. The run goes through `main()` in this process, on the
-shared session, exactly as `python -m jobs.<job>` would. A new job joins by adding one
-`JobCase` to JOBS.
+"""Every job end to end on S3: each input read from `s3://` (a glob over many small objects, one
+folder per day, beside a decoy the glob must skip), every table, export and the run report
+written to `s3://`, results equal to the golden files (the local-path run of the same fixture),
+and no secret in anything written or printed. The runs go through `main()` in this process, on
+the shared session, exactly as `python -m jobs.<job>` would. A new job joins by adding one
+`JobCase` to JOBS (test_every_job_has_an_s3_case says so).
+
+One test per job, one run per golden batch: the transaction ETL loads its two batches (the
+second MERGEs into the tables the first created on S3); batch scoring uses the model the
+segmentation case trained on S3 (trained first if that case did not run in this module).
 
 `s3a://` is served by the same S3A code: rather than a second full run per job (minutes on a
 busy machine), every reader and writer of common/io.py makes a round trip through it.
@@ -21,9 +25,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from common.io import (
@@ -36,14 +41,37 @@ from common.io import (
     write_table,
     write_text,
 )
+from schemas.customers import PREDICTIONS, SEGMENT_PROFILES
 from schemas.logs import RAW_LOG
+from schemas.quarantine import QUARANTINE
 from tests.golden import assert_table_equals, file_name_only, read_expected
 from tests.submit import build_artifact, spark_submit
 from tests.test_log_analytics_golden import TABLES as LOG_ANALYTICS_TABLES
+from tests.test_segmentation_golden import orderable, relabelled, relabelling
+from tests.test_transaction_etl_golden import TABLES as TRANSACTION_ETL_TABLES
+from tools.emr import registry
 from tools.local_s3 import LocalS3
 
+FIXTURES = Path(__file__).parent / "fixtures"
 # Each fixture input file is cut into this many objects, one per day folder.
 PIECES_PER_FILE = 6
+
+
+@dataclass(frozen=True)
+class Input:
+    """A path argument and the fixture folder it reads; the folder's name is its S3 prefix."""
+
+    flag: str
+    folder: Path
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of the job into the case's output root. `arguments` may name `{<job>}`: the
+    S3 output root of that job's case (see JobCase.needs)."""
+
+    inputs: tuple[Input, ...]
+    arguments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,30 +79,119 @@ class JobCase:
     """What the S3 end-to-end test needs to know about a job."""
 
     job: str
-    tables: dict[str, StructType]
-    argv: Callable[[str, str], list[str]]  # (input URI, output URI) -> arguments
-    rows_read: int  # lines in tests/fixtures/<job>/input, as the report must count them
+    runs: tuple[Run, ...]  # in order, into one output root; the report checked is the last run's
+    output_flag: str
+    tables: dict[str, StructType]  # table -> the columns compared with expected/<table>.jsonl
+    expected: Path
+    rows_read: int  # lines the last run's main input holds, as its report must count them
     approx: frozenset[str] = field(default_factory=frozenset)  # tables with float columns
-    source_file: frozenset[str] = field(default_factory=frozenset)  # tables keeping a source_file column
+    needs: tuple[str, ...] = ()  # jobs whose S3 outputs a run reads
+    segments_of: str | None = None  # job whose predictions fix the segment numbering (KMeans)
+    check_outputs: Callable[[str, dict[str, bytes]], None] | None = None  # (output URI, objects)
 
     @property
-    def fixture_input(self) -> Path:
-        return Path(__file__).parent / "fixtures" / self.job / "input"
+    def bucket(self) -> str:
+        return self.job.replace("_", "-")
 
+
+def key_of(uri: str) -> str:
+    """The object key of an s3:// URI, as `LocalS3.objects` names it."""
+    return urlsplit(uri).path.lstrip("/")
+
+
+def transaction_etl_exports(output: str, written: dict[str, bytes]) -> None:
+    """The Redshift export and the symlink manifests are on S3 and name S3 objects that exist."""
+    bucket, root = urlsplit(output).netloc, key_of(output)
+    assert f"{root}/redshift/create_tables.sql" in written
+    for table in ("daily_user_totals", "user_profiles"):
+        entries = json.loads(written[f"{root}/redshift/{table}.manifest"])["entries"]
+        listed = {entry["url"]: entry["meta"]["content_length"] for entry in entries}
+        on_s3 = {
+            f"s3://{bucket}/{key}": len(body)
+            for key, body in written.items()
+            if key.startswith(f"{root}/redshift/{table}/") and key.endswith(".parquet")
+        }
+        assert listed == on_s3 and listed, table
+        assert f"FROM '{output}/redshift/{table}.manifest'" in written[f"{root}/redshift/load_{table}.sql"].decode()
+    # one manifest per partition (10-31 .. 11-04), one for the unpartitioned profiles
+    for table, manifests in (("transactions", 5), ("daily_user_totals", 5), ("user_profiles", 1)):
+        prefix = f"{root}/{table}/_symlink_format_manifest/"
+        found = [key for key in written if key.startswith(prefix) and key.endswith("/manifest")]
+        assert len(found) == manifests, (table, found)
+        listed = [uri for key in found for uri in written[key].decode().split()]
+        assert listed and all(uri.startswith(f"s3://{bucket}/") and key_of(uri) in written for uri in listed), table
+
+
+def segmentation_model(output: str, written: dict[str, bytes]) -> None:
+    """The saved model, its JSON export and the metrics are on S3 beside the tables."""
+    root = key_of(output)
+    assert json.loads(written[f"{root}/model.json"])["k"] == 3
+    assert json.loads(written[f"{root}/metrics.json"])["k"] == 3
+    assert any(key.startswith(f"{root}/model/stages/") for key in written)
+
+
+TRANSACTIONS = FIXTURES / "transaction_etl"
+CUSTOMERS = FIXTURES / "customer_segmentation"
+SEGMENTATION_TABLES = {"predictions": PREDICTIONS, "segment_profiles": SEGMENT_PROFILES, "quarantine": QUARANTINE}
 
 JOBS = [
     JobCase(
         job="log_analytics",
+        runs=(
+            Run(
+                (Input("--input", FIXTURES / "log_analytics" / "input"),),
+                ("--window-minutes", "60", "--min-window-events", "3"),
+            ),
+        ),
+        output_flag="--output",
         tables=LOG_ANALYTICS_TABLES,
-        argv=lambda source, output: [
-            *("--input", source, "--output", output),
-            *("--window-minutes", "60", "--min-window-events", "3"),
-        ],
+        expected=FIXTURES / "log_analytics" / "expected",
         rows_read=41,
         approx=frozenset({"anomalies"}),
-        source_file=frozenset({"quarantine"}),
+    ),
+    JobCase(
+        job="transaction_etl",
+        runs=(
+            Run((Input("--transactions", TRANSACTIONS / "batch1"),), ("--batch-id", "b1")),
+            Run(
+                (Input("--transactions", TRANSACTIONS / "batch2"), Input("--profiles", TRANSACTIONS / "profiles")),
+                ("--batch-id", "b2"),
+            ),
+        ),
+        output_flag="--warehouse",
+        tables={table: compared for table, (_, compared) in TRANSACTION_ETL_TABLES.items()},
+        expected=TRANSACTIONS / "expected" / "after_batch2",
+        rows_read=12,
+        check_outputs=transaction_etl_exports,
+    ),
+    JobCase(
+        job="customer_segmentation",
+        runs=(Run((Input("--input", CUSTOMERS / "input"),), ("--k", "3", "--max-iter", "10")),),
+        output_flag="--output",
+        tables=SEGMENTATION_TABLES,
+        expected=CUSTOMERS / "expected",
+        rows_read=26,
+        approx=frozenset({"segment_profiles"}),
+        segments_of="customer_segmentation",
+        check_outputs=segmentation_model,
+    ),
+    JobCase(
+        # the training customers again: each must get its training segment, bad lines the same reasons
+        job="segment_customers",
+        runs=(Run((Input("--input", CUSTOMERS / "input"),), ("--model", "{customer_segmentation}/model")),),
+        output_flag="--output",
+        tables={table: SEGMENTATION_TABLES[table] for table in ("quarantine", "predictions")},
+        expected=CUSTOMERS / "expected",
+        rows_read=26,
+        needs=("customer_segmentation",),
+        segments_of="customer_segmentation",
     ),
 ]
+CASES = {case.job: case for case in JOBS}
+
+
+def test_every_job_has_an_s3_case() -> None:
+    assert sorted(CASES) == sorted(job.name for job in registry.present())
 
 
 @pytest.fixture(scope="module")
@@ -84,33 +201,68 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def upload_input(s3: LocalS3, bucket: str, case: JobCase) -> None:
-    """The fixture as many small objects under input/2026/11/<dd>/, plus a decoy the glob
-    must not pick up (a whole copy of the input under 2026/10/)."""
-    s3.create_bucket(bucket)
-    files = sorted(case.fixture_input.iterdir())
-    keys = s3.upload_spread(files, bucket, "input/2026/11", PIECES_PER_FILE)
-    assert len(keys) >= 2 * PIECES_PER_FILE - 1
-    s3.upload_spread(files, bucket, "input/2026/10", 1)
+@pytest.fixture(scope="module")
+def outputs() -> dict[str, str]:
+    """Job -> the S3 output root its case wrote in this module, for the cases that need it."""
+    return {}
+
+
+def upload_input(s3: LocalS3, bucket: str, source: Input) -> str:
+    """The fixture folder as many small objects under input/<folder>/2026/11/<dd>/, plus a decoy
+    the glob must not pick up (a whole copy under 2026/10/); returns the glob that reads it."""
+    files = sorted(source.folder.iterdir())
+    prefix = f"input/{source.folder.name}"
+    keys = s3.upload_spread(files, bucket, f"{prefix}/2026/11", PIECES_PER_FILE)
+    assert len(keys) >= 2 * len(files)
+    s3.upload_spread(files, bucket, f"{prefix}/2026/10", 1)
+    return f"s3://{bucket}/{prefix}/2026/11/*/*{files[0].suffix}"
+
+
+def run_case(
+    s3: LocalS3, case: JobCase, outputs: dict[str, str], capfd: pytest.CaptureFixture[str]
+) -> tuple[dict[str, str], str]:
+    """Upload the case's inputs and run it, after the cases it needs if they have not run yet.
+    Returns the last run's sources (argument -> URI) and everything the runs printed."""
+    console = ""
+    for needed in case.needs:
+        if needed not in outputs:
+            console += run_case(s3, CASES[needed], outputs, capfd)[1]
+    s3.create_bucket(case.bucket)
+    output = f"s3://{case.bucket}/output"
+    main = importlib.import_module(f"jobs.{case.job}").main
+    for run in case.runs:
+        sources = {source.flag: upload_input(s3, case.bucket, source) for source in run.inputs}
+        arguments = [argument.format(**outputs) for argument in run.arguments]
+        code = main([*(text for pair in sources.items() for text in pair), case.output_flag, output, *arguments])
+        captured = capfd.readouterr()
+        console += captured.out + captured.err
+        assert code == 0, console[-3000:]
+    outputs[case.job] = output
+    return sources, console
+
+
+def comparable(spark: SparkSession, df: DataFrame, case: JobCase, outputs: dict[str, str]) -> DataFrame:
+    """What the golden tests compare: file names for source files, the expected files'
+    segment numbers, maps as sorted entries."""
+    if SOURCE_FILE in df.columns:
+        df = file_name_only(df)
+    if case.segments_of and "segment" in df.columns:
+        training = read_table(spark, f"{outputs[case.segments_of]}/predictions", "delta")
+        df = relabelled(df, relabelling({row.customer_id: row.segment for row in training.collect()}))
+    return orderable(df)
 
 
 @pytest.mark.parametrize("case", JOBS, ids=lambda case: case.job)
 def test_job_reads_and_writes_s3(
-    spark: SparkSession, s3: LocalS3, capfd: pytest.CaptureFixture[str], case: JobCase
+    spark: SparkSession, s3: LocalS3, capfd: pytest.CaptureFixture[str], outputs: dict[str, str], case: JobCase
 ) -> None:
-    bucket = case.job.replace("_", "-")
-    upload_input(s3, bucket, case)
-    source, output = f"s3://{bucket}/input/2026/11/*/*.jsonl", f"s3://{bucket}/output"
+    sources, console = run_case(s3, case, outputs, capfd)
+    output = outputs[case.job]
 
-    code = importlib.import_module(f"jobs.{case.job}").main(case.argv(source, output))
-    captured = capfd.readouterr()
-    console = captured.out + captured.err
-    assert code == 0, console[-3000:]
-
-    written = s3.objects(bucket, "output/")
+    written = s3.objects(case.bucket, "output/")
     report = json.loads(written["output/run_report.json"])
     assert report["status"] == "succeeded"
-    assert report["arguments"]["input"] == source
+    assert {flag: report["arguments"][flag[2:]] for flag in sources} == sources
     assert report["rows_read"] == case.rows_read  # the glob took the November files, not the decoy
     assert {name: table["path"] for name, table in report["tables"].items()} == {
         name: f"{output}/{name}" for name in case.tables
@@ -118,13 +270,14 @@ def test_job_reads_and_writes_s3(
     for table, schema in case.tables.items():
         # the commit and its checksum (Delta writes the .crc through FileContext, see common/s3.py)
         assert {f"output/{table}/_delta_log/00000000000000000000.{ext}" for ext in ("json", "crc")} <= set(written)
-        actual = read_table(spark, f"{output}/{table}", "delta")
-        if table in case.source_file:
-            sources = {row[0] for row in actual.select("source_file").distinct().collect()}
-            assert all(s.startswith(f"s3://{bucket}/input/2026/11/") for s in sources), sources
-            actual = file_name_only(actual)
-        expected = read_expected(spark, case.fixture_input.parent / "expected" / f"{table}.jsonl", schema)
-        assert_table_equals(actual, expected, approx=table in case.approx)
+        actual = read_table(spark, f"{output}/{table}", "delta").select(*schema.fieldNames())
+        if SOURCE_FILE in actual.columns:
+            sources_read = {row[0] for row in actual.select(SOURCE_FILE).distinct().collect()}
+            assert all(s.startswith(f"s3://{case.bucket}/input/") and "/2026/11/" in s for s in sources_read)
+        expected = read_expected(spark, case.expected / f"{table}.jsonl", schema)
+        assert_table_equals(comparable(spark, actual, case, outputs), orderable(expected), approx=table in case.approx)
+    if case.check_outputs:
+        case.check_outputs(output, written)
 
     secret = os.environ["AWS_SECRET_ACCESS_KEY"].encode()
     assert not [key for key, body in written.items() if secret in body]

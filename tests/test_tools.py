@@ -1,15 +1,17 @@
-"""The developer tools: the sample-data generator and the EMR artifact builder."""
+"""The developer tools: the sample-data generator, the EMR artifact builder and the S3 demo."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tools import generate, package
+from tools import generate, local_s3, package
+from tools.emr import registry
 
 
 def test_generator_is_deterministic_and_sized(tmp_path: Path) -> None:
@@ -58,3 +60,16 @@ def test_artifact_is_reproducible_and_holds_only_our_code(tmp_path: Path) -> Non
     pinned = [line for line in requirements if line and not line.startswith("#")]
     assert pinned and all("==" in line for line in pinned)
     assert not any(line.lower().startswith(("pyspark", "delta-spark")) for line in pinned)
+
+
+def test_s3_demo_runs_every_job_on_the_samples_make_run_generates() -> None:
+    """`make run S3=1` runs each job on the folders the Makefile's SAMPLES generate, training
+    before the scoring that reads its model."""
+    demos = local_s3.demo_jobs(Path("data/sample"))
+    jobs = [demo.job for demo in demos]
+    assert sorted(jobs) == sorted(job.name for job in registry.present())
+    assert jobs.index("customer_segmentation") < jobs.index("segment_customers")
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    samples = re.search(r"^SAMPLES := \$\(foreach d,([\w ]+),", makefile, re.MULTILINE)
+    assert samples is not None
+    assert {folder.name for demo in demos for folder in demo.inputs.values()} == set(samples.group(1).split())

@@ -1,12 +1,13 @@
 """A real S3 API on loopback (moto's server) for the test suite and `make run S3=1`.
 
-    python -m tools.local_s3 --sample data/sample/logs
+    python -m tools.local_s3 --sample data/sample
 
-starts the server on a free 127.0.0.1 port, uploads the sample logs spread over one folder
-per day (`s3://spark-jobs-local/logs/2026/11/<dd>/part-*.jsonl`), runs each job as a user
-would (`python -m jobs.<job>`, with `AWS_ENDPOINT_URL_S3` pointing at the server) reading
-`s3://` and writing every table and the run report to `s3://`, prints what landed, and stops
-the server, also when a job fails or the user presses Ctrl-C.
+starts the server on a free 127.0.0.1 port, uploads each sample folder `make run` generates
+spread over one folder per day (`s3://spark-jobs-local/input/<folder>/2026/11/<dd>/part-*`),
+runs every job as a user would (`python -m jobs.<job>`, with `AWS_ENDPOINT_URL_S3` pointing at
+the server) reading `s3://` and writing every table, model and run report to `s3://` (batch
+scoring uses the model training wrote there), prints what landed, and stops the server, also
+when a job fails or the user presses Ctrl-C.
 
 Moto speaks the S3 REST API (signatures, multipart uploads, listings, 403/404 errors) over
 HTTP, so S3A does exactly the calls it would make to AWS; nothing reaches the network.
@@ -101,10 +102,11 @@ class LocalS3:
 
     def upload_spread(self, files: Sequence[Path], bucket: str, prefix: str, pieces: int) -> list[str]:
         """Upload each file cut into `pieces` runs of whole lines, piece k under `<prefix>/<k+1:02>/`,
-        keeping the file's name: many small files, one folder per day, same lines in total."""
+        keeping the file's name: many small files, one folder per day, same lines in total.
+        A `.csv` file's header starts every piece: each CSV file must have one (common/io.py)."""
         client, keys = self.client(), []
         for path in files:
-            for index, chunk in enumerate(split_lines(path.read_bytes(), pieces)):
+            for index, chunk in enumerate(split_lines(path.read_bytes(), pieces, header=path.suffix == ".csv")):
                 key = f"{prefix.strip('/')}/{index + 1:02d}/{path.name}"
                 client.put_object(Bucket=bucket, Key=key, Body=chunk)
                 keys.append(key)
@@ -139,29 +141,61 @@ class LocalS3:
             response.read()
 
 
-def split_lines(data: bytes, pieces: int) -> list[bytes]:
+def split_lines(data: bytes, pieces: int, header: bool = False) -> list[bytes]:
     """Cut `data` into at most `pieces` non-empty runs of whole lines (split on b"\\n" only:
-    blank and odd lines survive exactly, as Spark's line reader would see them)."""
+    blank and odd lines survive exactly, as Spark's line reader would see them). With `header`
+    the first line (byte order mark and line ending included) starts every piece, so each piece
+    is a whole CSV file and the data lines are still each in exactly one piece."""
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     lines = [line + b"\n" for line in lines]
-    size = max(1, -(-len(lines) // max(1, pieces)))
-    return [b"".join(lines[i : i + size]) for i in range(0, len(lines), size)]
+    first, body = (lines[:1], lines[1:]) if header else ([], lines)
+    size = max(1, -(-len(body) // max(1, pieces)))
+    chunks = [b"".join(first + body[i : i + size]) for i in range(0, len(body), size)]
+    return chunks or ([b"".join(first)] if first else [])
 
 
 @dataclass(frozen=True)
 class DemoJob:
-    """One job of the S3 demo: where its sample lives locally and how to call it on S3."""
+    """One job of the S3 demo, as the Makefile's `run` calls it: its inputs (argument -> local
+    sample folder) and other arguments, where `{root}` is s3://<bucket> (as in the EMR registry)."""
 
     job: str
-    sample: Path
+    inputs: dict[str, Path]
+    output_flag: str = "--output"
     arguments: tuple[str, ...] = ()
 
 
 def demo_jobs(sample_root: Path) -> list[DemoJob]:
-    """The jobs `make run S3=1` runs; a new job adds its entry here."""
-    return [DemoJob("log_analytics", sample_root / "logs")]
+    """The jobs `make run S3=1` runs, in order (scoring needs the model trained before it)."""
+    return [
+        DemoJob("log_analytics", {"--input": sample_root / "logs"}),
+        DemoJob(
+            "transaction_etl",
+            {"--transactions": sample_root / "transactions", "--profiles": sample_root / "profiles"},
+            output_flag="--warehouse",
+        ),
+        DemoJob("customer_segmentation", {"--input": sample_root / "customers"}, arguments=("--k-range", "3-7")),
+        DemoJob(
+            "segment_customers",
+            {"--input": sample_root / "new_customers"},
+            arguments=("--model", "{root}/output/customer_segmentation/model"),
+        ),
+    ]
+
+
+def upload_sample(s3: LocalS3, bucket: str, folder: Path, pieces: int) -> str | None:
+    """Upload a sample folder's files spread over day folders under input/<folder name>/2026/11/;
+    returns the glob that reads them, or None when the folder holds no sample file."""
+    files = sorted(path for path in folder.glob("part-*") if path.is_file())
+    if not files:
+        return None
+    prefix = f"input/{folder.name}/2026/11"
+    keys = s3.upload_spread(files, bucket, prefix, pieces)
+    source = f"s3://{bucket}/{prefix}/*/*{files[0].suffix}"
+    print(f"uploaded {len(keys)} objects: {source}")
+    return source
 
 
 def run_demo(sample_root: Path, bucket: str, pieces: int) -> int:
@@ -170,30 +204,32 @@ def run_demo(sample_root: Path, bucket: str, pieces: int) -> int:
         s3.create_bucket(bucket)
         env = {**os.environ, **s3.environment()}
         for demo in demo_jobs(sample_root):
-            files = sorted(demo.sample.glob("*.jsonl"))
-            if not files:
-                print(f"local_s3: error: no sample files in {demo.sample}", file=sys.stderr)
+            sources = {flag: upload_sample(s3, bucket, folder, pieces) for flag, folder in demo.inputs.items()}
+            missing = [str(demo.inputs[flag]) for flag, source in sources.items() if source is None]
+            if missing:
+                print(f"local_s3: error: no sample files in {', '.join(missing)}", file=sys.stderr)
                 return 1
-            prefix = f"input/{demo.job}/2026/11"
-            keys = s3.upload_spread(files, bucket, prefix, pieces)
-            source = f"s3://{bucket}/{prefix}/*/*.jsonl"
             output = f"s3://{bucket}/output/{demo.job}"
-            print(f"uploaded {len(keys)} objects; running {demo.job} --input {source} --output {output}")
-            command = [sys.executable, "-m", f"jobs.{demo.job}", "--input", source, "--output", output]
-            code = subprocess.run([*command, *demo.arguments], env=env, check=False).returncode
-            if code != 0:
-                return code
+            arguments = [
+                *(text for pair in sources.items() for text in pair),
+                *(demo.output_flag, output),
+                *(argument.format(root=f"s3://{bucket}") for argument in demo.arguments),
+            ]
+            print(f"running {demo.job} {' '.join(arguments)}")
+            code = subprocess.run([sys.executable, "-m", f"jobs.{demo.job}", *arguments], env=env, check=False)
+            if code.returncode != 0:
+                return code.returncode
             objects = s3.objects(bucket, f"output/{demo.job}/")
             report = json.loads(objects[f"output/{demo.job}/run_report.json"])
             print(summarise(report))
             print(f"  report: {output}/run_report.json")
-            tables: dict[str, list[int]] = {}
+            folders: dict[str, list[int]] = {}
             for key, body in objects.items():
                 parts = key.split("/")
-                if len(parts) > 3:  # output/<job>/<table>/...; the report sits beside the tables
-                    tables.setdefault(parts[2], []).append(len(body))
-            for table, sizes in sorted(tables.items()):
-                print(f"    {output}/{table}: {len(sizes)} objects, {sum(sizes):,} bytes")
+                if len(parts) > 3:  # output/<job>/<folder>/...; the report sits beside the folders
+                    folders.setdefault(parts[2], []).append(len(body))
+            for folder, sizes in sorted(folders.items()):
+                print(f"    {output}/{folder}: {len(sizes)} objects, {sum(sizes):,} bytes")
     print("local S3 stopped")
     return 0
 
