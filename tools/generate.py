@@ -15,7 +15,7 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,59 +82,54 @@ def _bad_log_line(rng: np.random.Generator, good: str) -> str:
     return f"[{good}]"
 
 
-def _log_file(plan: FilePlan) -> int:
-    """Write one file of log lines covering its slice of the week; returns bytes written."""
+def _log_chunks(plan: FilePlan) -> Iterator[list[str]]:
+    """Log lines covering the file's slice of the week, a chunk at a time."""
     rng = np.random.default_rng([plan.seed, plan.index])
     users = [f"u{n:06d}" for n in range(50_000)]
     paths = [p.format(n) if "{}" in p else p for n, p in enumerate(PATHS * 8)]
     ips = [f"10.{a}.{b}.{c}" for a, b, c in rng.integers(0, 255, size=(4096, 3))]
     slice_ms = SPAN_HOURS * 3_600_000 // plan.files
     slice_start = START + np.timedelta64(plan.index * slice_ms, "ms")
-    written = 0
-    with open(plan.path, "w", encoding="utf-8", newline="\n") as out:
-        while written < plan.target_bytes:
-            n = CHUNK_LINES
-            offsets = np.sort(rng.integers(0, slice_ms, size=n))
-            instants = slice_start + offsets.astype("timedelta64[ms]")
-            stamps = np.datetime_as_string(instants, unit="ms")
-            hours = ((instants - START) // np.timedelta64(1, "h")).astype(int)
-            user_ix = (rng.zipf(1.25, size=n) - 1) % len(users)
-            events = rng.choice(len(EVENT_TYPES), size=n, p=EVENT_WEIGHTS)
-            roll = rng.random(size=n)
-            in_incident = np.isin(hours, INCIDENT_HOURS)
-            server_error = roll < np.where(in_incident, 0.35, 0.01)
-            client_error = ~server_error & (roll < np.where(in_incident, 0.40, 0.04))
-            codes = np.where(
-                server_error,
-                rng.choice(SERVER_ERRORS, size=n),
-                np.where(client_error, rng.choice(CLIENT_ERRORS, size=n), rng.choice(OK_CODES, size=n)),
+    while True:
+        n = CHUNK_LINES
+        offsets = np.sort(rng.integers(0, slice_ms, size=n))
+        instants = slice_start + offsets.astype("timedelta64[ms]")
+        stamps = np.datetime_as_string(instants, unit="ms")
+        hours = ((instants - START) // np.timedelta64(1, "h")).astype(int)
+        user_ix = (rng.zipf(1.25, size=n) - 1) % len(users)
+        events = rng.choice(len(EVENT_TYPES), size=n, p=EVENT_WEIGHTS)
+        roll = rng.random(size=n)
+        in_incident = np.isin(hours, INCIDENT_HOURS)
+        server_error = roll < np.where(in_incident, 0.35, 0.01)
+        client_error = ~server_error & (roll < np.where(in_incident, 0.40, 0.04))
+        codes = np.where(
+            server_error,
+            rng.choice(SERVER_ERRORS, size=n),
+            np.where(client_error, rng.choice(CLIENT_ERRORS, size=n), rng.choice(OK_CODES, size=n)),
+        )
+        latency = rng.lognormal(4.0, 0.8, size=n).astype(int)
+        path_ix = rng.integers(0, len(paths), size=n)
+        ip_ix = rng.integers(0, len(ips), size=n)
+        style = rng.random(size=n)
+        lines = []
+        for i in range(n):
+            stamp = stamps[i]
+            if style[i] < 0.9:
+                stamp += "Z"
+            elif style[i] < 0.97:
+                stamp = stamp.replace("T", " ")  # no zone: read as UTC
+            else:
+                stamp = stamp[:19] + "+00:00"
+            lines.append(
+                f'{{"timestamp":"{stamp}","user_id":"{users[user_ix[i]]}",'
+                f'"event_type":"{EVENT_TYPES[events[i]]}","status_code":{codes[i]},'
+                f'"path":"{paths[path_ix[i]]}","latency_ms":{latency[i]},"ip":"{ips[ip_ix[i]]}"}}'
             )
-            latency = rng.lognormal(4.0, 0.8, size=n).astype(int)
-            path_ix = rng.integers(0, len(paths), size=n)
-            ip_ix = rng.integers(0, len(ips), size=n)
-            style = rng.random(size=n)
-            lines = []
-            for i in range(n):
-                stamp = stamps[i]
-                if style[i] < 0.9:
-                    stamp += "Z"
-                elif style[i] < 0.97:
-                    stamp = stamp.replace("T", " ")  # no zone: read as UTC
-                else:
-                    stamp = stamp[:19] + "+00:00"
-                lines.append(
-                    f'{{"timestamp":"{stamp}","user_id":"{users[user_ix[i]]}",'
-                    f'"event_type":"{EVENT_TYPES[events[i]]}","status_code":{codes[i]},'
-                    f'"path":"{paths[path_ix[i]]}","latency_ms":{latency[i]},"ip":"{ips[ip_ix[i]]}"}}'
-                )
-            for i in np.flatnonzero(rng.random(size=n) < BAD_SHARE):
-                lines[i] = _bad_log_line(rng, lines[i])
-            for i in np.flatnonzero(rng.random(size=n) < 0.02):
-                lines[i] = re.sub(r'"status_code":(\d+)', r'"status_code":"\1"', lines[i])
-            block = "\n".join(lines) + "\n"
-            out.write(block)
-            written += len(block)
-    return written
+        for i in np.flatnonzero(rng.random(size=n) < BAD_SHARE):
+            lines[i] = _bad_log_line(rng, lines[i])
+        for i in np.flatnonzero(rng.random(size=n) < 0.02):
+            lines[i] = re.sub(r'"status_code":(\d+)', r'"status_code":"\1"', lines[i])
+        yield lines
 
 
 # Transactions: amounts in cents from a log-normal (median ~33.00), a share of refunds, lines
@@ -173,78 +168,71 @@ def _bad_transaction_line(rng: np.random.Generator, good: str) -> str:
     return f"[{good}]"
 
 
-def _transaction_file(plan: FilePlan) -> int:
-    """Write one file of transaction lines covering its slice of the week; returns bytes written."""
+def _transaction_chunks(plan: FilePlan) -> Iterator[list[str]]:
+    """Transaction lines covering the file's slice of the week, a chunk at a time."""
     rng = np.random.default_rng([plan.seed, plan.index])
     users = [f"u{n:06d}" for n in range(USERS)]
     channels = ["web", "app", "pos", "api"]
     slice_ms = SPAN_HOURS * 3_600_000 // plan.files
     slice_start = START + np.timedelta64(plan.index * slice_ms, "ms")
-    written, serial = 0, 0
-    with open(plan.path, "w", encoding="utf-8", newline="\n") as out:
-        while written < plan.target_bytes:
-            n = CHUNK_LINES
-            offsets = np.sort(rng.integers(0, slice_ms, size=n))
-            late = rng.random(size=n) < TX_LATE_SHARE
-            offsets = offsets - np.where(late, rng.integers(3_600_000, 72 * 3_600_000, size=n), 0)
-            instants = slice_start + offsets.astype("timedelta64[ms]")
-            stamps = np.datetime_as_string(instants, unit="s")
-            user_ix = (rng.zipf(1.3, size=n) - 1) % USERS
-            cents = np.maximum(1, np.round(rng.lognormal(8.1, 1.1, size=n))).astype(np.int64)
-            cents = np.where(rng.random(size=n) < TX_REFUND_SHARE, -cents, cents)
-            as_string = rng.random(size=n) < TX_STRING_AMOUNT_SHARE
-            channel = rng.integers(0, len(channels), size=n)
-            lines = []
-            for i in range(n):
-                amount = f"{cents[i] / 100:.2f}"
-                if as_string[i]:
-                    amount = f'"{amount}"'
-                lines.append(
-                    f'{{"transaction_id":"tx-{plan.index:04d}-{serial + i:010d}","user_id":"{users[user_ix[i]]}",'
-                    f'"timestamp":"{stamps[i]}Z","amount":{amount},"currency":"EUR","channel":"{channels[channel[i]]}"}}'
-                )
-            serial += n
-            for i in np.flatnonzero(rng.random(size=n) < TX_CORRECTION_SHARE):
-                j = int(rng.integers(0, i + 1))
-                corrected = f"{int(rng.integers(100, 50_000)) / 100:.2f}"
-                later = np.datetime_as_string(instants[j] + np.timedelta64(int(rng.integers(1, 600)), "s"), unit="s")
-                line = re.sub(r'"amount":[^,}]+', f'"amount":{corrected}', lines[j])
-                lines[i] = re.sub(r'"timestamp":"[^"]*"', f'"timestamp":"{later}Z"', line)
-            for i in np.flatnonzero(rng.random(size=n) < TX_DUPLICATE_SHARE):
-                lines[i] = lines[int(rng.integers(0, i + 1))]
-            for i in np.flatnonzero(rng.random(size=n) < TX_BAD_SHARE):
-                lines[i] = _bad_transaction_line(rng, lines[i])
-            block = "\n".join(lines) + "\n"
-            out.write(block)
-            written += len(block)
-    return written
+    serial = 0
+    while True:
+        n = CHUNK_LINES
+        offsets = np.sort(rng.integers(0, slice_ms, size=n))
+        late = rng.random(size=n) < TX_LATE_SHARE
+        offsets = offsets - np.where(late, rng.integers(3_600_000, 72 * 3_600_000, size=n), 0)
+        instants = slice_start + offsets.astype("timedelta64[ms]")
+        stamps = np.datetime_as_string(instants, unit="s")
+        user_ix = (rng.zipf(1.3, size=n) - 1) % USERS
+        cents = np.maximum(1, np.round(rng.lognormal(8.1, 1.1, size=n))).astype(np.int64)
+        cents = np.where(rng.random(size=n) < TX_REFUND_SHARE, -cents, cents)
+        as_string = rng.random(size=n) < TX_STRING_AMOUNT_SHARE
+        channel = rng.integers(0, len(channels), size=n)
+        lines = []
+        for i in range(n):
+            amount = f"{cents[i] / 100:.2f}"
+            if as_string[i]:
+                amount = f'"{amount}"'
+            lines.append(
+                f'{{"transaction_id":"tx-{plan.index:04d}-{serial + i:010d}","user_id":"{users[user_ix[i]]}",'
+                f'"timestamp":"{stamps[i]}Z","amount":{amount},"currency":"EUR","channel":"{channels[channel[i]]}"}}'
+            )
+        serial += n
+        for i in np.flatnonzero(rng.random(size=n) < TX_CORRECTION_SHARE):
+            j = int(rng.integers(0, i + 1))
+            corrected = f"{int(rng.integers(100, 50_000)) / 100:.2f}"
+            later = np.datetime_as_string(instants[j] + np.timedelta64(int(rng.integers(1, 600)), "s"), unit="s")
+            line = re.sub(r'"amount":[^,}]+', f'"amount":{corrected}', lines[j])
+            lines[i] = re.sub(r'"timestamp":"[^"]*"', f'"timestamp":"{later}Z"', line)
+        for i in np.flatnonzero(rng.random(size=n) < TX_DUPLICATE_SHARE):
+            lines[i] = lines[int(rng.integers(0, i + 1))]
+        for i in np.flatnonzero(rng.random(size=n) < TX_BAD_SHARE):
+            lines[i] = _bad_transaction_line(rng, lines[i])
+        yield lines
 
 
-def _profile_file(plan: FilePlan) -> int:
-    """Write one file of user profile lines: users in turn, the same user again in a later
-    pass with other attributes and another updated_at; a few bad lines."""
+def _profile_chunks(plan: FilePlan) -> Iterator[list[str]]:
+    """User profile lines: users in turn, the same user again in a later pass with other
+    attributes and another updated_at; a few bad lines."""
     rng = np.random.default_rng([plan.seed, plan.index])
-    written, first = 0, plan.index * USERS // plan.files
-    with open(plan.path, "w", encoding="utf-8", newline="\n") as out:
-        while written < plan.target_bytes:
-            n = min(CHUNK_LINES, USERS)
-            user_ix = (first + np.arange(n)) % USERS
-            first += n
-            country = rng.integers(0, len(COUNTRIES), size=n)
-            segment = rng.integers(0, len(SEGMENTS), size=n)
-            signup = np.datetime64("2020-01-01") + rng.integers(0, 6 * 365, size=n).astype("timedelta64[D]")
-            updated = START + rng.integers(0, SPAN_HOURS * 3_600_000, size=n).astype("timedelta64[ms]")
-            signups, updates = np.datetime_as_string(signup), np.datetime_as_string(updated, unit="s")
-            lines = [
-                f'{{"user_id":"u{user_ix[i]:06d}","country":"{COUNTRIES[country[i]]}",'
-                f'"segment":"{SEGMENTS[segment[i]]}","signup_date":"{signups[i]}","updated_at":"{updates[i]}Z"}}'
-                for i in range(n)
-            ]
-            for i in np.flatnonzero(rng.random(size=n) < BAD_SHARE):
-                lines[i] = lines[i].replace(f'"signup_date":"{signups[i]}"', '"signup_date":"someday"')
-            block = "\n".join(lines) + "\n"
-            out.write(block)
-            written += len(block)
+    first = plan.index * USERS // plan.files
+    while True:
+        n = min(CHUNK_LINES, USERS)
+        user_ix = (first + np.arange(n)) % USERS
+        first += n
+        country = rng.integers(0, len(COUNTRIES), size=n)
+        segment = rng.integers(0, len(SEGMENTS), size=n)
+        signup = np.datetime64("2020-01-01") + rng.integers(0, 6 * 365, size=n).astype("timedelta64[D]")
+        updated = START + rng.integers(0, SPAN_HOURS * 3_600_000, size=n).astype("timedelta64[ms]")
+        signups, updates = np.datetime_as_string(signup), np.datetime_as_string(updated, unit="s")
+        lines = [
+            f'{{"user_id":"u{user_ix[i]:06d}","country":"{COUNTRIES[country[i]]}",'
+            f'"segment":"{SEGMENTS[segment[i]]}","signup_date":"{signups[i]}","updated_at":"{updates[i]}Z"}}'
+            for i in range(n)
+        ]
+        for i in np.flatnonzero(rng.random(size=n) < BAD_SHARE):
+            lines[i] = lines[i].replace(f'"signup_date":"{signups[i]}"', '"signup_date":"someday"')
+        yield lines
 
 
 # Customers: five groups in the classic mall-customer shape (income x spending score), each
@@ -301,50 +289,75 @@ def _bad_customer_line(rng: np.random.Generator, fields: list[str]) -> str:
     return ",".join(broken)
 
 
-def _customer_file(plan: FilePlan) -> int:
-    """Write one CSV of customers (header, then target_bytes // CUSTOMER_LINE_BYTES lines)."""
+def _customer_chunks(plan: FilePlan) -> Iterator[list[str]]:
+    """target_bytes // CUSTOMER_LINE_BYTES customer CSV lines (no header), a chunk at a time."""
     rng = np.random.default_rng([plan.seed, plan.index])
     rows = max(1, plan.target_bytes // CUSTOMER_LINE_BYTES)
     shares = np.array([g[0] for g in CUSTOMER_GROUPS])
-    written = 0
-    with open(plan.path, "w", encoding="utf-8", newline="\n") as out:
-        header = CUSTOMER_HEADER + "\n"
+    done = 0
+    while done < rows:
+        n = min(CHUNK_LINES, rows - done)
+        group = rng.choice(len(CUSTOMER_GROUPS), size=n, p=shares / shares.sum())
+        params = np.array([g[1:8] for g in CUSTOMER_GROUPS], dtype=float)[group]
+        age = np.clip(np.rint(rng.normal(params[:, 0], params[:, 1])), 18, 95).astype(int)
+        income = np.maximum(rng.normal(params[:, 2], params[:, 3]), 8_000)
+        score = np.clip(np.rint(rng.normal(params[:, 4], params[:, 5])), 1, 100).astype(int)
+        female = rng.random(size=n) < params[:, 6]
+        marital_roll = rng.random(size=n)
+        cents = rng.random(size=n) < 0.1
+        style = rng.random(size=n)
+        lines = []
+        for i in range(n):
+            weights = np.cumsum(CUSTOMER_GROUPS[group[i]][8])
+            marital = MARITAL_STATUSES[min(int(np.searchsorted(weights, marital_roll[i] * weights[-1])), 3)]
+            gender = "Female" if female[i] else "Male"
+            if style[i] < 0.02:
+                gender = gender.lower()  # the jobs compare categories case-insensitively
+            elif style[i] < 0.03:
+                marital = f" {marital} "
+            amount = f"{income[i]:.2f}" if cents[i] else f"{income[i]:.0f}"
+            fields = [f"C{plan.seed:02d}-{plan.index:03d}-{done + i:07d}", str(age[i]), gender, marital, amount]
+            lines.append(",".join([*fields, str(score[i])]))
+        for i in np.flatnonzero(rng.random(size=n) < CUSTOMER_BAD_SHARE):
+            if rng.random() < 0.1 and i > 0:
+                lines[i] = lines[i - 1].split(",", 1)[0] + "," + lines[i].split(",", 1)[1]  # duplicate id
+            else:
+                lines[i] = _bad_customer_line(rng, lines[i].split(","))
+        yield lines
+        done += n
+
+
+def write_chunks(path: Path, chunks: Iterator[list[str]], until_bytes: int | None = None, header: str = "") -> int:
+    """Write `header`, then chunks of lines until `chunks` ends or the file holds at least
+    `until_bytes`; returns the bytes written. Chunks are drawn lazily, so a seeded stream
+    writes the same bytes whatever the target size cuts it at."""
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
         out.write(header)
-        written += len(header)
-        done = 0
-        while done < rows:
-            n = min(CHUNK_LINES, rows - done)
-            group = rng.choice(len(CUSTOMER_GROUPS), size=n, p=shares / shares.sum())
-            params = np.array([g[1:8] for g in CUSTOMER_GROUPS], dtype=float)[group]
-            age = np.clip(np.rint(rng.normal(params[:, 0], params[:, 1])), 18, 95).astype(int)
-            income = np.maximum(rng.normal(params[:, 2], params[:, 3]), 8_000)
-            score = np.clip(np.rint(rng.normal(params[:, 4], params[:, 5])), 1, 100).astype(int)
-            female = rng.random(size=n) < params[:, 6]
-            marital_roll = rng.random(size=n)
-            cents = rng.random(size=n) < 0.1
-            style = rng.random(size=n)
-            lines = []
-            for i in range(n):
-                weights = np.cumsum(CUSTOMER_GROUPS[group[i]][8])
-                marital = MARITAL_STATUSES[min(int(np.searchsorted(weights, marital_roll[i] * weights[-1])), 3)]
-                gender = "Female" if female[i] else "Male"
-                if style[i] < 0.02:
-                    gender = gender.lower()  # the jobs compare categories case-insensitively
-                elif style[i] < 0.03:
-                    marital = f" {marital} "
-                amount = f"{income[i]:.2f}" if cents[i] else f"{income[i]:.0f}"
-                fields = [f"C{plan.seed:02d}-{plan.index:03d}-{done + i:07d}", str(age[i]), gender, marital, amount]
-                lines.append(",".join([*fields, str(score[i])]))
-            for i in np.flatnonzero(rng.random(size=n) < CUSTOMER_BAD_SHARE):
-                if rng.random() < 0.1 and i > 0:
-                    lines[i] = lines[i - 1].split(",", 1)[0] + "," + lines[i].split(",", 1)[1]  # duplicate id
-                else:
-                    lines[i] = _bad_customer_line(rng, lines[i].split(","))
+        written = len(header)
+        for lines in chunks:
             block = "\n".join(lines) + "\n"
             out.write(block)
             written += len(block)
-            done += n
+            if until_bytes is not None and written >= until_bytes:
+                break
     return written
+
+
+def _log_file(plan: FilePlan) -> int:
+    return write_chunks(plan.path, _log_chunks(plan), plan.target_bytes)
+
+
+def _transaction_file(plan: FilePlan) -> int:
+    return write_chunks(plan.path, _transaction_chunks(plan), plan.target_bytes)
+
+
+def _profile_file(plan: FilePlan) -> int:
+    return write_chunks(plan.path, _profile_chunks(plan), plan.target_bytes)
+
+
+def _customer_file(plan: FilePlan) -> int:
+    """A CSV of customers: the header, then target_bytes // CUSTOMER_LINE_BYTES lines."""
+    return write_chunks(plan.path, _customer_chunks(plan), header=CUSTOMER_HEADER + "\n")
 
 
 @dataclass(frozen=True)
