@@ -27,6 +27,10 @@ from schemas.quarantine import QUARANTINE
 REASON = "reason"
 # Great Expectations keeps process-wide state (the current project); one suite at a time.
 _GX_LOCK = threading.Lock()
+# Counts (element, unexpected, observed) but no sample of unexpected values: the report keeps
+# only counts, and on Spark every sample is one more scan of the data per expectation (a
+# suite of 6 on 1.7 M rows ran 14 Spark jobs with samples, 4 without: 2.5x faster).
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,7 @@ def run_suite(df: DataFrame, suite_name: str, expectations: Sequence[Any]) -> Su
     """Validate `df` against GX expectations in an ephemeral (in-memory) context.
 
     `persist=False`: GX must not cache the DataFrame; the caller decides what is cached.
+    Results carry counts, not samples of bad values (see RESULT_FORMAT).
     """
     gx, progress_bars_config = _quiet_great_expectations()
     with _GX_LOCK:
@@ -121,7 +126,7 @@ def run_suite(df: DataFrame, suite_name: str, expectations: Sequence[Any]) -> Su
         batch_definition = source.add_dataframe_asset(name=suite_name).add_batch_definition_whole_dataframe("all")
         suite = gx.ExpectationSuite(name=suite_name, expectations=list(expectations))
         batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
-        described = batch.validate(suite).describe_dict()
+        described = batch.validate(suite, result_format=RESULT_FORMAT).describe_dict()
     summaries = [_summarise(r) for r in described["expectations"]]
     failed = [f"{s['expectation']}({s['kwargs']})" for s in summaries if not s["success"]]
     return SuiteResult(suite_name, bool(described["success"]), len(summaries), failed, summaries)
