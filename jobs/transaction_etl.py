@@ -122,20 +122,12 @@ def to_transactions(classified: DataFrame, batch_id: str, ingested_at: datetime)
 def latest_per_key(df: DataFrame, key: str, newest_first: Sequence[Column]) -> DataFrame:
     """One row per `key`: the first by `newest_first` (which must order every distinct row).
 
-    Only keys that occur more than once need ranking. Finding them shuffles the keys alone
-    (a hash aggregate); the rows of unique keys pass through, and only the duplicated ones
-    are shuffled and sorted by the window, instead of every row of the batch.
+    One window (a shuffle and sort of the batch) measured faster than first finding the
+    repeated keys and ranking only those (a hash aggregate and two joins): 5-8 s against
+    12-14 s on 1.9 M transactions.
     """
-    repeated = df.groupBy(key).count().filter(F.col("count") > 1).select(key)
-    unique = df.join(repeated, key, "left_anti")
     window = Window.partitionBy(key).orderBy(*newest_first)
-    latest = (
-        df.join(repeated, key, "left_semi")
-        .withColumn("_rank", F.row_number().over(window))
-        .filter(F.col("_rank") == 1)
-        .drop("_rank")
-    )
-    return unique.unionByName(latest).select(*df.columns)  # a join on `key` puts it first
+    return df.withColumn("_rank", F.row_number().over(window)).filter(F.col("_rank") == 1).drop("_rank")
 
 
 def latest_transactions(batch: DataFrame) -> DataFrame:
