@@ -20,6 +20,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from common.s3 import configure_s3
 from common.spark import build_session
+from tools import package
 from tools.local_s3 import LocalS3
 
 # Before any JVM starts (the `spark` fixture), see the module docstring.
@@ -60,6 +61,15 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dist/ as `make package` builds it, once per test run. Tests only read it; one that
+    changes files works on a copy (see test_emr_aws)."""
+    folder = tmp_path_factory.mktemp("artifact") / "dist"
+    assert package.main(["--dist", str(folder)]) == 0
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,6 @@ from tools import package, submit
 TEST_CONF = {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"}
 
 
-def build_artifact(dist: Path) -> tuple[Path, Path]:
-    """Build dist/ with tools.package; returns the zip and the entrypoints folder."""
-    package.main(["--dist", str(dist)])
-    return dist / f"spark_jobs-{package.version()}.zip", dist / "entrypoints"
-
-
 def spark_submit(
     dist: Path,
     job: str,

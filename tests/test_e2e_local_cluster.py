@@ -19,7 +19,7 @@ from pyspark.sql import SparkSession
 
 from common.io import read_table
 from tests.golden import assert_table_equals
-from tests.submit import build_artifact, spark_submit
+from tests.submit import spark_submit
 from tools import generate, package
 from tools.emr import registry
 
@@ -83,13 +83,6 @@ RUN_STAMPS = ("ingested_at",)
 
 def test_every_job_has_a_multi_process_run() -> None:
     assert sorted(RUNS) == sorted(job.name for job in registry.present())
-
-
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("artifact") / "dist"
-    build_artifact(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

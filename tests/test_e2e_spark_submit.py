@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from pyspark.sql import SparkSession
 
 from common.io import read_table
 from tests.golden import assert_table_equals, file_name_only, read_expected
-from tests.submit import build_artifact, spark_submit
+from tests.submit import spark_submit
 from tests.test_log_analytics_golden import TABLES, job_args
-
-
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("artifact") / "dist"
-    build_artifact(folder)
-    return folder
 
 
 def test_log_analytics_from_the_zip(spark: SparkSession, dist: Path, fixtures: Path, tmp_path: Path) -> None:

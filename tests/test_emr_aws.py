@@ -44,17 +44,10 @@ def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dist = tmp_path_factory.mktemp("artifact") / "dist"
-    package.build(dist)
-    return dist
-
-
 @pytest.fixture
-def dist(built: Path, tmp_path: Path) -> Path:
-    """A private copy, so a test may tamper with it."""
-    return Path(shutil.copytree(built, tmp_path / "dist"))
+def dist(dist: Path, tmp_path: Path) -> Path:
+    """A private copy of the session's build, so a test may tamper with it."""
+    return Path(shutil.copytree(dist, tmp_path / "dist"))
 
 
 @pytest.fixture

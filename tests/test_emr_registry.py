@@ -80,13 +80,6 @@ def test_present_job_accepts_its_registered_arguments(job: registry.Job, capsys:
 # ── the artifact ─────────────────────────────────────────────────────────────────────────
 
 
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("artifact") / "dist"
-    assert package.main(["--dist", str(folder)]) == 0
-    return folder
-
-
 def test_entrypoints_are_the_registered_jobs(dist: Path) -> None:
     assert sorted(p.name for p in (dist / "entrypoints").iterdir()) == sorted(j.entrypoint for j in registry.present())
     for job in registry.present():

@@ -45,7 +45,7 @@ from schemas.customers import PREDICTIONS, SEGMENT_PROFILES
 from schemas.logs import RAW_LOG
 from schemas.quarantine import QUARANTINE
 from tests.golden import assert_table_equals, file_name_only, read_expected
-from tests.submit import build_artifact, spark_submit
+from tests.submit import spark_submit
 from tests.test_log_analytics_golden import TABLES as LOG_ANALYTICS_TABLES
 from tests.test_segmentation_golden import orderable, relabelled, relabelling
 from tests.test_transaction_etl_golden import TABLES as TRANSACTION_ETL_TABLES
@@ -192,13 +192,6 @@ CASES = {case.job: case for case in JOBS}
 
 def test_every_job_has_an_s3_case() -> None:
     assert sorted(CASES) == sorted(job.name for job in registry.present())
-
-
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("artifact") / "dist"
-    build_artifact(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
