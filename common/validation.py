@@ -126,7 +126,7 @@ def run_suite(df: DataFrame, suite_name: str, expectations: Sequence[Any]) -> Su
         batch_definition = source.add_dataframe_asset(name=suite_name).add_batch_definition_whole_dataframe("all")
         suite = gx.ExpectationSuite(name=suite_name, expectations=list(expectations))
         batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
-        described = batch.validate(suite, result_format=RESULT_FORMAT).describe_dict()
+        described = batch.validate(suite, result_format=dict(RESULT_FORMAT)).describe_dict()
     summaries = [_summarise(r) for r in described["expectations"]]
     failed = [f"{s['expectation']}({s['kwargs']})" for s in summaries if not s["success"]]
     return SuiteResult(suite_name, bool(described["success"]), len(summaries), failed, summaries)
