@@ -1,4 +1,4 @@
-"""Publishing an output table: write it, read back what landed, count it, check it."""
+"""Publishing an output table: compute its rows once, count and check them, then write them."""
 
 from __future__ import annotations
 
@@ -6,15 +6,14 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 
-from common.io import TableFormat, join_path, read_table, write_table
+from common.io import TableFormat, join_path, write_table
 from common.report import RunReport
 from common.spark import CacheScope
 
 
 def publish_table(
-    spark: SparkSession,
     df: DataFrame,
     *,
     output_root: str,
@@ -25,24 +24,23 @@ def publish_table(
     expectations: Sequence[Any] | None = None,
     partition_by: list[str] | None = None,
 ) -> DataFrame:
-    """Replace table `name` under `output_root` and return it as read back from storage.
+    """Check table `name`'s rows, then replace it under `output_root`; returns the rows.
 
-    Counting and validating the stored table (not the plan that produced it) checks what
-    downstream readers will see, and lets later steps build on the stored result instead of
-    recomputing it. The read-back is cached in `cache` (released when the job's scope ends):
-    an expectation suite runs a dozen small queries, and each query on a Delta path would
-    re-plan the table from its log.
+    The rows are computed once and cached in `cache` (released when the job's scope ends):
+    counting, the expectation suite, the write and any later step that builds on the table
+    (anomalies on windows, reconciliation) all read that one copy. Checking before writing
+    means a table that fails its suite is never published; reading the table back from
+    storage instead cost a Delta snapshot per table, seconds each on a few local cores.
     """
     path = join_path(output_root, name)
+    rows = cache(df)
+    count = rows.count()
+    if expectations is not None:
+        report.check(rows, name, expectations, count)
     with report.stage(f"write_{name}"):
-        write_table(df, path, fmt, partition_by)
-    written = read_table(spark, path, fmt)
-    if expectations is not None:
-        written = cache(written)
-    report.record_table(name, path, fmt, written.count())
-    if expectations is not None:
-        report.check(written, name, expectations)
-    return written
+        write_table(rows, path, fmt, partition_by)
+    report.record_table(name, path, fmt, count)
+    return rows
 
 
 def run_concurrently(tasks: Mapping[str, Callable[[], DataFrame]], max_workers: int = 4) -> dict[str, DataFrame]:

@@ -98,10 +98,11 @@ class RunReport:
     def record_suite(self, result: SuiteResult) -> None:
         self.validation[result.suite] = result.as_report()
 
-    def check(self, df: DataFrame, suite: str, expectations: Sequence[Any]) -> SuiteResult:
-        """Run an expectation suite as a timed stage, keep its result, stop the run if it failed."""
+    def check(self, df: DataFrame, suite: str, expectations: Sequence[Any], rows: int | None = None) -> SuiteResult:
+        """Run an expectation suite as a timed stage, keep its result, stop the run if it failed
+        (`rows`: the known row count, see `run_suite`)."""
         with self.stage(f"validate_{suite}"):
-            result = run_suite(df, suite, expectations)
+            result = run_suite(df, suite, expectations, rows)
         self.record_suite(result)
         require_success([result])
         return result

@@ -28,6 +28,9 @@ BASE_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    # Small outputs are validated on a pandas copy (common/validation.py): collect it through
+    # Arrow, columnar, not row by row through pickled Python objects.
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 
 # Settings for a JVM we start ourselves on a developer machine.
@@ -35,9 +38,6 @@ LOCAL_CONF: dict[str, str] = {
     "spark.master": "local[*]",
     "spark.driver.memory": os.environ.get("SPARK_DRIVER_MEMORY", "4g"),
     "spark.ui.showConsoleProgress": "false",
-    # A laptop has a few cores, not a cluster's hundreds: 200 shuffle partitions would make
-    # every aggregate 200 tiny tasks.
-    "spark.sql.shuffle.partitions": os.environ.get("SPARK_SHUFFLE_PARTITIONS", str(4 * (os.cpu_count() or 2))),
 }
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +67,8 @@ def build_session(app_name: str, conf: Mapping[str, str] | None = None) -> Spark
     if not launched_by_spark_submit():
         settings.update(LOCAL_CONF)
         settings["spark.jars"] = ",".join(local_jars())
+        if "SPARK_SHUFFLE_PARTITIONS" in os.environ:
+            settings[SHUFFLE_PARTITIONS] = os.environ["SPARK_SHUFFLE_PARTITIONS"]
     settings.update(conf or {})
     builder = SparkSession.builder.appName(app_name)
     for key, value in settings.items():
@@ -104,6 +106,11 @@ class CacheScope:
 # read-back cost seconds: with 2 cores a 50 k-row table took 5-9 s to write and 6-7 s to
 # count, against 1.5 s each with one task per core.
 DELTA_SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
+# A few cores, not a cluster's hundreds: Spark's default of 200 shuffle partitions makes every
+# aggregate 200 tiny tasks, and a cached aggregate keeps them (a suite's dozen queries on a
+# cached 50 k-row table then ran 200 tasks each).
+SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
+SHUFFLE_PARTITIONS_PER_CORE = 4
 
 
 def local_tuning(master: str, configured: Container[str], cores: int) -> dict[str, str]:
@@ -112,7 +119,8 @@ def local_tuning(master: str, configured: Container[str], cores: int) -> dict[st
     user set (`--conf`, spark-defaults) always wins."""
     if not master.startswith("local"):
         return {}
-    tuned = {DELTA_SNAPSHOT_PARTITIONS: str(max(1, cores))}
+    cores = max(1, cores)
+    tuned = {DELTA_SNAPSHOT_PARTITIONS: str(cores), SHUFFLE_PARTITIONS: str(SHUFFLE_PARTITIONS_PER_CORE * cores)}
     return {key: value for key, value in tuned.items() if key not in configured}
 
 

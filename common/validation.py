@@ -31,6 +31,11 @@ _GX_LOCK = threading.Lock()
 # only counts, and on Spark every sample is one more scan of the data per expectation (a
 # suite of 6 on 1.7 M rows ran 14 Spark jobs with samples, 4 without: 2.5x faster).
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+# A data set known to be this small (an aggregate output) is validated on a pandas copy,
+# collected in one Spark job, instead of on Spark, where every expectation is one or more
+# Spark jobs: a 4-expectation suite on a 50 k-row table took 1.7 s warm (6 s cold) on Spark,
+# 0.2-0.4 s on pandas plus 0.2-0.6 s to collect it. Larger data sets stay on Spark.
+PANDAS_MAX_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -72,10 +77,12 @@ class SuiteResult:
     evaluated: int
     failed: list[str]
     expectations: list[dict[str, Any]]
+    engine: str = "spark"
 
     def as_report(self) -> dict[str, Any]:
         return {
             "success": self.success,
+            "engine": self.engine,
             "evaluated": self.evaluated,
             "failed": self.failed,
             "expectations": self.expectations,
@@ -112,24 +119,31 @@ def warm_up_great_expectations() -> threading.Thread:
     return thread
 
 
-def run_suite(df: DataFrame, suite_name: str, expectations: Sequence[Any]) -> SuiteResult:
+def run_suite(df: DataFrame, suite_name: str, expectations: Sequence[Any], rows: int | None = None) -> SuiteResult:
     """Validate `df` against GX expectations in an ephemeral (in-memory) context.
 
-    `persist=False`: GX must not cache the DataFrame; the caller decides what is cached.
-    Results carry counts, not samples of bad values (see RESULT_FORMAT).
+    `rows`: the row count, when the caller knows it; up to PANDAS_MAX_ROWS the suite runs on
+    a pandas copy, otherwise on Spark with `persist=False` (GX must not cache the DataFrame;
+    the caller decides what is cached). Results carry counts, not samples of bad values (see
+    RESULT_FORMAT).
     """
+    engine = "pandas" if rows is not None and rows <= PANDAS_MAX_ROWS else "spark"
+    data = df.toPandas() if engine == "pandas" else df
     gx, progress_bars_config = _quiet_great_expectations()
     with _GX_LOCK:
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = progress_bars_config(globally=False)
-        source = context.data_sources.add_spark(name="spark", persist=False)
+        if engine == "pandas":
+            source = context.data_sources.add_pandas(name=engine)
+        else:
+            source = context.data_sources.add_spark(name=engine, persist=False)
         batch_definition = source.add_dataframe_asset(name=suite_name).add_batch_definition_whole_dataframe("all")
         suite = gx.ExpectationSuite(name=suite_name, expectations=list(expectations))
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": data})
         described = batch.validate(suite, result_format=dict(RESULT_FORMAT)).describe_dict()
     summaries = [_summarise(r) for r in described["expectations"]]
     failed = [f"{s['expectation']}({s['kwargs']})" for s in summaries if not s["success"]]
-    return SuiteResult(suite_name, bool(described["success"]), len(summaries), failed, summaries)
+    return SuiteResult(suite_name, bool(described["success"]), len(summaries), failed, summaries, engine)
 
 
 def require_success(results: Sequence[SuiteResult]) -> None:

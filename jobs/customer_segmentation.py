@@ -167,7 +167,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
             write_text(spark, join_path(args.output, MODEL_JSON), json.dumps(exported, indent=2) + "\n")
 
         scored = cache(predict(trained.model, customers))
-        publish = dict(spark=spark, output_root=args.output, fmt=args.format, report=report, cache=cache)
+        publish = dict(output_root=args.output, fmt=args.format, report=report, cache=cache)
         publish_table(df=classified.transform(quarantined_rows), name="quarantine", **publish)
         predicted = publish_table(
             df=predictions(scored), name="predictions", expectations=prediction_expectations(trained.k), **publish

@@ -210,7 +210,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         report.check(events, "events", event_expectations())
 
         expectations = output_expectations()
-        publish = dict(spark=spark, output_root=args.output, fmt=args.format, report=report, cache=cache)
+        publish = dict(output_root=args.output, fmt=args.format, report=report, cache=cache)
 
         def windows_then_anomalies() -> DataFrame:
             windows = publish_table(

@@ -81,7 +81,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         customers = classified.transform(to_customers)
         report.check(customers, "customers", customer_expectations())
 
-        publish = dict(spark=spark, output_root=args.output, fmt=args.format, report=report, cache=cache)
+        publish = dict(output_root=args.output, fmt=args.format, report=report, cache=cache)
         publish_table(df=classified.transform(quarantined_rows), name="quarantine", **publish)
         with report.stage("score"):
             scored = publish_table(

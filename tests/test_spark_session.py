@@ -1,17 +1,17 @@
-"""The session builder's sizing for local masters: Delta's log replay fits the cores, a
-cluster keeps Delta's defaults, and a setting the user made is never overridden."""
+"""The session builder's sizing for local masters: Delta's log replay and shuffles fit the
+cores, a cluster keeps the defaults, and a setting the user made is never overridden."""
 
 from __future__ import annotations
 
 import pytest
 from pyspark.sql import SparkSession
 
-from common.spark import DELTA_SNAPSHOT_PARTITIONS, build_session, local_tuning
+from common.spark import DELTA_SNAPSHOT_PARTITIONS, SHUFFLE_PARTITIONS, build_session, local_tuning
 
 
 @pytest.mark.parametrize("master", ["local[*]", "local[2]", "local-cluster[2,1,1024]"])
-def test_a_local_master_replays_delta_logs_with_one_task_per_core(master: str) -> None:
-    assert local_tuning(master, configured=set(), cores=2) == {DELTA_SNAPSHOT_PARTITIONS: "2"}
+def test_a_local_master_sizes_delta_log_replay_and_shuffles_to_its_cores(master: str) -> None:
+    assert local_tuning(master, configured=set(), cores=2) == {DELTA_SNAPSHOT_PARTITIONS: "2", SHUFFLE_PARTITIONS: "8"}
 
 
 @pytest.mark.parametrize("master", ["yarn", "k8s://https://example:6443", "spark://host:7077"])
@@ -20,10 +20,12 @@ def test_a_cluster_master_keeps_deltas_defaults(master: str) -> None:
 
 
 def test_a_value_the_user_set_wins() -> None:
-    assert local_tuning("local[*]", configured={DELTA_SNAPSHOT_PARTITIONS}, cores=2) == {}
+    assert local_tuning("local[*]", configured={DELTA_SNAPSHOT_PARTITIONS}, cores=2) == {SHUFFLE_PARTITIONS: "8"}
+    assert local_tuning("local[*]", configured={DELTA_SNAPSHOT_PARTITIONS, SHUFFLE_PARTITIONS}, cores=2) == {}
 
 
 def test_the_live_session_keeps_the_explicit_test_setting(spark: SparkSession) -> None:
     """conftest sets the value explicitly; building the session again must not replace it."""
     assert build_session("again") is spark
     assert spark.conf.get(DELTA_SNAPSHOT_PARTITIONS) == "1"
+    assert spark.conf.get(SHUFFLE_PARTITIONS) == "2"

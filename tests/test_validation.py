@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from common.errors import InputError, ValidationError
 from common.report import RunReport
 from common.spark import CacheScope
-from common.validation import REASON, RowRule, classify, classify_input
+from common.validation import PANDAS_MAX_ROWS, REASON, RowRule, classify, classify_input, run_suite
 
 RULES = [
     RowRule("missing_value", "value is null", lambda: F.col("value").isNull()),
@@ -80,6 +80,55 @@ def test_report_check_records_and_stops_a_failing_suite(spark: SparkSession) -> 
     recorded = report.validation["values"]
     assert recorded["success"] is False
     assert recorded["expectations"][0]["unexpected_count"] == 1
+
+
+def output_like(spark: SparkSession) -> DataFrame:
+    """The column types our outputs have, with one bad row per expectation below."""
+    return spark.createDataFrame(
+        [
+            ("u1", 3, "2026-11-01 10:00:00", "2026-11-01 11:00:00", "12.50", "2026-11-01"),
+            ("u2", None, "2026-11-01 12:00:00", "2026-11-01 09:00:00", "-0.01", "2026-11-02"),
+            ("u2", 0, "2026-11-02 08:00:00", "2026-11-02 08:00:00", "99999.99", "2026-11-02"),
+        ],
+        "user_id string, event_count int, first_seen string, last_seen string, amount string, day string",
+    ).selectExpr(
+        "user_id",
+        "event_count",
+        "cast(first_seen as timestamp) as first_seen",
+        "cast(last_seen as timestamp) as last_seen",
+        "cast(amount as decimal(18,2)) as amount",
+        "cast(day as date) as day",
+    )
+
+
+OUTPUT_EXPECTATIONS = [
+    gx.expectations.ExpectColumnValuesToBeUnique(column="user_id"),
+    gx.expectations.ExpectColumnValuesToNotBeNull(column="event_count"),
+    gx.expectations.ExpectColumnValuesToBeBetween(column="event_count", min_value=1),
+    gx.expectations.ExpectColumnPairValuesAToBeGreaterThanB(column_A="last_seen", column_B="first_seen", or_equal=True),
+    gx.expectations.ExpectColumnValuesToBeBetween(column="amount", min_value=0),
+    gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=["user_id", "day"]),
+]
+
+
+def test_a_small_data_set_is_validated_on_pandas_with_the_verdicts_spark_gives(spark: SparkSession) -> None:
+    """Small outputs run their suite on a pandas copy: every expectation must reach the same
+    verdict and count the same unexpected rows as on Spark, for each column type we write."""
+    df = output_like(spark)
+    on_spark = run_suite(df, "outputs", OUTPUT_EXPECTATIONS)
+    on_pandas = run_suite(df, "outputs", OUTPUT_EXPECTATIONS, rows=3)
+    assert (on_spark.engine, on_pandas.engine) == ("spark", "pandas")
+    verdicts = [(e["expectation"], e["success"], e.get("unexpected_count")) for e in on_spark.expectations]
+    assert verdicts == [(e["expectation"], e["success"], e.get("unexpected_count")) for e in on_pandas.expectations]
+    assert [success for _, success, _ in verdicts] == [False] * len(OUTPUT_EXPECTATIONS)
+    assert not on_pandas.success and on_pandas.failed == on_spark.failed
+
+
+def test_a_data_set_above_the_pandas_limit_stays_on_spark(spark: SparkSession) -> None:
+    not_null = gx.expectations.ExpectColumnValuesToNotBeNull(column="value")
+    result = run_suite(values(spark, 1, None), "values", [not_null], rows=PANDAS_MAX_ROWS + 1)
+    assert result.engine == "spark"
+    assert result.expectations[0]["unexpected_count"] == 1
 
 
 def test_row_accounting_adds_up() -> None:
