@@ -1,0 +1,45 @@
+"""`common.delta.upsert`: a first load into an empty table is a plain write with MERGE's
+metrics; every later batch is a MERGE on the keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from common import delta
+
+SCHEMA = "id string, day string, value int"
+NEWER = "s.value > t.value"
+
+
+def rows(spark: SparkSession, *items: tuple[str, str, int]) -> DataFrame:
+    return spark.createDataFrame(list(items), SCHEMA)
+
+
+def test_a_first_load_writes_the_batch_and_reports_it_as_inserts(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "table")
+    table = delta.ensure_table(spark, path, rows(spark).schema, ["day"], {"delta.enableChangeDataFeed": "true"})
+
+    metrics = delta.upsert(spark, path, rows(spark, ("a", "d1", 1), ("b", "d2", 2)), ["id"], NEWER)
+
+    assert metrics.as_report() == {"version": 1, "source_rows": 2, "inserted": 2, "updated": 0, "unchanged": 0}
+    assert table.history(1).first()["operation"] == "WRITE"
+    detail = table.detail().select("partitionColumns", "properties").first()
+    assert detail["partitionColumns"] == ["day"]
+    assert detail["properties"]["delta.enableChangeDataFeed"] == "true"
+    assert sorted(tuple(r) for r in spark.read.format("delta").load(path).collect()) == [("a", "d1", 1), ("b", "d2", 2)]
+
+
+def test_a_later_batch_is_merged_on_the_keys(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "table")
+    delta.ensure_table(spark, path, rows(spark).schema, ["day"])
+    delta.upsert(spark, path, rows(spark, ("a", "d1", 1), ("b", "d2", 2)), ["id"], NEWER)
+
+    metrics = delta.upsert(spark, path, rows(spark, ("a", "d1", 5), ("b", "d2", 0), ("c", "d3", 3)), ["id"], NEWER)
+
+    assert metrics.as_report() == {"version": 2, "source_rows": 3, "inserted": 1, "updated": 1, "unchanged": 1}
+    assert DeltaTable.forPath(spark, path).history(1).first()["operation"] == "MERGE"
+    stored = sorted(tuple(r) for r in spark.read.format("delta").load(path).collect())
+    assert stored == [("a", "d1", 5), ("b", "d2", 2), ("c", "d3", 3)]
