@@ -36,8 +36,8 @@ def ensure_table(
 ) -> DeltaTable:
     """The table at `path`, created empty with `schema` if absent.
 
-    Creating before the first MERGE keeps one code path for the first and every later batch,
-    and sets table properties (e.g. change data feed) from version 0.
+    Creating before the first load fixes the schema, its NOT NULL columns, the partitioning
+    and table properties (e.g. change data feed) from version 0, whatever writes next.
     """
     builder = DeltaTable.createIfNotExists(spark).location(qualify(spark, path)).addColumns(schema)
     if partition_by:
@@ -92,11 +92,11 @@ def upsert(
     (`first_load`), with the same metrics.
     """
     target = DeltaTable.forPath(spark, path)
+    before = version(spark, path)
     if target.detail().select("numFiles").first()[0] == 0:
-        return first_load(target, path, source)
+        return first_load(target, path, source, before)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     columns = {f"`{c}`": f"s.`{c}`" for c in source.columns}
-    before = version(spark, path)
     (
         target.alias("t")
         .merge(source.alias("s"), on)
@@ -120,20 +120,27 @@ def upsert(
     )
 
 
-def first_load(target: DeltaTable, path: str, source: DataFrame) -> MergeMetrics:
-    """Load `source` into the empty table at `path`: what a MERGE would do (every row an
-    insert), without its join against nothing and its copy of the source (measured on 1.9 M
-    transactions: MERGE 27 s, this 11 s).
+def first_load(target: DeltaTable, path: str, source: DataFrame, empty_version: int) -> MergeMetrics:
+    """Load `source` into the table at `path`, empty at `empty_version`: what a MERGE would do
+    (every row an insert), without its join against nothing and its copy of the source
+    (measured on 1.9 M transactions: MERGE 27 s, this 11 s).
 
-    An overwrite, not an append: it reads the whole (empty) table, so if another writer added
-    rows since, Delta refuses the commit as it would refuse the MERGE, instead of adding a
-    second copy of their keys.
+    An overwrite, not an append, so that no other writer's rows can be doubled: a commit that
+    lands while it runs makes Delta refuse it (it read the whole table), and one that landed
+    between the emptiness check and its start shows as a read version other than
+    `empty_version`, which stops the run naming the version to restore.
     """
     source.write.format("delta").mode("overwrite").save(path)
-    last = target.history(1).select("version", "operation", "operationMetrics").first()
+    last = target.history(1).select("version", "readVersion", "operation", "operationMetrics").first()
     if last["operation"] != "WRITE":
         raise JobError(f"expected the first load at version {last['version']} of {path}, found {last['operation']}")
-    rows = int((last["operationMetrics"] or {}).get("numOutputRows", 0))
+    if last["readVersion"] != empty_version:
+        raise JobError(
+            f"another writer committed to {path} during its first load (version {last['readVersion']}, "
+            f"expected {empty_version}); its rows are in version {last['readVersion']}: restore it and rerun the batch"
+        )
+    metrics = last["operationMetrics"] or {}
+    rows = int(metrics["numOutputRows"]) if "numOutputRows" in metrics else source.count()
     return MergeMetrics(version=int(last["version"]), source_rows=rows, inserted=rows, updated=0)
 
 

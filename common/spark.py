@@ -103,12 +103,12 @@ class CacheScope:
 
 # Delta rebuilds a table's state (its log replay) in this many tasks; the default, 50, suits
 # a cluster. On a few local cores, 50 tasks per snapshot make every small Delta write and
-# read-back cost seconds: with 2 cores a 50 k-row table took 5-9 s to write and 6-7 s to
-# count, against 1.5 s each with one task per core.
+# read cost seconds: with 2 cores a 50 k-row table took 5-9 s to write and 6-7 s to count,
+# against 1.5 s each with one task per core.
 DELTA_SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
 # A few cores, not a cluster's hundreds: Spark's default of 200 shuffle partitions makes every
-# aggregate 200 tiny tasks, and a cached aggregate keeps them (a suite's dozen queries on a
-# cached 50 k-row table then ran 200 tasks each).
+# aggregate 200 tiny tasks, and a cached aggregate keeps them, so every later query on it
+# (an expectation suite on Spark, a reconciliation sum) runs 200 tasks too.
 SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
 SHUFFLE_PARTITIONS_PER_CORE = 4
 

@@ -94,12 +94,17 @@ def _summarise(result: dict[str, Any]) -> dict[str, Any]:
     keep = ("observed_value", "element_count", "unexpected_count", "unexpected_percent", "missing_count")
     details = result.get("result") or {}
     kwargs = {k: v for k, v in (result.get("kwargs") or {}).items() if k != "batch_id"}
-    return {
+    summary = {
         "expectation": result["expectation_type"],
         "kwargs": kwargs,
         "success": bool(result["success"]),
         **{k: details[k] for k in keep if k in details},
     }
+    # An expectation that could not be evaluated fails too; say so, or it reads as bad data.
+    exception = (result.get("exception_info") or {}).get("exception_message")
+    if exception is not None or (result.get("exception_info") or {}).get("raised_exception"):
+        summary["raised_exception"] = str(exception or "unknown error").splitlines()[0][:300]
+    return summary
 
 
 def _quiet_great_expectations():
@@ -144,6 +149,28 @@ def run_suite(df: DataFrame, suite_name: str, expectations: Sequence[Any], rows:
     summaries = [_summarise(r) for r in described["expectations"]]
     failed = [f"{s['expectation']}({s['kwargs']})" for s in summaries if not s["success"]]
     return SuiteResult(suite_name, bool(described["success"]), len(summaries), failed, summaries, engine)
+
+
+def ordered_pairs(*pairs: tuple[str, str, bool]) -> list[Any]:
+    """For each (a, b, or_equal): column a > b (>= when or_equal) on every row; and no column
+    of any pair is null.
+
+    Nulls are judged by their own expectations and skipped by the comparisons: the pandas and
+    Spark engines disagree on a comparison with one null side (pandas counts it unexpected,
+    Spark does not), and a verdict must not depend on which engine a table's size picked.
+    """
+    import great_expectations.expectations as gxe
+
+    columns = dict.fromkeys(column for a, b, _ in pairs for column in (a, b))
+    return [
+        *(gxe.ExpectColumnValuesToNotBeNull(column=column) for column in columns),
+        *(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=a, column_B=b, or_equal=or_equal, ignore_row_if="either_value_is_missing"
+            )
+            for a, b, or_equal in pairs
+        ),
+    ]
 
 
 def require_success(results: Sequence[SuiteResult]) -> None:

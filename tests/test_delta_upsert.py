@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from common import delta
+from common.errors import JobError
 
 SCHEMA = "id string, day string, value int"
 NEWER = "s.value > t.value"
@@ -43,3 +45,16 @@ def test_a_later_batch_is_merged_on_the_keys(spark: SparkSession, tmp_path: Path
     assert DeltaTable.forPath(spark, path).history(1).first()["operation"] == "MERGE"
     stored = sorted(tuple(r) for r in spark.read.format("delta").load(path).collect())
     assert stored == [("a", "d1", 5), ("b", "d2", 2), ("c", "d3", 3)]
+
+
+def test_a_first_load_that_lost_a_race_stops_instead_of_hiding_the_other_rows(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Another writer commits between the emptiness check (at version 0) and the load: the
+    overwrite would replace their rows, so the load stops, naming the version that has them."""
+    path = str(tmp_path / "table")
+    table = delta.ensure_table(spark, path, rows(spark).schema, ["day"])
+    rows(spark, ("z", "d9", 9)).write.format("delta").mode("append").save(path)
+
+    with pytest.raises(JobError, match=r"another writer committed to .* its rows are in version 1"):
+        delta.first_load(table, path, rows(spark, ("a", "d1", 1)), empty_version=0)

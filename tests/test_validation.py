@@ -11,7 +11,16 @@ from pyspark.sql import functions as F
 from common.errors import InputError, ValidationError
 from common.report import RunReport
 from common.spark import CacheScope
-from common.validation import PANDAS_MAX_ROWS, REASON, RowRule, classify, classify_input, run_suite
+from common.validation import (
+    PANDAS_MAX_ROWS,
+    REASON,
+    RowRule,
+    SuiteResult,
+    classify,
+    classify_input,
+    ordered_pairs,
+    run_suite,
+)
 
 RULES = [
     RowRule("missing_value", "value is null", lambda: F.col("value").isNull()),
@@ -111,6 +120,18 @@ OUTPUT_EXPECTATIONS = [
 ]
 
 
+def verdicts(result: SuiteResult) -> dict[str, tuple[bool, int | None]]:
+    """Success and unexpected count per expectation, keyed by its type and columns (GX does not
+    keep the suite's order in its results)."""
+    return {
+        e["expectation"] + str(sorted(v for k, v in e["kwargs"].items() if k.startswith("column"))): (
+            e["success"],
+            e.get("unexpected_count"),
+        )
+        for e in result.expectations
+    }
+
+
 def test_a_small_data_set_is_validated_on_pandas_with_the_verdicts_spark_gives(spark: SparkSession) -> None:
     """Small outputs run their suite on a pandas copy: every expectation must reach the same
     verdict and count the same unexpected rows as on Spark, for each column type we write."""
@@ -118,10 +139,41 @@ def test_a_small_data_set_is_validated_on_pandas_with_the_verdicts_spark_gives(s
     on_spark = run_suite(df, "outputs", OUTPUT_EXPECTATIONS)
     on_pandas = run_suite(df, "outputs", OUTPUT_EXPECTATIONS, rows=3)
     assert (on_spark.engine, on_pandas.engine) == ("spark", "pandas")
-    verdicts = [(e["expectation"], e["success"], e.get("unexpected_count")) for e in on_spark.expectations]
-    assert verdicts == [(e["expectation"], e["success"], e.get("unexpected_count")) for e in on_pandas.expectations]
-    assert [success for _, success, _ in verdicts] == [False] * len(OUTPUT_EXPECTATIONS)
-    assert not on_pandas.success and on_pandas.failed == on_spark.failed
+    assert verdicts(on_spark) == {
+        "expect_column_values_to_be_unique['user_id']": (False, 2),
+        "expect_column_values_to_not_be_null['event_count']": (False, 1),
+        "expect_column_values_to_be_between['event_count']": (False, 1),
+        "expect_column_pair_values_a_to_be_greater_than_b['first_seen', 'last_seen']": (False, 1),
+        "expect_column_values_to_be_between['amount']": (False, 1),
+        "expect_compound_columns_to_be_unique[['user_id', 'day']]": (False, 2),
+    }
+    assert verdicts(on_pandas) == verdicts(on_spark)
+    assert not any("raised_exception" in e for e in on_spark.expectations + on_pandas.expectations)
+    assert not on_pandas.success and sorted(on_pandas.failed) == sorted(on_spark.failed)
+
+
+def test_a_clean_small_data_set_passes_on_both_engines(spark: SparkSession) -> None:
+    df = output_like(spark).limit(1)
+    for rows in (None, 1):
+        result = run_suite(df, "outputs", OUTPUT_EXPECTATIONS, rows=rows)
+        assert result.success, result.failed
+        assert [count for _, count in verdicts(result).values()] == [0] * len(OUTPUT_EXPECTATIONS)
+
+
+def test_a_comparison_with_a_null_side_fails_the_same_way_on_both_engines(spark: SparkSession) -> None:
+    """The engines disagree on `a >= b` when b is null; `ordered_pairs` makes null a not-null
+    failure on both, and the comparison skips the row on both."""
+    first_seen = F.when(F.col("user_id") == "u1", None).otherwise(F.col("first_seen"))
+    df = output_like(spark).withColumn("first_seen", first_seen)
+    expectations = ordered_pairs(("last_seen", "first_seen", True))
+    on_spark = run_suite(df, "pairs", expectations)
+    on_pandas = run_suite(df, "pairs", expectations, rows=3)
+    assert verdicts(on_pandas) == verdicts(on_spark)
+    assert verdicts(on_spark) == {
+        "expect_column_values_to_not_be_null['last_seen']": (True, 0),
+        "expect_column_values_to_not_be_null['first_seen']": (False, 1),
+        "expect_column_pair_values_a_to_be_greater_than_b['first_seen', 'last_seen']": (False, 1),
+    }
 
 
 def test_a_data_set_above_the_pandas_limit_stays_on_spark(spark: SparkSession) -> None:

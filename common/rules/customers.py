@@ -22,7 +22,7 @@ from common.segment_scorer import (
     SPENDING_SCORE_MAX,
     SPENDING_SCORE_MIN,
 )
-from common.validation import REASON, RowRule, classify, keep_raw_only_when_quarantined, valid_rows
+from common.validation import REASON, RowRule, classify, keep_raw_only_when_quarantined, ordered_pairs, valid_rows
 from schemas import conform_to
 from schemas.customers import CUSTOMER
 
@@ -157,13 +157,10 @@ def profile_expectations(k: int) -> list[Any]:
     """
     import great_expectations.expectations as gxe
 
-    def at_least(a: str, b: str) -> Any:
-        return gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b, or_equal=True)
-
-    ranges = [
-        *(at_least(f"{name}_{a}", f"{name}_{b}") for name in ("age", "spending_score") for a, b in MEAN_IN_RANGE),
-        at_least("annual_income_max", "annual_income_min"),
-    ]
+    ranges = ordered_pairs(
+        *((f"{name}_{a}", f"{name}_{b}", True) for name in ("age", "spending_score") for a, b in MEAN_IN_RANGE),
+        ("annual_income_max", "annual_income_min", True),
+    )
     return [
         gxe.ExpectColumnValuesToBeUnique(column="segment"),
         gxe.ExpectColumnValuesToBeBetween(column="segment", min_value=0, max_value=k - 1),

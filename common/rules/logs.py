@@ -8,7 +8,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from common.rules import fields
-from common.validation import RowRule
+from common.validation import RowRule, ordered_pairs
 
 STATUS_MIN, STATUS_MAX = 100, 599
 # A status code from this value up is an error (4xx client, 5xx server).
@@ -58,7 +58,7 @@ def output_expectations() -> dict[str, list[Any]]:
             gxe.ExpectColumnValuesToNotBeNull(column="user_id"),
             gxe.ExpectColumnValuesToBeUnique(column="user_id"),
             gxe.ExpectColumnValuesToBeBetween(column="event_count", min_value=1),
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="last_seen", column_B="first_seen", or_equal=True),
+            *ordered_pairs(("last_seen", "first_seen", True)),
         ],
         "error_patterns": [
             gxe.ExpectColumnValuesToBeUnique(column="status_code"),
@@ -67,13 +67,12 @@ def output_expectations() -> dict[str, list[Any]]:
         ],
         "activity_windows": [
             gxe.ExpectCompoundColumnsToBeUnique(column_list=["window_start", "event_type"]),
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="window_end", column_B="window_start"),
             gxe.ExpectColumnValuesToBeBetween(column="distinct_users", min_value=1),
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="event_count", column_B="error_count", or_equal=True),
+            *ordered_pairs(("window_end", "window_start", False), ("event_count", "error_count", True)),
         ],
         "anomalies": [
             gxe.ExpectColumnValuesToBeUnique(column="window_start"),
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="robust_z_score", column_B="z_threshold"),
+            *ordered_pairs(("robust_z_score", "z_threshold", False)),
             gxe.ExpectColumnValuesToBeBetween(column="error_rate", min_value=0, max_value=1),
         ],
     }
