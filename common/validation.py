@@ -89,7 +89,16 @@ class SuiteResult:
         }
 
 
-def _summarise(result: dict[str, Any]) -> dict[str, Any]:
+def _raised(exception_info: dict[str, Any]) -> str | None:
+    """The first error GX caught evaluating an expectation, or None. GX keeps it either flat or
+    per metric ({metric id: {"raised_exception": ..., "exception_message": ...}})."""
+    for info in (exception_info, *(v for v in exception_info.values() if isinstance(v, dict))):
+        if info.get("raised_exception"):
+            return str(info.get("exception_message") or "unknown error").splitlines()[0][:300]
+    return None
+
+
+def _summarise(result: dict[str, Any], exception_info: dict[str, Any]) -> dict[str, Any]:
     """Keep the figures a reader needs from one expectation result (not sample rows)."""
     keep = ("observed_value", "element_count", "unexpected_count", "unexpected_percent", "missing_count")
     details = result.get("result") or {}
@@ -101,9 +110,9 @@ def _summarise(result: dict[str, Any]) -> dict[str, Any]:
         **{k: details[k] for k in keep if k in details},
     }
     # An expectation that could not be evaluated fails too; say so, or it reads as bad data.
-    exception = (result.get("exception_info") or {}).get("exception_message")
-    if exception is not None or (result.get("exception_info") or {}).get("raised_exception"):
-        summary["raised_exception"] = str(exception or "unknown error").splitlines()[0][:300]
+    raised = _raised(exception_info or {})
+    if raised is not None:
+        summary["raised_exception"] = raised
     return summary
 
 
@@ -145,8 +154,11 @@ def run_suite(df: DataFrame, suite_name: str, expectations: Sequence[Any], rows:
         batch_definition = source.add_dataframe_asset(name=suite_name).add_batch_definition_whole_dataframe("all")
         suite = gx.ExpectationSuite(name=suite_name, expectations=list(expectations))
         batch = batch_definition.get_batch(batch_parameters={"dataframe": data})
-        described = batch.validate(suite, result_format=dict(RESULT_FORMAT)).describe_dict()
-    summaries = [_summarise(r) for r in described["expectations"]]
+        validation = batch.validate(suite, result_format=dict(RESULT_FORMAT))
+    described = validation.describe_dict()  # drops the per-metric errors: taken from the results
+    summaries = [
+        _summarise(d, r.exception_info) for d, r in zip(described["expectations"], validation.results, strict=True)
+    ]
     failed = [f"{s['expectation']}({s['kwargs']})" for s in summaries if not s["success"]]
     return SuiteResult(suite_name, bool(described["success"]), len(summaries), failed, summaries, engine)
 

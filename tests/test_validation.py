@@ -176,6 +176,15 @@ def test_a_comparison_with_a_null_side_fails_the_same_way_on_both_engines(spark:
     }
 
 
+def test_an_expectation_that_cannot_be_evaluated_says_why_on_both_engines(spark: SparkSession) -> None:
+    """A suite naming a column the data does not have fails with the error, not as bad data."""
+    missing = gx.expectations.ExpectColumnValuesToNotBeNull(column="no_such_column")
+    for rows in (None, 2):
+        result = run_suite(values(spark, 1, 2), "values", [missing], rows=rows)
+        assert not result.success
+        assert "no_such_column" in result.expectations[0]["raised_exception"], result.engine
+
+
 def test_a_data_set_above_the_pandas_limit_stays_on_spark(spark: SparkSession) -> None:
     not_null = gx.expectations.ExpectColumnValuesToNotBeNull(column="value")
     result = run_suite(values(spark, 1, None), "values", [not_null], rows=PANDAS_MAX_ROWS + 1)
