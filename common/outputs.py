@@ -26,15 +26,16 @@ def publish_table(
 ) -> DataFrame:
     """Check table `name`'s rows, then replace it under `output_root`; returns the rows.
 
-    A table with expectations is computed once and cached in `cache` (released when the job's
-    scope ends): its count, its suite, its write and any later step that builds on it
-    (anomalies on windows, reconciliation) all read that one copy. Checking before writing
-    means a table that fails its suite is never published; reading the table back from
-    storage instead cost a Delta snapshot per table, seconds each on a few local cores. The
-    row count recorded is that of the rows handed to the writer.
+    The rows are computed once and cached in `cache` (released when the job's scope ends):
+    the count, the suite, the write and any later step that builds on the table (anomalies
+    on windows, reconciliation) read that one copy, so the source (for the quarantine, every
+    classified input row) is scanned once, not once to count and again to write. Checking
+    before writing means a table that fails its suite is never published; reading the table
+    back from storage instead cost a Delta snapshot per table, seconds each on a few local
+    cores. The row count recorded is that of the rows handed to the writer.
     """
     path = join_path(output_root, name)
-    rows = cache(df) if expectations is not None else df
+    rows = cache(df)
     count = rows.count()
     if expectations is not None:
         report.check(rows, name, expectations, count)
