@@ -32,6 +32,19 @@ def strip(value: Column) -> Column:
     return F.btrim(value, F.lit(WHITESPACE))
 
 
+def matches(value: Column, pattern: str) -> Column:
+    """`value` matches an anchored `pattern` once surrounding white space is set aside.
+
+    The parsers below check the untrimmed text and cast it as it is: Spark's casts to numbers,
+    dates and timestamps ignore surrounding white space themselves, and trimming first costs
+    a copy of every value (Spark's trim of a character set indexes the whole string).
+    """
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        raise ValueError(f"pattern must be anchored with ^...$: {pattern}")
+    space = "[" + WHITESPACE.encode("unicode_escape").decode() + "]*"
+    return value.rlike(f"^{space}(?:{pattern[1:-1]}){space}$")
+
+
 def is_blank(value: Column) -> Column:
     """Null, empty or only white space."""
     return value.isNull() | (strip(value) == "")
@@ -42,14 +55,15 @@ def parse_iso_timestamp(value: Column) -> Column:
 
     Spark's cast returns null for impossible dates such as 2026-02-30, which the pattern lets by.
     """
-    text = strip(value)
-    return F.when(text.rlike(ISO_TIMESTAMP_PATTERN), text.cast("timestamp"))
+    # 'Z' is UTC, the session's zone: cast without it. Spark resolves an explicit zone with two
+    # regular expressions per value, which made the cast twice as slow (1.1 s vs 0.5 s on 1.7 M).
+    utc = F.when(value.endswith("Z"), value.substr(F.lit(1), F.length(value) - 1)).otherwise(value)
+    return F.when(matches(value, ISO_TIMESTAMP_PATTERN), utc.cast("timestamp"))
 
 
 def parse_integer(value: Column) -> Column:
     """An int from a JSON number or numeric string written as a plain integer, or null."""
-    text = strip(value)
-    return F.when(text.rlike(INTEGER_PATTERN), text.cast("int"))
+    return F.when(matches(value, INTEGER_PATTERN), value.cast("int"))
 
 
 def decimal_pattern(precision: int, scale: int) -> str:
@@ -70,20 +84,17 @@ def parse_decimal(value: Column, precision: int = 18, scale: int = 2) -> Column:
     Read JSON numbers with `read_json_lines(..., exact_numbers=...)`: Spark's JSON reader
     otherwise passes numbers through a double first.
     """
-    text = strip(value)
-    return F.when(text.rlike(decimal_pattern(precision, scale)), text.cast(f"decimal({precision},{scale})"))
+    return F.when(matches(value, decimal_pattern(precision, scale)), value.cast(f"decimal({precision},{scale})"))
 
 
 def parse_iso_date(value: Column) -> Column:
     """A date written yyyy-MM-dd, or null (impossible dates such as 2026-02-30 included)."""
-    text = strip(value)
-    return F.when(text.rlike(ISO_DATE_PATTERN), text.cast("date"))
+    return F.when(matches(value, ISO_DATE_PATTERN), value.cast("date"))
 
 
 def parse_number(value: Column) -> Column:
     """A double from a plain number (see NUMBER_PATTERN), or null: for measures, not money."""
-    text = strip(value)
-    return F.when(text.rlike(NUMBER_PATTERN), text.cast("double"))
+    return F.when(matches(value, NUMBER_PATTERN), value.cast("double"))
 
 
 def clean_text(value: Column) -> Column:
@@ -92,7 +103,9 @@ def clean_text(value: Column) -> Column:
 
 
 def blank_line() -> RowRule:
-    return RowRule("blank_line", "the line is empty", lambda: is_blank(F.col(RAW_RECORD)))
+    # A line that starts like a JSON object is not blank: most lines skip the trim.
+    line = F.col(RAW_RECORD)
+    return RowRule("blank_line", "the line is empty", lambda: ~line.startswith("{") & is_blank(line))
 
 
 def malformed_json() -> RowRule:
@@ -100,7 +113,11 @@ def malformed_json() -> RowRule:
     return RowRule(
         "malformed_json",
         "the line is not one JSON object",
-        lambda: F.col(CORRUPT_RECORD).isNotNull() | ~strip(F.col(RAW_RECORD)).endswith("}"),
+        # A line that ends in '}' needs no trim first (trimming a whole line is costly in Spark).
+        lambda: (
+            F.col(CORRUPT_RECORD).isNotNull()
+            | ~(F.col(RAW_RECORD).endswith("}") | strip(F.col(RAW_RECORD)).endswith("}"))
+        ),
     )
 
 
