@@ -6,12 +6,16 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import SparkSession
 
-from common.spark import DELTA_SNAPSHOT_PARTITIONS, SHUFFLE_PARTITIONS, build_session, local_tuning
+from common.spark import CACHE_COMPRESSED, DELTA_SNAPSHOT_PARTITIONS, SHUFFLE_PARTITIONS, build_session, local_tuning
 
 
 @pytest.mark.parametrize("master", ["local[*]", "local[2]", "local-cluster[2,1,1024]"])
 def test_a_local_master_sizes_delta_log_replay_and_shuffles_to_its_cores(master: str) -> None:
-    assert local_tuning(master, configured=set(), cores=2) == {DELTA_SNAPSHOT_PARTITIONS: "2", SHUFFLE_PARTITIONS: "8"}
+    assert local_tuning(master, configured=set(), cores=2) == {
+        DELTA_SNAPSHOT_PARTITIONS: "2",
+        SHUFFLE_PARTITIONS: "8",
+        CACHE_COMPRESSED: "false",
+    }
 
 
 @pytest.mark.parametrize("master", ["yarn", "k8s://https://example:6443", "spark://host:7077"])
@@ -20,8 +24,9 @@ def test_a_cluster_master_keeps_deltas_defaults(master: str) -> None:
 
 
 def test_a_value_the_user_set_wins() -> None:
-    assert local_tuning("local[*]", configured={DELTA_SNAPSHOT_PARTITIONS}, cores=2) == {SHUFFLE_PARTITIONS: "8"}
-    assert local_tuning("local[*]", configured={DELTA_SNAPSHOT_PARTITIONS, SHUFFLE_PARTITIONS}, cores=2) == {}
+    mine = {DELTA_SNAPSHOT_PARTITIONS, CACHE_COMPRESSED}
+    assert local_tuning("local[*]", configured=mine, cores=2) == {SHUFFLE_PARTITIONS: "8"}
+    assert local_tuning("local[*]", configured={*mine, SHUFFLE_PARTITIONS}, cores=2) == {}
 
 
 def test_the_live_session_keeps_the_explicit_test_setting(spark: SparkSession) -> None:
