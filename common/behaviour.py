@@ -25,6 +25,7 @@ without any transaction in the window gets `customer_contract.no_transaction_val
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,3 +153,36 @@ def accounting(behaviour: DataFrame, customers: DataFrame | None) -> dict[str, i
         "users_without_customer_row": int(orphan["users"]),
         "transactions_of_users_without_customer_row": int(orphan["tx"]),
     }
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What a segmentation run segments, once the warehouse is read: the population (the
+    customers with their behaviour, or every warehouse user), the window, and the figures
+    for the report (`accounting`, plus the window)."""
+
+    population: DataFrame
+    window: Window
+    figures: dict[str, Any]
+
+
+def load_behaviour(
+    spark: SparkSession,
+    warehouse: str,
+    as_of: dt.date | None,
+    lookback_days: int,
+    customers: DataFrame | None,
+    cache: Callable[[DataFrame], DataFrame],
+) -> Behaviour:
+    """Read the warehouse's transactions, derive behaviour over the window ending on `as_of`
+    (default: the latest transaction date) and join it to `customers` (None: behaviour only,
+    every user with a transaction on or before as_of). The derived table is cached: training,
+    the report's figures and the profiles all read it."""
+    transactions = read_transactions(spark, warehouse)
+    window = Window(as_of or latest_date(transactions), lookback_days)
+    behaviour = cache(derive_behaviour(transactions, window))
+    figures = {"warehouse": warehouse, **window.describe(), **accounting(behaviour, customers)}
+    if customers is None and figures["users"] == 0:
+        raise InputError(f"no transactions on or before {window.as_of} in the warehouse {warehouse}")
+    population = behaviour if customers is None else with_behaviour(customers, behaviour, window)
+    return Behaviour(population, window, figures)
