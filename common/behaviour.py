@@ -24,6 +24,7 @@ without any transaction in the window gets `customer_contract.no_transaction_val
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from common.cli import iso_date, storage_path
 from common.customer_contract import (
     AVG_BASKET,
     CUSTOMER_ID,
@@ -42,7 +44,8 @@ from common.customer_contract import (
     no_transaction_values,
 )
 from common.errors import InputError
-from common.io import join_path, path_exists, read_table
+from common.fs import join_path, path_exists
+from common.tables import read_table
 from schemas import conform_to
 from schemas.customers import BEHAVIOUR_FEATURES_SCHEMA
 
@@ -186,3 +189,28 @@ def load_behaviour(
         raise InputError(f"no transactions on or before {window.as_of} in the warehouse {warehouse}")
     population = behaviour if customers is None else with_behaviour(customers, behaviour, window)
     return Behaviour(population, window, figures)
+
+
+# The command line of the two segmentation jobs: where the behaviour comes from.
+
+
+def add_behaviour_arguments(parser: argparse.ArgumentParser) -> None:
+    """--warehouse and --as-of, shared with batch scoring (which takes the look-back from the model)."""
+    parser.add_argument(
+        "--warehouse",
+        type=storage_path,
+        help="the transaction ETL's warehouse root (its transactions table): behaviour features; local or s3://",
+    )
+    parser.add_argument(
+        "--as-of",
+        type=iso_date,
+        metavar="DATE",
+        help="last day of the behaviour window (default: the latest transaction date in the warehouse)",
+    )
+
+
+def require_a_source(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not (args.input or args.warehouse):
+        parser.error("the following arguments are required: --input (customers), --warehouse (behaviour) or both")
+    if args.as_of and not args.warehouse:
+        parser.error("--as-of needs --warehouse")

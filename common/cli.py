@@ -7,6 +7,7 @@ Whatever goes wrong, the user gets one line naming the problem and a non-zero ex
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -63,6 +64,14 @@ def positive_number(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
     return value
+
+
+def iso_date(text: str) -> dt.date:
+    """An argparse type: a calendar date, yyyy-mm-dd."""
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-30") from None
 
 
 def storage_path(text: str) -> str:

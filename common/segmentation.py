@@ -65,7 +65,7 @@ from common.customer_contract import (
     SIGNED_LOG1P,
 )
 from common.errors import InputError
-from common.io import join_path, path_exists, read_text, write_text
+from common.fs import join_path, path_exists, read_text, write_text
 from common.segment_scorer import MODEL_FORMAT
 from common.spark import CacheScope
 from schemas import conform_to

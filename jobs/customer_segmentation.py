@@ -1,12 +1,17 @@
-"""Customer segmentation, training: customer CSV in; a KMeans PipelineModel, its JSON export,
-every customer's segment and a profile of each segment out (the mission's "Machine Learning
-with Amazon EMR", steps 3 to 5).
+"""Customer segmentation, training: customer CSV and/or the transaction warehouse in; a KMeans
+PipelineModel, its JSON export, every customer's segment and a profile of each segment out (the
+mission's "Machine Learning with Amazon EMR", steps 3 to 5).
 
     lines ─ read once ─> classify by the customer contract ─┬─> quarantine (raw line, reason, file)
-                                                            └─> customers ─> fit features once,
-        KMeans per k (cached), best k by silhouette ─> model/ + model.json
-                                                   ─> predictions, segment_profiles
+                                                            └─> customers ─┐
+    warehouse transactions ─> behaviour per user (window ending --as-of) ──┴─> population
+        ─> fit features once, KMeans per k (cached), best k by silhouette ─> model/ + model.json
+                                                                          ─> predictions, segment_profiles
     then metrics.json, and run_report.json written last: the run's completion marker.
+
+With --input only: demographics. With --warehouse only: behaviour (RFM) of every warehouse
+user. With both: every customer, with its behaviour (none: the documented no-transaction
+values), the two families weighted by --demographic-weight and --behaviour-weight.
 
 spark-submit --py-files dist/spark_jobs-<version>.zip jobs/customer_segmentation.py --input ... --output ...
 python -m jobs.customer_segmentation --help
@@ -15,23 +20,24 @@ python -m jobs.customer_segmentation --help
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
+from common.behaviour import add_behaviour_arguments, load_behaviour, require_a_source
+from common.classify import quarantined_rows
 from common.cli import JobArgumentParser, positive_int, run_job, storage_path
-from common.errors import InputError, ValidationError
-from common.io import TABLE_FORMATS, join_path, read_csv_lines, write_text
-from common.logs import get_logger
-from common.outputs import publish_table
-from common.report import RunReport, retire_previous_report
+from common.customer_contract import BEHAVIOUR, DEFAULT_LOOKBACK_DAYS, DEMOGRAPHICS
+from common.errors import InputError
+from common.fs import join_path
+from common.job import JobRun, Published
+from common.lines import read_csv_lines
 from common.rules.customers import (
-    classify_lines,
+    CUSTOMER_CONTRACT,
+    behaviour_expectations,
     customer_expectations,
     prediction_expectations,
     profile_expectations,
@@ -39,6 +45,7 @@ from common.rules.customers import (
 )
 from common.segmentation import (
     DEFAULT_CATEGORY_WEIGHT,
+    FeatureSet,
     export_model,
     fit_segmentation,
     predict,
@@ -46,8 +53,7 @@ from common.segmentation import (
     save_model,
     segment_profiles,
 )
-from common.spark import CacheScope
-from common.validation import classify_input, quarantined_rows, warm_up_great_expectations
+from common.tables import TABLE_FORMATS
 from common.version import __version__
 from schemas.customers import RAW_CUSTOMER
 
@@ -78,28 +84,42 @@ def k_range(text: str) -> list[int]:
     return list(range(low, high + 1))
 
 
-def category_weight(text: str) -> float:
+def weight(what: str) -> Any:
     """An argparse type: a weight above 0 and at most 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: the category weight must be above 0 and at most 1")
-    return value
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not 0 < value <= 1:
+            raise argparse.ArgumentTypeError(f"{text!r}: the {what} weight must be above 0 and at most 1")
+        return value
+
+    return parse
+
+
+category_weight = weight("category")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = JobArgumentParser(
         prog=JOB,
-        description="Train a KMeans customer segmentation on a customer CSV; write the model, its JSON "
-        "export, every customer's segment, segment profiles, metrics and a quarantine of bad lines.",
+        description="Train a KMeans customer segmentation on a customer CSV and/or the behaviour in the "
+        "transaction warehouse; write the model, its JSON export, every customer's segment, segment profiles, "
+        "metrics and a quarantine of bad lines.",
     )
     parser.add_argument(
         "--input",
-        required=True,
         type=storage_path,
-        help="customer CSV with header: file, directory or glob; local or s3://",
+        help="customer CSV with header: file, directory or glob; local or s3:// (optional with --warehouse)",
+    )
+    add_behaviour_arguments(parser)
+    parser.add_argument(
+        "--lookback-days",
+        type=positive_int,
+        default=DEFAULT_LOOKBACK_DAYS,
+        help="length of the behaviour window, in days, ending on the as-of date",
     )
     parser.add_argument(
         "--output",
@@ -121,7 +141,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_CATEGORY_WEIGHT,
         help="weight of the one-hot gender and marital status columns against standardised numbers",
     )
+    for family in ("demographic", "behaviour"):
+        parser.add_argument(
+            f"--{family}-weight",
+            type=weight(family),
+            default=1.0,
+            help=f"weight of every {family} feature, when training on both families",
+        )
     args = parser.parse_args(argv)
+    require_a_source(parser, args)
     if args.k_range:
         args.k = None  # the range decides; the report must not show the unused default
     return args
@@ -129,77 +157,96 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Run the pipeline; returns the run report it wrote."""
-    log = get_logger(JOB)
-    report = RunReport(JOB, vars(args))
     ks = args.k_range or [args.k]
-    warm_up_great_expectations()
-    with CacheScope() as cache:
-        with report.stage("read_and_classify"):
+    features = feature_set(args)
+    with JobRun(spark, JOB, args, output=args.output, fmt=args.format) as run:
+        classified, population = None, None
+        if args.input:
             lines = read_csv_lines(spark, args.input, RAW_CUSTOMER)
-            classified, rows_read, by_reason = classify_input(
-                lines, classify_lines, cache, kind="customer", source=args.input
+            classified = run.accept_input(
+                lines, CUSTOMER_CONTRACT, source=args.input, require=lambda counts: require_enough(counts, max(ks))
             )
-        report.record_counts(rows_read, by_reason)
-        log.info("input classified", extra={"job": JOB, **report.counts})
-        valid = report.counts["rows_valid"]
-        if valid < max(ks):
-            raise InputError(f"{valid} valid customers are too few for k={max(ks)}")
-
-        retire_previous_report(spark, args.output)
-        customers = classified.transform(to_customers)
-        report.check(customers, "customers", customer_expectations())
-
-        with report.stage("train"):
-            trained = fit_segmentation(customers, ks, args.seed, args.max_iter, args.category_weight)
-        metrics = {
-            **trained.metrics(),
-            "seed": args.seed,
-            "max_iter": args.max_iter,
-            "category_weight": args.category_weight,
-            "rows_trained": valid,
-        }
-        log.info("model trained", extra={"job": JOB, **metrics})
-        with report.stage("save_model"):
-            save_model(trained.model, join_path(args.output, MODEL_DIR))
-            exported = export_model(
-                trained.model, trained_by=f"{JOB} {__version__}", run_id=report.run_id, seed=args.seed
-            )
-            write_text(spark, join_path(args.output, MODEL_JSON), json.dumps(exported, indent=2) + "\n")
-
-        scored = cache(predict(trained.model, customers))
-        publish = dict(output_root=args.output, fmt=args.format, report=report, cache=cache)
-        publish_table(df=classified.transform(quarantined_rows), name="quarantine", **publish)
-        predicted = publish_table(
-            df=predictions(scored), name="predictions", expectations=prediction_expectations(trained.k), **publish
+            population = run.check(classified.transform(to_customers), "customers", customer_expectations())
+        if args.warehouse:
+            with run.stage("derive_behaviour"):
+                found = load_behaviour(spark, args.warehouse, args.as_of, args.lookback_days, population, run.cache)
+            if population is None:
+                users, require = found.figures["users"], lambda counts: require_enough(counts, max(ks))
+                run.accept_rows("warehouse user", users, source=args.warehouse, require=require)
+            population = run.check(found.population, "behaviour", behaviour_expectations(args.lookback_days))
+            run.metric("behaviour", found.figures)
+        with run.stage("train"):
+            trained = fit_segmentation(population, ks, args.seed, args.max_iter, features=features)
+        metrics = run.metric("model", training_metrics(trained, args, rows_trained=run.counts["rows_valid"]))
+        run.log.info("model trained", extra={"job": JOB, **metrics})
+        with run.stage("save_model"):
+            save_model(trained.model, join_path(args.output, MODEL_DIR), features)
+            about = {"trained_by": f"{JOB} {__version__}", "run_id": run.run_id, "seed": args.seed}
+            run.write_json(MODEL_JSON, export_model(trained.model, features, **about))
+        scored = run.cache(predict(trained.model, population))
+        quarantine = run.publish("quarantine", classified.transform(quarantined_rows)) if classified else None
+        predicted = run.publish("predictions", predictions(scored), expectations=prediction_expectations(trained.k))
+        profiles = run.publish(
+            "segment_profiles",
+            segment_profiles(scored, features),
+            expectations=profile_expectations(trained.k, features.families),
         )
-        profiles = publish_table(
-            df=segment_profiles(scored),
-            name="segment_profiles",
-            expectations=profile_expectations(trained.k),
-            **publish,
-        )
-        report.metrics["model"] = metrics
-        report.metrics["reconciliation"] = reconcile(report, predicted, profiles)
-        write_text(spark, join_path(args.output, METRICS_FILE), json.dumps(metrics, indent=2) + "\n")
-    written_report = report.write(spark, args.output)
-    log.info("run succeeded", extra={"job": JOB, "output": args.output, "k": trained.k})
-    return written_report
+        run.reconcile(reconciliation(run.counts, quarantine, predicted, profiles))
+        run.write_json(METRICS_FILE, metrics)
+        return run.finish(k=trained.k)
 
 
-def reconcile(report: RunReport, predicted: DataFrame, profiles: DataFrame) -> dict[str, bool]:
-    """Row accounting across tables; any mismatch stops the run before it looks complete."""
-    valid, quarantined = report.counts["rows_valid"], report.counts["rows_quarantined"]
-    checks = {
-        "quarantine_rows_equal_rows_quarantined": report.tables["quarantine"]["rows"] == quarantined,
-        "predictions_equal_rows_valid": report.tables["predictions"]["rows"] == valid,
-        "profile_sizes_sum_to_rows_valid": profiles.agg(F.sum("customers")).first()[0] == valid,
-        "profile_sizes_match_predictions": segment_sizes(predicted)
-        == {row["segment"]: row["customers"] for row in profiles.select("segment", "customers").collect()},
+def feature_set(args: argparse.Namespace) -> FeatureSet:
+    """The families the arguments give (a CSV: demographics; a warehouse: behaviour) and their weights."""
+    return FeatureSet(
+        families=tuple(
+            family for family, source in ((DEMOGRAPHICS, args.input), (BEHAVIOUR, args.warehouse)) if source
+        ),
+        category_weight=args.category_weight,
+        demographic_weight=args.demographic_weight,
+        behaviour_weight=args.behaviour_weight,
+        lookback_days=args.lookback_days,
+    )
+
+
+def require_enough(counts: dict[str, Any], k: int) -> None:
+    """KMeans needs at least k customers (or warehouse users)."""
+    if counts["rows_valid"] < k:
+        raise InputError(f"{counts['rows_valid']} valid customers are too few for k={k}")
+
+
+def training_metrics(trained: Any, args: argparse.Namespace, rows_trained: int) -> dict[str, Any]:
+    """What metrics.json records: the model's figures and the settings that produced them."""
+    return {
+        **trained.metrics(),
+        "seed": args.seed,
+        "max_iter": args.max_iter,
+        "category_weight": args.category_weight,
+        **(
+            {
+                "demographic_weight": args.demographic_weight,
+                "behaviour_weight": args.behaviour_weight,
+                "lookback_days": args.lookback_days,
+            }
+            if trained.features.behaviour
+            else {}
+        ),
+        "rows_trained": rows_trained,
     }
-    failed = [name for name, ok in checks.items() if not ok]
-    if failed:
-        raise ValidationError(f"outputs do not reconcile with the input counts: {', '.join(failed)}")
-    return checks
+
+
+def reconciliation(
+    counts: dict[str, Any], quarantine: Published | None, predicted: Published, profiles: Published
+) -> dict[str, bool]:
+    """Row accounting across tables (no quarantine when there was no customer file)."""
+    profile_sizes = {row["segment"]: row["customers"] for row in profiles.rows.select("segment", "customers").collect()}
+    quarantined = quarantine.count if quarantine else 0
+    return {
+        "quarantine_rows_equal_rows_quarantined": quarantined == counts["rows_quarantined"],
+        "predictions_equal_rows_valid": predicted.count == counts["rows_valid"],
+        "profile_sizes_sum_to_rows_valid": sum(profile_sizes.values()) == counts["rows_valid"],
+        "profile_sizes_match_predictions": segment_sizes(predicted.rows) == profile_sizes,
+    }
 
 
 def segment_sizes(predicted: DataFrame) -> dict[int, int]:

@@ -1,10 +1,15 @@
-"""Customer segmentation, batch scoring: a saved model and a customer CSV in; each customer's
-segment out (the mission's "Machine Learning with Amazon EMR", step 6, batch predictions).
+"""Customer segmentation, batch scoring: a saved model and a customer CSV and/or the transaction
+warehouse in; each customer's segment out (the mission's "Machine Learning with Amazon EMR",
+step 6, batch predictions).
 
-    model/ ─ load (one-line error if missing or not a segmentation model)
+    model/ ─ load (one-line error if missing or not a segmentation model), with its feature set
     lines ─ read once ─> classify by the customer contract ─┬─> quarantine (raw line, reason, file)
-                                                            └─> customers ─> model ─> predictions
+                                                            └─> customers ─┐
+    warehouse transactions ─> behaviour per user (the model's look-back) ──┴─> model ─> predictions
     then run_report.json, written last: the run's completion marker.
+
+The model says which inputs it needs: a demographic model a customer CSV, a behaviour model
+the warehouse (behaviour only: every warehouse user is scored), a combined model both.
 
 The input follows the training job's contract and is cleaned by the same rules, so a customer
 scored here gets the segment the training run gave it. Categories the model never saw are
@@ -23,16 +28,21 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from common.behaviour import add_behaviour_arguments, load_behaviour, require_a_source
+from common.classify import quarantined_rows
 from common.cli import JobArgumentParser, run_job, storage_path
-from common.errors import ValidationError
-from common.io import TABLE_FORMATS, read_csv_lines
-from common.logs import get_logger
-from common.outputs import publish_table
-from common.report import RunReport, retire_previous_report
-from common.rules.customers import classify_lines, customer_expectations, prediction_expectations, to_customers
-from common.segmentation import load_model, model_k, predict, predictions
-from common.spark import CacheScope
-from common.validation import classify_input, quarantined_rows, warm_up_great_expectations
+from common.errors import InputError
+from common.job import JobRun
+from common.lines import read_csv_lines
+from common.rules.customers import (
+    CUSTOMER_CONTRACT,
+    behaviour_expectations,
+    customer_expectations,
+    prediction_expectations,
+    to_customers,
+)
+from common.segmentation import FeatureSet, load_model, model_k, predict, predictions
+from common.tables import TABLE_FORMATS
 from schemas.customers import RAW_CUSTOMER
 
 JOB = "segment_customers"
@@ -49,67 +59,67 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--input",
-        required=True,
         type=storage_path,
-        help="customer CSV with header: file, directory or glob; local or s3://",
+        help="customer CSV with header: file, directory or glob; local or s3:// (the model's demographics)",
     )
+    add_behaviour_arguments(parser)
     parser.add_argument(
         "--output", required=True, type=storage_path, help="output root; one folder per table, plus run_report.json"
     )
     parser.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    require_a_source(parser, args)
+    return args
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Score the input; returns the run report it wrote."""
-    log = get_logger(JOB)
-    report = RunReport(JOB, vars(args))
-    warm_up_great_expectations()
-    with report.stage("load_model"):
-        model = load_model(spark, args.model)
-    k = model_k(model)
-    with CacheScope() as cache:
-        with report.stage("read_and_classify"):
-            lines = read_csv_lines(spark, args.input, RAW_CUSTOMER)
-            classified, rows_read, by_reason = classify_input(
-                lines, classify_lines, cache, kind="customer", source=args.input
+    with JobRun(spark, JOB, args, output=args.output, fmt=args.format) as run:
+        with run.stage("load_model"):
+            model, features = load_model(spark, args.model)
+        require_the_models_inputs(features, args)
+        k = model_k(model)
+        classified, population = None, None
+        if args.input:
+            classified = run.accept_input(
+                read_csv_lines(spark, args.input, RAW_CUSTOMER), CUSTOMER_CONTRACT, source=args.input
             )
-        report.record_counts(rows_read, by_reason)
-        log.info("input classified", extra={"job": JOB, **report.counts})
-
-        retire_previous_report(spark, args.output)
-        customers = classified.transform(to_customers)
-        report.check(customers, "customers", customer_expectations())
-
-        publish = dict(output_root=args.output, fmt=args.format, report=report, cache=cache)
-        publish_table(df=classified.transform(quarantined_rows), name="quarantine", **publish)
-        with report.stage("score"):
-            scored = publish_table(
-                df=predictions(predict(model, customers)),
-                name="predictions",
-                expectations=prediction_expectations(k),
-                **publish,
+            population = run.check(classified.transform(to_customers), "customers", customer_expectations())
+        if args.warehouse:
+            with run.stage("derive_behaviour"):
+                found = load_behaviour(spark, args.warehouse, args.as_of, features.lookback_days, population, run.cache)
+            if population is None:
+                run.accept_rows("warehouse user", found.figures["users"], source=args.warehouse)
+            population = run.check(found.population, "behaviour", behaviour_expectations(features.lookback_days))
+            run.metric("behaviour", found.figures)
+        quarantine = run.publish("quarantine", classified.transform(quarantined_rows)) if classified else None
+        with run.stage("score"):
+            scored = run.publish(
+                "predictions", predictions(predict(model, population)), expectations=prediction_expectations(k)
             )
-        sizes = {row["segment"]: row["count"] for row in scored.groupBy("segment").count().collect()}
-        report.metrics["model"] = {"path": args.model, "k": k}
-        report.metrics["customers_by_segment"] = {str(s): n for s, n in sorted(sizes.items())}
-        report.metrics["reconciliation"] = reconcile(report)
-    written = report.write(spark, args.output)
-    log.info("run succeeded", extra={"job": JOB, "output": args.output, "k": k})
-    return written
+        sizes = {row["segment"]: row["count"] for row in scored.rows.groupBy("segment").count().collect()}
+        run.metric("model", {"path": args.model, "k": k, "families": list(features.families)})
+        run.metric("customers_by_segment", {str(s): n for s, n in sorted(sizes.items())})
+        run.reconcile(
+            {
+                "quarantine_rows_equal_rows_quarantined": (quarantine.count if quarantine else 0)
+                == run.counts["rows_quarantined"],
+                "predictions_equal_rows_valid": scored.count == run.counts["rows_valid"],
+            }
+        )
+        return run.finish(k=k)
 
 
-def reconcile(report: RunReport) -> dict[str, bool]:
-    """Every valid row scored once, every bad row quarantined; a mismatch stops the run."""
-    checks = {
-        "quarantine_rows_equal_rows_quarantined": report.tables["quarantine"]["rows"]
-        == report.counts["rows_quarantined"],
-        "predictions_equal_rows_valid": report.tables["predictions"]["rows"] == report.counts["rows_valid"],
-    }
-    failed = [name for name, ok in checks.items() if not ok]
-    if failed:
-        raise ValidationError(f"outputs do not reconcile with the input counts: {', '.join(failed)}")
-    return checks
+def require_the_models_inputs(features: FeatureSet, args: argparse.Namespace) -> None:
+    """Each family the model was trained on needs its source, and no source goes unused."""
+    for needed, given, flag, what in (
+        (features.demographics, args.input, "--input", "demographics"),
+        (features.behaviour, args.warehouse, "--warehouse", "behaviour"),
+    ):
+        if needed and not given:
+            raise InputError(f"the model at {args.model} was trained on {what}: give {flag}")
+        if given and not needed:
+            raise InputError(f"the model at {args.model} was not trained on {what}: {flag} would be ignored")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from common import behaviour
 from common.behaviour import Window, accounting, derive_behaviour, latest_date, read_transactions, with_behaviour
 from common.customer_contract import BEHAVIOUR_FEATURES, no_transaction_values
 from common.errors import InputError
-from common.io import write_table
+from common.tables import write_table
 from schemas.customers import BEHAVIOUR_FEATURES_SCHEMA, CUSTOMER
 from schemas.transactions import TRANSACTIONS
 
