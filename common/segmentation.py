@@ -223,6 +223,7 @@ class Trained:
     training_cost: float = 0.0
     iterations: int = 0
     features: FeatureSet = DEMOGRAPHIC
+    restarts: int = 1
 
     def metrics(self) -> dict[str, Any]:
         return {
@@ -234,6 +235,7 @@ class Trained:
             "training_seconds": round(sum(self.seconds_by_k.values()), 3),
             "training_cost": self.training_cost,
             "iterations": self.iterations,
+            "restarts": self.restarts,
         }
 
 
@@ -244,11 +246,15 @@ def fit_segmentation(
     max_iter: int,
     category_weight: float = DEFAULT_CATEGORY_WEIGHT,
     features: FeatureSet | None = None,
+    restarts: int = 1,
 ) -> Trained:
     """Fit the feature stages once, KMeans for every k, and keep the best k by silhouette.
 
     The feature stages do not depend on k, so they are fitted once and their output cached
-    while KMeans iterates over it (once per k), then released. Ties on silhouette go to the
+    while KMeans iterates over it (once per k and restart), then released. Spark's KMeans
+    starts from one seeded initialisation; with `restarts` > 1 each k is fitted from seeds
+    `seed`, `seed + 1`, ... and the fit with the lowest cost (within-segment sum of squares)
+    kept, the usual remedy for a poor local optimum. Ties on silhouette go to the
     smaller k. The result is one PipelineModel, feature stages and KMeans, so scoring needs
     nothing else (behaviour features derived beforehand: `common.behaviour`). Deterministic
     for a given seed, input and partitioning.
@@ -264,7 +270,8 @@ def fit_segmentation(
         vectors = cache(features_model.transform(customers).select(CUSTOMER_ID, FEATURES))
         for k in sorted(set(ks)):
             start = time.perf_counter()
-            model: KMeansModel = kmeans(k, seed, max_iter).fit(vectors)
+            fits = [kmeans(k, seed + r, max_iter).fit(vectors) for r in range(restarts)]
+            model: KMeansModel = min(fits, key=lambda fit: fit.summary.trainingCost)  # the first on a tie
             found = len(model.clusterCenters())
             if found < k:
                 raise InputError(f"KMeans found only {found} distinct clusters in the customers: too few for k={k}")
@@ -282,6 +289,7 @@ def fit_segmentation(
         training_cost=float(best.summary.trainingCost),
         iterations=int(best.summary.numIter),
         features=features,
+        restarts=restarts,
     )
 
 

@@ -136,6 +136,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="KMeans seed: same seed and input, same segments")
     parser.add_argument("--max-iter", type=positive_int, default=20, help="KMeans iterations at most, per k")
     parser.add_argument(
+        "--restarts",
+        type=positive_int,
+        default=1,
+        help="KMeans fits per k, from seeds SEED, SEED+1, ...; the lowest-cost fit is kept",
+    )
+    parser.add_argument(
         "--category-weight",
         type=category_weight,
         default=DEFAULT_CATEGORY_WEIGHT,
@@ -176,7 +182,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
             population = run.check(found.population, "behaviour", behaviour_expectations(args.lookback_days))
             run.metric("behaviour", found.figures)
         with run.stage("train"):
-            trained = fit_segmentation(population, ks, args.seed, args.max_iter, features=features)
+            trained = fit_segmentation(
+                population, ks, args.seed, args.max_iter, features=features, restarts=args.restarts
+            )
         metrics = run.metric("model", training_metrics(trained, args, rows_trained=run.counts["rows_valid"]))
         run.log.info("model trained", extra={"job": JOB, **metrics})
         with run.stage("save_model"):
