@@ -170,3 +170,13 @@ def test_a_warehouse_without_transactions_is_a_one_line_error(spark: SparkSessio
 def test_window_bounds() -> None:
     assert WINDOW.first_day == dt.date(2026, 10, 12)
     assert WINDOW.describe() == {"as_of": "2026-11-10", "lookback_days": 30, "first_day": "2026-10-12"}
+
+
+def test_the_warehouse_may_be_on_s3(spark: SparkSession, s3) -> None:
+    """The same table in s3:// (moto's server): read, derived and accounted the same."""
+    s3.create_bucket("behaviour-warehouse")
+    write_table(transactions_frame(spark), "s3://behaviour-warehouse/wh/transactions", "delta", ["transaction_date"])
+    found = behaviour.load_behaviour(spark, "s3://behaviour-warehouse/wh", AS_OF, 30, None, lambda df: df)
+    rows = {r.customer_id: tuple(r)[1:] for r in found.population.collect()}
+    assert set(rows) == set(EXPECTED) and rows["u1"] == pytest.approx(EXPECTED["u1"], rel=1e-12)
+    assert (found.figures["users"], found.figures["as_of"]) == (7, "2026-11-10")

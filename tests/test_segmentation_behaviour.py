@@ -233,3 +233,42 @@ def test_without_the_log_a_few_whales_take_segments_of_their_own(spark: SparkSes
     users.unpersist()
     assert ari(data["truth"], found[True]) >= 0.9 > ari(data["truth"], found[False])
     assert min(Counter(found[False].values()).values()) <= 0.05 * len(data["truth"])
+
+
+@pytest.mark.parametrize(
+    ("job", "args", "message"),
+    [
+        (
+            customer_segmentation,
+            ["--output", "o", "--as-of", "2026-11-30"],
+            "required: --input (customers), --warehouse",
+        ),
+        (
+            customer_segmentation,
+            ["--input", "i", "--output", "o", "--as-of", "2026-11-30"],
+            "--as-of needs --warehouse",
+        ),
+        (customer_segmentation, ["--warehouse", "w", "--output", "o", "--as-of", "30.11.2026"], "is not a date like"),
+        (customer_segmentation, ["--warehouse", "w", "--output", "o", "--lookback-days", "0"], "must be at least 1"),
+        (
+            customer_segmentation,
+            ["--warehouse", "w", "--input", "i", "--output", "o", "--behaviour-weight", "1.5"],
+            "the behaviour weight must be above 0 and at most 1",
+        ),
+        (customer_segmentation, ["--warehouse", "w", "--output", "o", "--restarts", "0"], "must be at least 1"),
+        (segment_customers, ["--model", "m", "--output", "o"], "required: --input (customers), --warehouse"),
+    ],
+)
+def test_wrong_behaviour_arguments_give_one_line_and_exit_2(job, args: list[str], message: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        job.parse_args(args)
+    assert exit_info.value.code == 2
+    line = [line for line in capsys.readouterr().err.splitlines() if line.strip()][-1]
+    assert line.startswith(f"{job.JOB}: error: ") and message in line
+
+
+def test_a_warehouse_without_transactions_stops_before_any_output(spark: SparkSession, tmp_path: Path) -> None:
+    args = customer_segmentation.parse_args(["--warehouse", str(tmp_path), "--output", str(tmp_path / "out"), *K])
+    with pytest.raises(InputError, match="no transactions table in the warehouse"):
+        customer_segmentation.run(spark, args)
+    assert not (tmp_path / "out").exists()
