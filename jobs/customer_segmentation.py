@@ -23,7 +23,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from common.classify import quarantined_rows
-from common.cli import JobArgumentParser, positive_int, run_job, storage_path
+from common.cli import JobArgumentParser, positive_int, run_job
 from common.errors import InputError
 from common.fs import join_path
 from common.job import JobRun, Published
@@ -44,7 +44,6 @@ from common.segmentation import (
     save_model,
     segment_profiles,
 )
-from common.tables import TABLE_FORMATS
 from common.version import __version__
 from schemas.customers import RAW_CUSTOMER
 
@@ -92,19 +91,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Train a KMeans customer segmentation on a customer CSV; write the model, its JSON "
         "export, every customer's segment, segment profiles, metrics and a quarantine of bad lines.",
     )
-    parser.add_argument(
-        "--input",
-        required=True,
-        type=storage_path,
-        help="customer CSV with header: file, directory or glob; local or s3://",
-    )
-    parser.add_argument(
-        "--output",
-        required=True,
-        type=storage_path,
-        help="output root: model/, model.json, tables, metrics.json, report",
-    )
-    parser.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
+    parser.add_path("--input", "customer CSV with header: file, directory or glob; local or s3://")
+    parser.add_path("--output", "output root: model/, model.json, tables, metrics.json, report")
+    parser.add_table_format()
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--k", type=k_value, default=DEFAULT_K, help="number of segments")
     choice.add_argument(
