@@ -40,7 +40,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # Great Expectations must not try to reach the network.
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help check-java setup run test lint format package bench lock clean distclean
+.PHONY: help check-java setup run test lint format package bench lock lock-wheels wheelhouse clean distclean
 .PHONY: emr-artifacts deploy cluster submit
 
 help: ## List the targets
@@ -130,11 +130,20 @@ submit: $(INSTALLED) ## Run JOB on cluster CLUSTER_ID and wait, printing its sta
 bench: setup ## Benchmark the jobs against the mission's seed scripts (~1 GB, cached)
 	$(PY) -m tools.bench --size $(BENCH_SIZE) --rounds $(BENCH_ROUNDS)
 
-lock: ## Re-resolve requirements/dev.txt and rewrite the lock file
+lock: ## Re-resolve requirements/dev.txt, rewrite the lock file, resolve the cluster wheels (x86_64, aarch64)
 	rm -rf .cache/lock-venv && $(PYTHON) -m venv .cache/lock-venv
 	.cache/lock-venv/bin/pip install --quiet -r requirements/dev.txt
 	{ head -3 requirements/constraints.txt; .cache/lock-venv/bin/pip freeze; } > requirements/constraints.txt.new
 	mv requirements/constraints.txt.new requirements/constraints.txt
+	.cache/lock-venv/bin/python -m tools.emr.wheels resolve
+
+# pip's resolver, dry run, for Python 3.11 on EMR 7.x x86_64 and aarch64 nodes, wheels only:
+# fails when a pin has no wheel there; records the wheels in requirements/cluster-wheels.json.
+lock-wheels: $(INSTALLED) ## Only re-resolve the cluster wheels for the current lock file (network)
+	$(PY) -m tools.emr.wheels resolve
+
+wheelhouse: package ## Download the cluster wheels for offline nodes into wheelhouse/{x86_64,aarch64}/ (checked against the lock)
+	$(PY) -m tools.emr.wheels download --requirements dist/requirements.txt --out wheelhouse
 
 clean: ## Remove generated data, outputs and builds (keeps .venv and the jar cache)
 	rm -rf data dist build *.egg-info spark-warehouse metastore_db derby.log .pytest_cache .ruff_cache
