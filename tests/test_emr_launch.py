@@ -116,6 +116,8 @@ def test_cluster_runs_emr_7_with_our_bootstrap_and_configurations(docs, deployme
     assert defaults["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert defaults["spark.serializer"] == "org.apache.spark.serializer.KryoSerializer"
     assert defaults["spark.sql.adaptive.enabled"] == "true"
+    assert defaults["spark.eventLog.enabled"] == "true"
+    assert defaults["spark.eventLog.dir"] == defaults["spark.history.fs.logDirectory"] == f"{ROOT}/logs/spark-events/"
     assert cluster["Instances"]["Ec2SubnetId"] == spec.subnet_id
     assert cluster["AutoTerminationPolicy"]["IdleTimeout"] == spec.idle_timeout_seconds
 

@@ -79,6 +79,11 @@ class Deployment:
     def log_uri(self) -> str:
         return f"{self.root}/logs/emr/"
 
+    @property
+    def event_log_uri(self) -> str:
+        """Spark event logs of EMR on EC2 runs (EMR Serverless keeps its own under its log URI)."""
+        return f"{self.root}/logs/spark-events/"
+
 
 # Graviton families: a "g" after the generation digit (m7g, r6gd, c6gn, i4g...); g5 is x86 + GPU.
 GRAVITON_FAMILY = re.compile(r"[a-z]+\d+[a-z]*g[a-z]*")
@@ -225,6 +230,7 @@ def cluster_config(
         instances["Ec2SubnetIds" if spec.spot_task_units else "Ec2SubnetId"] = (
             [spec.subnet_id] if spec.spot_task_units else spec.subnet_id
         )
+    configurations = with_event_logs(configurations, deployment)
     if spec.spot_task_units:
         configurations = [*configurations, AM_ON_CORE_NODES]
     scaling = {"ManagedScalingPolicy": _managed_scaling(spec)} if spec.max_capacity is not None else {}
@@ -247,6 +253,23 @@ def cluster_config(
         **scaling,
         "Tags": [{"Key": key, "Value": value} for key, value in sorted(tags.items())],
     }
+
+
+def with_event_logs(configurations: list[dict[str, Any]], deployment: Deployment) -> list[dict[str, Any]]:
+    """The configurations with Spark's event logs on S3 (not the cluster's HDFS, gone with it), so
+    a History Server anywhere can replay any past run; a given `spark.eventLog.dir` is kept."""
+    out = []
+    for configuration in configurations:
+        if configuration.get("Classification") == "spark-defaults":
+            properties = {
+                "spark.eventLog.enabled": "true",
+                "spark.eventLog.dir": deployment.event_log_uri,
+                "spark.history.fs.logDirectory": deployment.event_log_uri,
+                **configuration.get("Properties", {}),
+            }
+            configuration = {**configuration, "Properties": properties}
+        out.append(configuration)
+    return out
 
 
 # With Spot task nodes, YARN must start every application master (the driver, in cluster mode)
