@@ -7,7 +7,10 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
+import shlex
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -425,3 +428,43 @@ def test_bad_submit_serverless_arguments_end_with_one_line(extra: list[str], mes
     assert code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and message in err
+
+
+# ── the custom image (no container daemon here: what can be checked statically) ─────────
+
+DOCKERFILE = package.ROOT / "serverless" / "Dockerfile"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """The Dockerfile's instructions as Docker reads them: continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", "", DOCKERFILE.read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def test_image_starts_from_the_emr_serverless_base_of_the_pinned_release() -> None:
+    steps = instructions()
+    assert steps[0] == ("ARG", f"EMR_RELEASE={launch.DEFAULT_RELEASE_LABEL}")
+    assert steps[1] == ("FROM", "public.ecr.aws/emr-serverless/spark/${EMR_RELEASE}:latest")
+    assert steps[-1] == ("USER", "hadoop:hadoop")  # EMR Serverless runs images as hadoop
+    assert ("ENV", f"PYSPARK_PYTHON={serverless.PYTHON}") in steps
+
+
+def test_image_installs_the_artifacts_requirements_from_the_checked_wheelhouse(dist: Path, tmp_path: Path) -> None:
+    runs_ = [body for kind, body in instructions() if kind == "RUN"]
+    assert any(body.startswith("dnf install -y python3.11 ") for body in runs_)
+    [install] = [body for body in runs_ if "pip install" in body]
+    assert "--no-index" in install and "/tmp/spark-jobs/wheelhouse/$(uname -m)" in install
+    assert ("COPY", "dist/requirements.txt /tmp/spark-jobs/requirements.txt") in instructions()
+    # the image's own check of the pins, run here on this virtualenv (which holds them)
+    words = shlex.split(install.split("&&")[1])
+    assert words[:2] == ["python3.11", "-c"]
+    check = subprocess.run(
+        [sys.executable, "-c", words[2], str(dist / "requirements.txt")], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+    (tmp_path / "r.txt").write_text("numpy==0.0.1\n")
+    check = subprocess.run([sys.executable, "-c", words[2], str(tmp_path / "r.txt")], capture_output=True, text=True)
+    assert check.returncode == 1 and "not installed as pinned: numpy==0.0.1" in check.stderr
+    ignored = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().split()
+    assert "*" in ignored and "!dist/requirements.txt" in ignored and "!wheelhouse/" in ignored
