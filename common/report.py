@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pyspark.sql import DataFrame, SparkSession
 
+from common import emf
 from common.io import delete_path, join_path, write_text
 from common.validation import SuiteResult, require_success, run_suite
 from common.version import __version__
@@ -127,6 +128,7 @@ class RunReport:
         """Write the report into the output root and return what was written."""
         content = self.as_dict()
         write_text(spark, join_path(output_root, REPORT_FILE), json.dumps(content, indent=2, default=str) + "\n")
+        emf.emit(content)  # the run's CloudWatch metrics, one line, once the report marks it complete
         return content
 
 
