@@ -42,7 +42,7 @@ def metrics_document(report: Mapping[str, Any], namespace: str = NAMESPACE) -> d
         "RowsRead": (int(report.get("rows_read", 0)), "Count"),
         "RowsValid": (int(report.get("rows_valid", 0)), "Count"),
         "RowsQuarantined": (int(report.get("rows_quarantined", 0)), "Count"),
-        "ExpectationFailures": (sum(int(suite.get("failed", 0)) for suite in validation.values()), "Count"),
+        "ExpectationFailures": (sum(len(suite.get("failed") or ()) for suite in validation.values()), "Count"),
     }
     for table, info in sorted(report.get("tables", {}).items()):
         values[_table_metric(table)] = (int(info.get("rows", 0)), "Count")
@@ -73,6 +73,15 @@ def metrics_line(report: Mapping[str, Any], namespace: str = NAMESPACE) -> str:
 
 
 def emit(report: Mapping[str, Any]) -> None:
-    """Print the run's metrics line on stdout, alone on its line, once the report is written."""
-    sys.stdout.write(metrics_line(report) + "\n")
+    """Print the run's metrics line on stdout, alone on its line, once the report is written.
+
+    Never fails the run: the report is already written, so a line that cannot be built is a
+    warning on stderr (and a missing `RunSucceeded`, which the no-success alarm sees).
+    """
+    try:
+        line = metrics_line(report)
+    except (KeyError, TypeError, ValueError) as exc:
+        sys.stderr.write(f"{report.get('job', 'job')}: warning: no metrics line: {type(exc).__name__}: {exc}\n")
+        return
+    sys.stdout.write(line + "\n")
     sys.stdout.flush()

@@ -13,6 +13,7 @@ import pytest
 import common.report
 from common import emf
 from common.report import RunReport
+from common.validation import SuiteResult
 
 # The units the EMF specification (CloudWatch's StandardUnit) allows.
 UNITS = {
@@ -52,10 +53,9 @@ def report(**overrides: Any) -> dict[str, Any]:
     run.record_counts(1000, {"malformed_json": 7, "invalid_timestamp": 3})
     run.record_table("user_activity", "s3://bucket/out/user_activity", "delta", 120)
     run.record_table("quarantine", "s3://bucket/out/quarantine", "delta", 10)
-    run.validation = {
-        "events": {"success": True, "engine": "spark", "evaluated": 5, "failed": 0, "expectations": []},
-        "user_activity": {"success": False, "engine": "pandas", "evaluated": 4, "failed": 2, "expectations": []},
-    }
+    run.record_suite(SuiteResult("events", True, 5, [], [], "spark"))
+    failed = ["expect_column_values_to_be_unique({'column': 'user_id'})", "expect_column_values_to_not_be_null(...)"]
+    run.record_suite(SuiteResult("user_activity", False, 4, failed, [], "pandas"))
     return {**run.as_dict(), **overrides}
 
 
@@ -126,3 +126,10 @@ def test_writing_the_report_emits_the_line_once(monkeypatch: pytest.MonkeyPatch,
     document = json.loads(lines[0])
     check_emf(document)
     assert document["run_id"] == content["run_id"] and document["RowsRead"] == 5
+
+
+def test_a_report_the_builder_cannot_read_is_a_warning_not_a_failed_run(capsys) -> None:
+    emf.emit({"job": "log_analytics", "status": "succeeded", "finished_at": "not a date"})
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("log_analytics: warning: no metrics line: ValueError")
