@@ -225,6 +225,15 @@ def test_graviton_cluster_with_managed_scaling(deployment) -> None:
     assert groups["ManagedScalingPolicy"]["ComputeLimits"]["UnitType"] == "Instances"
 
 
+@mock_aws
+def test_moto_emr_starts_the_spot_fleet_cluster(deployment) -> None:
+    """moto takes fleets and the scaling policy (it lists neither back: botocore's model is the check)."""
+    emr = boto3.client("emr", region_name="eu-west-1")
+    cluster_id = emr.run_job_flow(**_cluster(deployment, spot_task_units=3, max_capacity=9))["JobFlowId"]
+    stored = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
+    assert "yarn-site" in [c["Classification"] for c in stored["Configurations"]]
+
+
 @pytest.mark.parametrize(
     "kwargs,message",
     [
