@@ -12,8 +12,8 @@ import pytest
 
 import common.report
 from common import emf
-from common.report import RunReport
-from common.validation import SuiteResult
+from common.expectations import SuiteResult
+from common.report import RunReport, row_accounting
 
 # The units the EMF specification (CloudWatch's StandardUnit) allows.
 UNITS = {
@@ -50,12 +50,15 @@ def check_emf(document: dict[str, Any]) -> None:
 
 def report(**overrides: Any) -> dict[str, Any]:
     run = RunReport("log_analytics", {"input": "s3://bucket/logs", "output": "s3://bucket/out"})
-    run.record_counts(1000, {"malformed_json": 7, "invalid_timestamp": 3})
-    run.record_table("user_activity", "s3://bucket/out/user_activity", "delta", 120)
-    run.record_table("quarantine", "s3://bucket/out/quarantine", "delta", 10)
-    run.record_suite(SuiteResult("events", True, 5, [], [], "spark"))
+    run.counts = row_accounting(1000, {"malformed_json": 7, "invalid_timestamp": 3})
+    run.tables["user_activity"] = {"path": "s3://bucket/out/user_activity", "format": "delta", "rows": 120}
+    run.tables["quarantine"] = {"path": "s3://bucket/out/quarantine", "format": "delta", "rows": 10}
     failed = ["expect_column_values_to_be_unique({'column': 'user_id'})", "expect_column_values_to_not_be_null(...)"]
-    run.record_suite(SuiteResult("user_activity", False, 4, failed, [], "pandas"))
+    for result in (
+        SuiteResult("events", True, 5, [], []),
+        SuiteResult("user_activity", False, 4, failed, [], "pandas"),
+    ):
+        run.validation[result.suite] = result.as_report()
     return {**run.as_dict(), **overrides}
 
 
@@ -118,7 +121,7 @@ def test_writing_the_report_emits_the_line_once(monkeypatch: pytest.MonkeyPatch,
     written: list[str] = []
     monkeypatch.setattr(common.report, "write_text", lambda spark, path, text: written.append(path))
     run = RunReport("segment_customers", {"input": "x"})
-    run.record_counts(5, {})
+    run.counts = row_accounting(5, {})
     content = run.write(None, "/tmp/out")  # type: ignore[arg-type]
     assert written == ["/tmp/out/run_report.json"]
     lines = capsys.readouterr().out.splitlines()
