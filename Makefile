@@ -20,7 +20,9 @@ S3 ?= 0
 CUSTOMERS_SIZE ?= 2MB
 NEW_CUSTOMERS_SIZE ?= 512KB
 BENCH_SIZE ?= 1GB
-BENCH_ROUNDS ?= 3
+BENCH_ROUNDS ?= 2
+# make bench SCALE_CHECK=4GB: also log analytics alone at 4 GB (cost per GB against 1 GB's, JVM peak).
+SCALE_CHECK ?=
 # Step Functions validator (npm), installed into tools/asl/node_modules by `make test`.
 ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
 # EMR: the deployment root and the cluster (see README, "Running on EMR").
@@ -143,8 +145,8 @@ submit-serverless: $(INSTALLED) ## Run JOB on EMR Serverless application APPLICA
 	$(PY) -m tools.emr submit-serverless --bucket "$(BUCKET)" --application-id "$(APPLICATION_ID)" \
 		--role-arn "$(SERVERLESS_ROLE_ARN)" --job "$(JOB)" $(if $(ARGS),--args '$(ARGS)')
 
-bench: setup ## Benchmark the jobs against the mission's seed scripts (~1 GB, cached)
-	$(PY) -m tools.bench --size $(BENCH_SIZE) --rounds $(BENCH_ROUNDS)
+bench: setup ## Jobs against the mission's seed scripts: fixed cost (8 MB) and cost per GB (to ~1 GB)
+	$(PY) -m tools.bench --size $(BENCH_SIZE) --rounds $(BENCH_ROUNDS) $(if $(SCALE_CHECK),--scale-check $(SCALE_CHECK))
 
 lock: ## Re-resolve requirements/dev.txt, rewrite the lock file, resolve the cluster wheels (x86_64, aarch64)
 	rm -rf .cache/lock-venv && $(PYTHON) -m venv .cache/lock-venv
