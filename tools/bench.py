@@ -209,9 +209,10 @@ def descendants(pid: int) -> list[int]:
 
 
 def jvm_peak_kb(pid: int) -> int:
-    """The largest high-water mark of resident memory among the java processes below `pid`."""
+    """The largest high-water mark of resident memory among `pid` and the processes below it
+    that are java (spark-submit's script execs the driver JVM in its own process)."""
     peak = 0
-    for child in descendants(pid):
+    for child in [pid, *descendants(pid)]:
         try:
             if Path(f"/proc/{child}/comm").read_text().strip() != "java":
                 continue
@@ -314,6 +315,10 @@ class Bench:
 
 
 def per_gb(tiny: float, large: float, tiny_bytes: int, large_bytes: int) -> float:
+    """Seconds per GB between two sizes (the generator writes files of ~8 MB at the least: the
+    sizes must differ by more than that)."""
+    if large_bytes <= tiny_bytes:
+        raise SystemExit(f"bench: the large input ({large_bytes:,} bytes) is not larger than the tiny one")
     return (large - tiny) / ((large_bytes - tiny_bytes) / GB)
 
 
