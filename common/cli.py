@@ -19,6 +19,7 @@ from pyspark.sql import SparkSession
 from common.errors import JobError
 from common.logs import get_logger
 from common.spark import build_session
+from common.tables import TABLE_FORMATS
 from common.version import __version__
 
 
@@ -41,6 +42,14 @@ class JobArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def add_path(self, flag: str, help: str, *, required: bool = True) -> None:
+        """A location argument: a local path or a URI, never one carrying credentials."""
+        self.add_argument(flag, required=required, type=storage_path, help=help)
+
+    def add_table_format(self) -> None:
+        """`--format` of the output tables."""
+        self.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
 
 
 def positive_int(text: str) -> int:

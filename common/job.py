@@ -52,6 +52,17 @@ class Published:
     path: str
 
 
+# Rows per file of a published table: outputs are aggregates or quarantined lines, so a file of
+# this many rows is tens of MB. Fewer, larger files are cheaper to write (one task per file) and
+# to read (Athena and Spectrum pay per file).
+ROWS_PER_FILE = 500_000
+
+
+def files_for(count: int) -> int:
+    """How many files `count` rows are written as, at most (coalescing only merges partitions)."""
+    return max(1, -(-count // ROWS_PER_FILE))
+
+
 def require_all_hold(checks: Mapping[str, bool], what: str) -> dict[str, bool]:
     """The checks, when every one holds; otherwise stop naming those that do not."""
     failed = [name for name, ok in checks.items() if not ok]
@@ -182,7 +193,7 @@ class JobRun(AbstractContextManager["JobRun"]):
         if expectations is not None:
             self._suite(rows, name, expectations, count)
         with self.stage(f"write_{name}"):
-            write_table(rows, path, self.fmt, partition_by)
+            write_table(rows.coalesce(files_for(count)), path, self.fmt, partition_by)
         self.record_table(name, path, count, self.fmt)
         return Published(name, rows, count, path)
 

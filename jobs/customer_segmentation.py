@@ -29,7 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from common.behaviour import add_behaviour_arguments, load_behaviour, require_a_source
 from common.classify import quarantined_rows
-from common.cli import JobArgumentParser, positive_int, run_job, storage_path
+from common.cli import JobArgumentParser, positive_int, run_job
 from common.customer_contract import BEHAVIOUR, DEFAULT_LOOKBACK_DAYS, DEMOGRAPHICS
 from common.errors import InputError
 from common.fs import join_path
@@ -53,7 +53,6 @@ from common.segmentation import (
     save_model,
     segment_profiles,
 )
-from common.tables import TABLE_FORMATS
 from common.version import __version__
 from schemas.customers import RAW_CUSTOMER
 
@@ -109,10 +108,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "transaction warehouse; write the model, its JSON export, every customer's segment, segment profiles, "
         "metrics and a quarantine of bad lines.",
     )
-    parser.add_argument(
+    parser.add_path(
         "--input",
-        type=storage_path,
-        help="customer CSV with header: file, directory or glob; local or s3:// (optional with --warehouse)",
+        "customer CSV with header: file, directory or glob; local or s3:// (optional with --warehouse)",
+        required=False,
     )
     add_behaviour_arguments(parser)
     parser.add_argument(
@@ -121,13 +120,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_LOOKBACK_DAYS,
         help="length of the behaviour window, in days, ending on the as-of date",
     )
-    parser.add_argument(
-        "--output",
-        required=True,
-        type=storage_path,
-        help="output root: model/, model.json, tables, metrics.json, report",
-    )
-    parser.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
+    parser.add_path("--output", "output root: model/, model.json, tables, metrics.json, report")
+    parser.add_table_format()
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--k", type=k_value, default=DEFAULT_K, help="number of segments")
     choice.add_argument(

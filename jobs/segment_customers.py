@@ -30,7 +30,7 @@ from pyspark.sql import SparkSession
 
 from common.behaviour import add_behaviour_arguments, load_behaviour, require_a_source
 from common.classify import quarantined_rows
-from common.cli import JobArgumentParser, run_job, storage_path
+from common.cli import JobArgumentParser, run_job
 from common.errors import InputError
 from common.job import JobRun
 from common.lines import read_csv_lines
@@ -42,7 +42,6 @@ from common.rules.customers import (
     to_customers,
 )
 from common.segmentation import FeatureSet, load_model, model_k, predict, predictions
-from common.tables import TABLE_FORMATS
 from schemas.customers import RAW_CUSTOMER
 
 JOB = "segment_customers"
@@ -54,19 +53,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Score customers with a segmentation model saved by customer_segmentation: write "
         "each customer's segment, plus a quarantine of bad lines.",
     )
-    parser.add_argument(
-        "--model", required=True, type=storage_path, help="the model/ folder a customer_segmentation run wrote"
-    )
-    parser.add_argument(
+    parser.add_path("--model", "the model/ folder a customer_segmentation run wrote")
+    parser.add_path(
         "--input",
-        type=storage_path,
-        help="customer CSV with header: file, directory or glob; local or s3:// (the model's demographics)",
+        "customer CSV with header: file, directory or glob; local or s3:// (the model's demographics)",
+        required=False,
     )
     add_behaviour_arguments(parser)
-    parser.add_argument(
-        "--output", required=True, type=storage_path, help="output root; one folder per table, plus run_report.json"
-    )
-    parser.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
+    parser.add_path("--output", "output root; one folder per table, plus run_report.json")
+    parser.add_table_format()
     args = parser.parse_args(argv)
     require_a_source(parser, args)
     return args

@@ -25,6 +25,7 @@ from common.tables import read_table, write_table
 from jobs import customer_segmentation, segment_customers
 from schemas.customers import segment_profiles_schema
 from tests import behaviour_population as pop
+from tests.cli import error_line
 
 # Four restarts: Spark's KMeans starts once, and with demographics beside behaviour a single
 # start lands in a poor local optimum for some seeds (README, "Choosing k").
@@ -263,7 +264,7 @@ def test_wrong_behaviour_arguments_give_one_line_and_exit_2(job, args: list[str]
     with pytest.raises(SystemExit) as exit_info:
         job.parse_args(args)
     assert exit_info.value.code == 2
-    line = [line for line in capsys.readouterr().err.splitlines() if line.strip()][-1]
+    line = error_line(capsys.readouterr().err)
     assert line.startswith(f"{job.JOB}: error: ") and message in line
 
 

@@ -45,6 +45,9 @@ class Job:
     spark_conf: per-job `--conf` settings on top of the cluster's spark-defaults.
     redshift_sql: SQL files (templated URIs) the job writes for Redshift; the pipeline's
         state machine runs them, in this order, with the Redshift Data API after the job.
+    idempotent: a rerun with the same arguments gives the same outputs (it replaces them), so
+        the orchestrators retry it once after a failure (a lost Spot node, an S3 hiccup) and
+        EMR Serverless gets a retry policy. Say False for a job that appends or sends.
     """
 
     name: str
@@ -57,6 +60,7 @@ class Job:
     options: tuple[str, ...] = ()
     spark_conf: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     redshift_sql: tuple[str, ...] = ()
+    idempotent: bool = True
 
     @property
     def entrypoint(self) -> str:
