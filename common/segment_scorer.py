@@ -50,6 +50,7 @@ from common.customer_contract import (
 __all__ = [
     "AGE_MAX",
     "AGE_MIN",
+    "BEHAVIOUR_MODEL_FORMAT",
     "CATEGORICAL_FEATURES",
     "CUSTOMER_ID",
     "FIELD_ORDER",
@@ -72,6 +73,9 @@ __all__ = [
 # the fields added since (`families`, `lookback_days`, per-feature `weight` and `transform`)
 # are optional and default to what those models did.
 MODEL_FORMAT = "customer-segmentation-kmeans/1"
+# A model with behaviour features: a new format, so that a scorer that knows only /1 (and not
+# the transforms of money) refuses it instead of scoring it wrongly.
+BEHAVIOUR_MODEL_FORMAT = "customer-segmentation-kmeans/2"
 TRANSFORMS = {None: lambda value: value, SIGNED_LOG1P: signed_log1p}
 
 
@@ -113,10 +117,15 @@ class SegmentModel:
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> SegmentModel:
-        if doc.get("format") != MODEL_FORMAT:
-            raise ValueError(f"not a {MODEL_FORMAT} model document (format={doc.get('format')!r})")
+        if doc.get("format") not in (MODEL_FORMAT, BEHAVIOUR_MODEL_FORMAT):
+            raise ValueError(
+                f"not a {MODEL_FORMAT} model document, nor {BEHAVIOUR_MODEL_FORMAT} (format={doc.get('format')!r})"
+            )
         category_weight = float(doc["category_weight"])
         families = tuple(doc.get("families", (DEMOGRAPHICS,)))
+        expected_format = BEHAVIOUR_MODEL_FORMAT if BEHAVIOUR in families else MODEL_FORMAT
+        if doc["format"] != expected_format:
+            raise ValueError(f"a model of families {list(families)} is format {expected_format}, not {doc['format']}")
         if not families or not set(families) <= set(FAMILIES):
             raise ValueError(f"families must be some of {list(FAMILIES)}, got {list(families)}")
         lookback = doc.get("lookback_days")

@@ -66,7 +66,7 @@ from common.customer_contract import (
 )
 from common.errors import InputError
 from common.fs import join_path, path_exists, read_text, write_text
-from common.segment_scorer import MODEL_FORMAT
+from common.segment_scorer import BEHAVIOUR_MODEL_FORMAT, MODEL_FORMAT
 from common.spark import CacheScope
 from schemas import conform_to
 from schemas.customers import PREDICTIONS, segment_profiles_schema
@@ -401,7 +401,7 @@ def export_model(model: PipelineModel, features: FeatureSet = DEMOGRAPHIC, **abo
     category_weight = category_weights[0] if category_weights else 1.0
     behaviour = {"lookback_days": features.lookback_days} if features.behaviour else {}
     return {
-        "format": MODEL_FORMAT,
+        "format": BEHAVIOUR_MODEL_FORMAT if features.behaviour else MODEL_FORMAT,
         **about,
         "families": list(features.families),
         **behaviour,

@@ -9,7 +9,13 @@ import sys
 
 import pytest
 
-from common.segment_scorer import MODEL_FORMAT, InvalidCustomerError, SegmentModel, clean_customer
+from common.segment_scorer import (
+    BEHAVIOUR_MODEL_FORMAT,
+    MODEL_FORMAT,
+    InvalidCustomerError,
+    SegmentModel,
+    clean_customer,
+)
 
 DOC = {
     "format": MODEL_FORMAT,
@@ -76,7 +82,7 @@ def test_the_scorer_imports_no_spark() -> None:
 
 
 BEHAVIOUR_DOC = {
-    "format": MODEL_FORMAT,
+    "format": BEHAVIOUR_MODEL_FORMAT,
     "families": ["behaviour"],
     "lookback_days": 90,
     "category_weight": 1.0,
@@ -140,6 +146,7 @@ def test_behaviour_outside_what_the_derivation_gives_is_refused(change: dict, re
 def test_a_combined_model_checks_demographics_first() -> None:
     doc = {
         **DOC,
+        "format": BEHAVIOUR_MODEL_FORMAT,
         "families": ["demographics", "behaviour"],
         "lookback_days": 90,
         "numeric": DOC["numeric"] + BEHAVIOUR_DOC["numeric"],
@@ -156,7 +163,12 @@ def test_a_combined_model_checks_demographics_first() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"families": ["behaviour"], "lookback_days": None}, "needs a positive whole lookback_days"),
+        (
+            {"format": BEHAVIOUR_MODEL_FORMAT, "families": ["behaviour"], "lookback_days": None},
+            "needs a positive whole lookback_days",
+        ),
+        ({"families": ["behaviour"], "lookback_days": 90}, "is format customer-segmentation-kmeans/2, not .*/1"),
+        ({"format": BEHAVIOUR_MODEL_FORMAT}, "is format customer-segmentation-kmeans/1, not .*/2"),
         ({"families": ["income"]}, "families must be some of"),
         ({"numeric": [{**DOC["numeric"][0], "transform": "sqrt"}, *DOC["numeric"][1:]]}, "unknown feature transform"),
     ],
