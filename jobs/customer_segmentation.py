@@ -24,7 +24,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from common.athena import add_database_argument, write_ddl
 from common.cli import JobArgumentParser, positive_int, run_job, storage_path
+from common.dashboard import add_dashboard_argument, build_if_asked
 from common.errors import InputError, ValidationError
 from common.io import TABLE_FORMATS, join_path, read_csv_lines, write_text
 from common.logs import get_logger
@@ -49,7 +51,8 @@ from common.segmentation import (
 from common.spark import CacheScope
 from common.validation import classify_input, quarantined_rows, warm_up_great_expectations
 from common.version import __version__
-from schemas.customers import RAW_CUSTOMER
+from schemas.customers import PREDICTIONS, RAW_CUSTOMER, SEGMENT_PROFILES
+from schemas.quarantine import QUARANTINE
 
 JOB = "customer_segmentation"
 MODEL_DIR = "model"
@@ -57,6 +60,8 @@ MODEL_JSON = "model.json"
 METRICS_FILE = "metrics.json"
 DEFAULT_K = 5  # as in the mission's seed script
 MIN_K = 2  # a silhouette needs two clusters
+# Every output table's contract, for the Athena DDL of Parquet outputs.
+TABLE_SCHEMAS = {"predictions": PREDICTIONS, "segment_profiles": SEGMENT_PROFILES, "quarantine": QUARANTINE}
 
 
 def k_value(text: str) -> int:
@@ -121,6 +126,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_CATEGORY_WEIGHT,
         help="weight of the one-hot gender and marital status columns against standardised numbers",
     )
+    add_database_argument(parser, JOB)
+    add_dashboard_argument(parser)
     args = parser.parse_args(argv)
     if args.k_range:
         args.k = None  # the range decides; the report must not show the unused default
@@ -181,8 +188,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         report.metrics["model"] = metrics
         report.metrics["reconciliation"] = reconcile(report, predicted, profiles)
         write_text(spark, join_path(args.output, METRICS_FILE), json.dumps(metrics, indent=2) + "\n")
+    report.metrics["athena"] = write_ddl(spark, args.output, args.athena_database, report.tables, TABLE_SCHEMAS)
     written_report = report.write(spark, args.output)
     log.info("run succeeded", extra={"job": JOB, "output": args.output, "k": trained.k})
+    build_if_asked(spark, args, args.output, written_report, JOB)
     return written_report
 
 

@@ -21,7 +21,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from common.athena import add_database_argument, write_ddl
 from common.cli import JobArgumentParser, positive_int, positive_number, run_job, storage_path
+from common.dashboard import add_dashboard_argument, build_if_asked
 from common.errors import ValidationError
 from common.io import CORRUPT_RECORD, TABLE_FORMATS, read_json_lines
 from common.logs import get_logger
@@ -38,9 +40,20 @@ from common.validation import (
     warm_up_great_expectations,
 )
 from schemas import conform_to
-from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, ERROR_PATTERNS, EVENT, RAW_LOG, USER_ACTIVITY
+from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, DAILY_ENGAGEMENT, ERROR_PATTERNS, EVENT, RAW_LOG, USER_ACTIVITY
+from schemas.quarantine import QUARANTINE
 
 JOB = "log_analytics"
+
+# Every output table's contract, for the Athena DDL of Parquet outputs.
+TABLE_SCHEMAS = {
+    "user_activity": USER_ACTIVITY,
+    "error_patterns": ERROR_PATTERNS,
+    "activity_windows": ACTIVITY_WINDOWS,
+    "anomalies": ANOMALIES,
+    "daily_engagement": DAILY_ENGAGEMENT,
+    "quarantine": QUARANTINE,
+}
 
 # Anomaly detection (see README, "Anomalies"): a window is anomalous when its error rate is
 # more than Z robust standard deviations above the median window, and it has enough events
@@ -120,6 +133,33 @@ def activity_windows(events: DataFrame, window_minutes: int) -> DataFrame:
     )
 
 
+def daily_engagement(events: DataFrame) -> DataFrame:
+    """Per UTC day: active users, events, events per active user (mean, median, 90th
+    percentile) and users new that day versus returning, new meaning first seen in this input.
+
+    Percentiles are exact (`percentile`, linearly interpolated), so a rerun gives the same
+    figures: approximate ones would move with the partitioning.
+    """
+    per_user_day = events.groupBy(F.to_date("event_ts").alias("event_date"), "user_id").agg(
+        F.count("*").alias("events")
+    )
+    first_day = per_user_day.groupBy("user_id").agg(F.min("event_date").alias("first_date"))
+    return (
+        per_user_day.join(first_day, "user_id")
+        .groupBy("event_date")
+        .agg(
+            F.count("*").alias("active_users"),
+            F.sum("events").alias("event_count"),
+            F.avg("events").alias("events_per_user_mean"),
+            F.percentile("events", 0.5).alias("events_per_user_median"),
+            F.percentile("events", 0.9).alias("events_per_user_p90"),
+            F.count(F.when(F.col("event_date") == F.col("first_date"), True)).alias("new_users"),
+        )
+        .withColumn("returning_users", F.col("active_users") - F.col("new_users"))
+        .transform(conform_to(DAILY_ENGAGEMENT))
+    )
+
+
 def error_rate_anomalies(
     windows: DataFrame,
     z_threshold: float = DEFAULT_Z_THRESHOLD,
@@ -188,6 +228,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_MIN_WINDOW_EVENTS,
         help="windows with fewer events are not scored for anomalies",
     )
+    add_database_argument(parser, JOB)
+    add_dashboard_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -245,25 +287,43 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
                     **publish,
                 ),
                 "activity_windows": windows_then_anomalies,
+                "daily_engagement": lambda: publish_table(
+                    df=daily_engagement(events),
+                    name="daily_engagement",
+                    expectations=expectations["daily_engagement"],
+                    **publish,
+                ),
             }
         )
         report.metrics["reconciliation"] = reconcile(
-            report, tables["user_activity"], tables["error_patterns"], tables["activity_windows"]
+            report,
+            tables["user_activity"],
+            tables["error_patterns"],
+            tables["activity_windows"],
+            tables["daily_engagement"],
         )
+    report.metrics["athena"] = write_ddl(spark, args.output, args.athena_database, report.tables, TABLE_SCHEMAS)
     written = report.write(spark, args.output)
     log.info("run succeeded", extra={"job": JOB, "output": args.output, "tables": report.tables})
+    build_if_asked(spark, args, args.output, written, JOB)
     return written
 
 
-def reconcile(report: RunReport, activity: DataFrame, errors: DataFrame, windows: DataFrame) -> dict[str, bool]:
+def reconcile(
+    report: RunReport, activity: DataFrame, errors: DataFrame, windows: DataFrame, engagement: DataFrame
+) -> dict[str, bool]:
     """Cross-table sums that must agree with the row accounting; any mismatch stops the run."""
     valid, quarantined = report.counts["rows_valid"], report.counts["rows_quarantined"]
     window_totals = windows.agg(F.sum("event_count"), F.sum("error_count")).first()
+    engagement_totals = engagement.agg(F.sum("event_count"), F.sum("new_users")).first()
     checks = {
         "quarantine_rows_equal_rows_quarantined": report.tables["quarantine"]["rows"] == quarantined,
         "user_activity_events_equal_rows_valid": activity.agg(F.sum("event_count")).first()[0] == valid,
         "activity_windows_events_equal_rows_valid": window_totals[0] == valid,
         "error_patterns_equal_window_errors": (errors.agg(F.sum("error_count")).first()[0] or 0) == window_totals[1],
+        "daily_engagement_events_equal_rows_valid": engagement_totals[0] == valid,
+        # Every user is new on exactly one day of the input.
+        "daily_engagement_new_users_equal_users": engagement_totals[1] == report.tables["user_activity"]["rows"],
     }
     failed = [name for name, ok in checks.items() if not ok]
     if failed:

@@ -23,7 +23,9 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from common.athena import add_database_argument, write_ddl
 from common.cli import JobArgumentParser, run_job, storage_path
+from common.dashboard import add_dashboard_argument, build_if_asked
 from common.errors import ValidationError
 from common.io import TABLE_FORMATS, read_csv_lines
 from common.logs import get_logger
@@ -33,9 +35,12 @@ from common.rules.customers import classify_lines, customer_expectations, predic
 from common.segmentation import load_model, model_k, predict, predictions
 from common.spark import CacheScope
 from common.validation import classify_input, quarantined_rows, warm_up_great_expectations
-from schemas.customers import RAW_CUSTOMER
+from schemas.customers import PREDICTIONS, RAW_CUSTOMER
+from schemas.quarantine import QUARANTINE
 
 JOB = "segment_customers"
+# Every output table's contract, for the Athena DDL of Parquet outputs.
+TABLE_SCHEMAS = {"predictions": PREDICTIONS, "quarantine": QUARANTINE}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -57,6 +62,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--output", required=True, type=storage_path, help="output root; one folder per table, plus run_report.json"
     )
     parser.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
+    add_database_argument(parser, JOB)
+    add_dashboard_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -94,8 +101,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         report.metrics["model"] = {"path": args.model, "k": k}
         report.metrics["customers_by_segment"] = {str(s): n for s, n in sorted(sizes.items())}
         report.metrics["reconciliation"] = reconcile(report)
+    report.metrics["athena"] = write_ddl(spark, args.output, args.athena_database, report.tables, TABLE_SCHEMAS)
     written = report.write(spark, args.output)
     log.info("run succeeded", extra={"job": JOB, "output": args.output, "k": k})
+    build_if_asked(spark, args, args.output, written, JOB)
     return written
 
 

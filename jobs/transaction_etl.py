@@ -26,7 +26,9 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from common import delta, redshift
+from common.athena import add_database_argument, write_ddl
 from common.cli import JobArgumentParser, run_job, storage_path
+from common.dashboard import add_dashboard_argument, build_if_asked
 from common.errors import ValidationError
 from common.io import CORRUPT_RECORD, SOURCE_FILE, join_path, list_data_files, read_json_lines, read_table, write_text
 from common.logs import get_logger
@@ -75,6 +77,8 @@ SILVER, GOLD, PROFILES, QUARANTINE, EXPORT = (
     "redshift",
 )
 PARTITION = "transaction_date"
+# Every table's contract (all Delta: Athena reads their columns from the log; kept for Parquet).
+TABLE_SCHEMAS = {SILVER: TRANSACTIONS, GOLD: DAILY_USER_TOTALS, PROFILES: USER_PROFILES, QUARANTINE: ETL_QUARANTINE}
 # The change data feed tells the gold refresh which dates a MERGE touched, old dates included.
 SILVER_PROPERTIES = {"delta.enableChangeDataFeed": "true"}
 # The file a valid row came from, kept past `keep_raw_only_when_quarantined` for silver.
@@ -216,6 +220,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="export every date of daily_user_totals for Redshift, not only the dates this run changed",
     )
+    add_database_argument(parser, JOB)
+    add_dashboard_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -307,8 +313,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         for name in (SILVER, GOLD, PROFILES, QUARANTINE):
             if delta.table_exists(spark, paths[name]):
                 report.record_table(name, paths[name], "delta", read_table(spark, paths[name], "delta").count())
+    report.metrics["athena"] = write_ddl(spark, args.warehouse, args.athena_database, report.tables, TABLE_SCHEMAS)
     written_report = report.write(spark, args.warehouse)
     log.info("run succeeded", extra={"job": JOB, "warehouse": args.warehouse, "tables": report.tables})
+    build_if_asked(spark, args, args.warehouse, written_report, JOB)
     return written_report
 
 
