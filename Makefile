@@ -40,7 +40,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # Great Expectations must not try to reach the network.
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help check-java setup run test lint format package bench lock clean distclean
+.PHONY: help check-java check-chromium setup run test lint format package bench lock clean distclean
 .PHONY: emr-artifacts deploy cluster submit
 
 help: ## List the targets
@@ -98,7 +98,11 @@ $(ASL_VALIDATOR): tools/asl/package.json tools/asl/package-lock.json
 	npm ci --prefix tools/asl --no-audit --no-fund --silent
 	touch $@
 
-test: setup package $(ASL_VALIDATOR) ## Run the test suite (local Spark, real Delta and Great Expectations)
+# The dashboard tests open every page in a headless Chromium (Debian's package).
+check-chromium:
+	@tools/check_chromium.sh
+
+test: check-chromium setup package $(ASL_VALIDATOR) ## Run the test suite (local Spark, real Delta and Great Expectations)
 	$(PY) -m pytest
 
 lint: setup ## ruff check and format check
@@ -137,7 +141,7 @@ lock: ## Re-resolve requirements/dev.txt and rewrite the lock file
 	mv requirements/constraints.txt.new requirements/constraints.txt
 
 clean: ## Remove generated data, outputs and builds (keeps .venv and the jar cache)
-	rm -rf data dist build *.egg-info spark-warehouse metastore_db derby.log .pytest_cache .ruff_cache
+	rm -rf data dist build *.egg-info spark-warehouse metastore_db derby.log .pytest_cache .ruff_cache test-artifacts
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
 distclean: clean ## Also remove .venv and the jar and benchmark caches

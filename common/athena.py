@@ -59,7 +59,11 @@ def _quote(name: str) -> str:
 
 
 def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    """A string literal; Hive DDL (what Athena runs) escapes with backslashes, Trino with
+    doubled quotes, so a location holding either is refused rather than escaped one way."""
+    if "'" in text or "\\" in text or ";" in text:
+        raise ValueError(f"location {text!r} holds a quote, backslash or ';': not usable in Athena DDL")
+    return f"'{text}'"
 
 
 def table_statements(

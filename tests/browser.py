@@ -68,9 +68,10 @@ class Browser:
         self._profile = tempfile.mkdtemp(prefix="chromium-profile-")
         to_chrome_r, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_w = os.pipe()
-        # Chromium reads commands on fd 3 and writes answers on fd 4.
+        # Chromium reads commands on fd 3 and writes answers on fd 4; bash (not sh, which takes
+        # single-digit descriptors only) moves the pipe ends there.
         command = [
-            "/bin/sh",
+            shutil.which("bash") or "/bin/bash",
             "-c",
             f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}',
             binary,
@@ -84,7 +85,7 @@ class Browser:
             pass_fds=(to_chrome_r, from_chrome_w),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=open(os.path.join(self._profile, "chromium.log"), "wb"),  # noqa: SIM115
         )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
@@ -98,7 +99,7 @@ class Browser:
         while b"\0" not in self._buffer:
             chunk = os.read(self._from_chrome, 1 << 20)
             if not chunk:
-                raise RuntimeError("Chromium closed the DevTools pipe")
+                raise RuntimeError(f"Chromium closed the DevTools pipe: {self.log_tail()}")
             self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
@@ -109,7 +110,10 @@ class Browser:
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
             message["sessionId"] = session
-        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        try:
+            os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        except BrokenPipeError:
+            raise RuntimeError(f"Chromium is gone (exit {self._process.poll()}): {self.log_tail()}") from None
         while True:
             reply = self._read_message()
             if reply.get("id") == self._next_id:
@@ -186,6 +190,13 @@ class Browser:
         if "exceptionDetails" in reply:
             raise RuntimeError(f"evaluating {expression[:60]!r}: {reply['exceptionDetails']}")
         return reply.get("result", {}).get("value")
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The end of Chromium's log, less its D-Bus noise (there is no bus in a container)."""
+        path = os.path.join(self._profile, "chromium.log")
+        text = open(path, errors="replace").read() if os.path.exists(path) else ""  # noqa: SIM115
+        kept = [line for line in text.splitlines() if "dbus" not in line]
+        return "\n".join(kept[-lines:])
 
     def close(self) -> None:
         with contextlib.suppress(RuntimeError, OSError):

@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 
 from common.io import read_table
 from jobs import log_analytics
-from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, ERROR_PATTERNS, USER_ACTIVITY
+from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, DAILY_ENGAGEMENT, ERROR_PATTERNS, USER_ACTIVITY
 from schemas.quarantine import QUARANTINE
 from tests.golden import assert_table_equals, file_name_only, read_expected
 
@@ -19,6 +19,7 @@ TABLES = {
     "error_patterns": ERROR_PATTERNS,
     "activity_windows": ACTIVITY_WINDOWS,
     "anomalies": ANOMALIES,
+    "daily_engagement": DAILY_ENGAGEMENT,
     "quarantine": QUARANTINE,
 }
 
@@ -51,7 +52,7 @@ def test_table_matches_golden_file(spark: SparkSession, fixtures: Path, golden_r
     expected = read_expected(spark, fixtures / "log_analytics" / "expected" / f"{table}.jsonl", TABLES[table])
     if table == "quarantine":
         actual = file_name_only(actual)
-    assert_table_equals(actual, expected, approx=table == "anomalies")
+    assert_table_equals(actual, expected, approx=table in ("anomalies", "daily_engagement"))
 
 
 @pytest.mark.parametrize("table", sorted(TABLES))
