@@ -38,6 +38,8 @@ class Job:
     spark_conf: per-job `--conf` settings on top of the cluster's spark-defaults.
     redshift_sql: SQL files (templated URIs) the job writes for Redshift; the pipeline's
         state machine runs them, in this order, with the Redshift Data API after the job.
+    output_root: where the job writes its run report (templated); the state machine builds
+        the dashboard there after the job and can register its Athena DDL (athena_ddl.sql).
     """
 
     name: str
@@ -48,6 +50,7 @@ class Job:
     description: str
     spark_conf: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     redshift_sql: tuple[str, ...] = ()
+    output_root: str | None = None
 
     @property
     def entrypoint(self) -> str:
@@ -65,6 +68,9 @@ class Job:
     def render_redshift_sql(self, root: str) -> tuple[str, ...]:
         return tuple(uri.format(root=root) for uri in self.redshift_sql)
 
+    def render_output_root(self, root: str) -> str | None:
+        return None if self.output_root is None else self.output_root.format(root=root)
+
 
 JOBS: tuple[Job, ...] = (
     Job(
@@ -74,6 +80,7 @@ JOBS: tuple[Job, ...] = (
         order=1,
         arguments=("--input", "{root}/input/logs", "--output", "{root}/output/log_analytics"),
         description="Web/app logs to user activity, error patterns, activity windows and anomalies.",
+        output_root="{root}/output/log_analytics",
     ),
     Job(
         name="transaction_etl",
@@ -96,6 +103,7 @@ JOBS: tuple[Job, ...] = (
             "{root}/warehouse/redshift/load_daily_user_totals.sql",
             "{root}/warehouse/redshift/load_user_profiles.sql",
         ),
+        output_root="{root}/warehouse",
     ),
     Job(
         name="customer_segmentation",
@@ -113,6 +121,7 @@ JOBS: tuple[Job, ...] = (
             "42",
         ),
         description="KMeans customer segments: trains each k in the range, keeps the best silhouette.",
+        output_root="{root}/models/customer_segmentation",
     ),
     Job(
         name="segment_customers",
@@ -128,8 +137,27 @@ JOBS: tuple[Job, ...] = (
             "{root}/output/customer_segments",
         ),
         description="Batch scoring: assigns every customer the segment of the trained model.",
+        output_root="{root}/output/customer_segments",
+    ),
+    Job(
+        # Every pipeline runs it after each job (on that job's output_root); on its own, as the
+        # `dashboards` pipeline, it rebuilds every job's page over the outputs already there.
+        name="build_dashboard",
+        module="jobs.build_dashboard",
+        pipeline="dashboards",
+        order=1,
+        arguments=(
+            "--output",
+            "{root}/output/log_analytics",
+            "{root}/warehouse",
+            "{root}/models/customer_segmentation",
+            "{root}/output/customer_segments",
+        ),
+        description="dashboard.html, a self-contained page of charts, beside each job's run report.",
     ),
 )
+
+DASHBOARD_JOB = "build_dashboard"
 
 
 def present(jobs: Iterable[Job] = JOBS) -> tuple[Job, ...]:
