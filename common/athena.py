@@ -23,7 +23,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
-from common.io import join_path, qualify, write_text
+from common.fs import join_path, qualify, write_text
 
 DDL_FILE = "athena_ddl.sql"
 # Athena (Glue) names: lowercase letters, digits and underscores.

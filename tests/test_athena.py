@@ -9,11 +9,34 @@ import pytest
 import sqlglot
 
 from common.athena import athena_location, database_name, ddl, split_statements
-from jobs import customer_segmentation, log_analytics, segment_customers, transaction_etl
+from schemas.customers import PREDICTIONS, SEGMENT_PROFILES
+from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, DAILY_ENGAGEMENT, ERROR_PATTERNS, USER_ACTIVITY
+from schemas.quarantine import QUARANTINE
+from schemas.transactions import DAILY_USER_TOTALS, ETL_QUARANTINE, TRANSACTIONS, USER_PROFILES
 from tests.athena_sql import parse_ddl
 
+# Every output table of every job, by its contract (the jobs publish rows conformed to these).
 ALL_SCHEMAS = {
-    job.JOB: job.TABLE_SCHEMAS for job in (log_analytics, transaction_etl, customer_segmentation, segment_customers)
+    "log_analytics": {
+        "user_activity": USER_ACTIVITY,
+        "error_patterns": ERROR_PATTERNS,
+        "activity_windows": ACTIVITY_WINDOWS,
+        "anomalies": ANOMALIES,
+        "daily_engagement": DAILY_ENGAGEMENT,
+        "quarantine": QUARANTINE,
+    },
+    "transaction_etl": {
+        "transactions": TRANSACTIONS,
+        "daily_user_totals": DAILY_USER_TOTALS,
+        "user_profiles": USER_PROFILES,
+        "quarantine": ETL_QUARANTINE,
+    },
+    "customer_segmentation": {
+        "predictions": PREDICTIONS,
+        "segment_profiles": SEGMENT_PROFILES,
+        "quarantine": QUARANTINE,
+    },
+    "segment_customers": {"predictions": PREDICTIONS, "quarantine": QUARANTINE},
 }
 
 
@@ -32,7 +55,7 @@ def test_parquet_tables_have_their_contract_columns(job: str) -> None:
 
 
 def test_partitioned_parquet_names_its_partitions_and_repairs_them() -> None:
-    schemas = transaction_etl.TABLE_SCHEMAS
+    schemas = ALL_SCHEMAS["transaction_etl"]
     tables = {"transactions": {"path": "s3://b/w/transactions", "format": "parquet"}}
     _, parsed = parse_ddl(ddl("etl", tables, schemas, {"transactions": ["transaction_date"]}))
     table = parsed["transactions"]

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from common.io import read_table
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from common.dashboard import DASHBOARD_FILE
-from common.io import read_table
 from jobs import build_dashboard, customer_segmentation, log_analytics, segment_customers, transaction_etl
 from tests.browser import INSTALL_HINT, Browser, chromium_binary
 

@@ -23,7 +23,6 @@ from tools.emr.__main__ import main as emr_main
 
 ROOT = "s3://my-bucket/spark-jobs"
 ASL = package.ROOT / "tools" / "asl"
-DASHBOARD = registry.find(registry.DASHBOARD_JOB)
 ASL_VALIDATOR = ASL / "node_modules" / ".bin" / "asl-validator"
 ROLE = "arn:aws:iam::123456789012:role/StepFunctionsEmr"
 # The shape of the SQL the transaction ETL writes (common/redshift.py on its branch).
@@ -203,18 +202,18 @@ def test_jobs_run_in_order_and_the_cluster_always_ends(machines, pipeline: str) 
     chain = [states["Create cluster"]["Next"]]
     while chain[-1].startswith(("Run ", "Build dashboard ")):
         chain.append(states[chain[-1]]["Next"])
-    # each job, then its dashboard built over its output root (the dashboard job is its own page)
-    dashboards = {job.name: [f"Build dashboard {job.name}"] if job.output_root else [] for job in jobs}
-    assert chain == [s for job in jobs for s in [f"Run {job.name}", *dashboards[job.name]]] + ["Terminate cluster"]
+    # each job, then its dashboard built over its output root
+    assert chain == [s for job in jobs for s in (f"Run {job.name}", f"Build dashboard {job.name}")] + [
+        "Terminate cluster"
+    ]
     for job in jobs:
-        if job.output_root:
-            step = states[f"Build dashboard {job.name}"]
-            assert step["Arguments"]["Step"]["HadoopJarStep"]["Args"][-3:] == [
-                launch.Deployment(ROOT, package.version()).entrypoint_uri(DASHBOARD),
-                "--output",
-                job.render_output_root(ROOT),
-            ]
-            assert step["Catch"][0]["Next"] == "Terminate cluster after failure"
+        step = states[f"Build dashboard {job.name}"]
+        assert step["Arguments"]["Step"]["HadoopJarStep"]["Args"][-3:] == [
+            launch.Deployment(ROOT, package.version()).entrypoint_uri(registry.DASHBOARD),
+            "--output",
+            registry.output_root(job, ROOT),
+        ]
+        assert step["Catch"][0]["Next"] == "Terminate cluster after failure"
     for job in jobs:
         state = states[f"Run {job.name}"]
         assert state["Resource"] == "arn:aws:states:::elasticmapreduce:addStep.sync"
@@ -358,10 +357,7 @@ def test_airflow_example_compiles_and_reads_the_generated_documents() -> None:
 def test_athena_registration_is_optional_and_after_the_cluster(machines) -> None:
     for name, machine in machines.items():
         states = machine["States"]
-        jobs = [j for j in registry.pipelines(registry.JOBS)[name] if j.output_root]
-        if not jobs:
-            assert "Register in Athena" not in states
-            continue
+        jobs = registry.pipelines(registry.JOBS)[name]
         last = states["Load Redshift"] if "Load Redshift" in states else states["Terminate cluster"]
         assert last["Next"] == "Register in Athena?"
         choice = states["Register in Athena?"]
@@ -371,21 +367,23 @@ def test_athena_registration_is_optional_and_after_the_cluster(machines) -> None
         assert jsonata(condition, {"context": {"Execution": {"Input": {}}}}) is False
         register = states["Register in Athena"]
         assert [item["Key"] for item in register["Items"]] == [
-            launch.split_s3_uri(f"{job.render_output_root(ROOT)}/athena_ddl.sql")[1] for job in jobs
+            launch.split_s3_uri(f"{registry.output_root(job, ROOT)}/athena_ddl.sql")[1] for job in jobs
         ]
         assert register["MaxConcurrency"] == 1 and register["Catch"][0]["Next"] == "Pipeline failed"
 
 
 def test_ddl_file_becomes_athena_queries(machines) -> None:
     from common.athena import ddl, split_statements
-    from jobs.log_analytics import TABLE_SCHEMAS
+    from schemas.logs import USER_ACTIVITY
+    from schemas.quarantine import QUARANTINE
 
     processor = machines["logs"]["States"]["Register in Athena"]["ItemProcessor"]["States"]
     valid("s3", "GetObject", {"Bucket": "my-bucket", "Key": "spark-jobs/output/log_analytics/athena_ddl.sql"})
-    tables = {name: {"path": f"{ROOT}/output/log_analytics/{name}", "format": "parquet"} for name in TABLE_SCHEMAS}
-    text = ddl("log_analytics", tables, TABLE_SCHEMAS)
+    schemas = {"user_activity": USER_ACTIVITY, "quarantine": QUARANTINE}
+    tables = {name: {"path": f"{ROOT}/output/log_analytics/{name}", "format": "parquet"} for name in schemas}
+    text = ddl("log_analytics", tables, schemas)
     statements = jsonata(processor["Read DDL"]["Output"]["statements"], {"result": {"Body": text}})
-    assert statements == split_statements(text) and len(statements) == 1 + 2 * len(TABLE_SCHEMAS)
+    assert statements == split_statements(text) and len(statements) == 1 + 2 * len(schemas)
     run = processor["Run DDL"]
     assert run["Items"] == "{% $states.input.statements %}" and run["MaxConcurrency"] == 1
     task = run["ItemProcessor"]["States"]["Run statement"]

@@ -19,8 +19,9 @@ from common.dashboard import DASHBOARD_FILE
 from common.dashboard import charts as C
 from common.dashboard.page import Chart, Section, javascript_bundle, render
 from common.errors import InputError
-from common.io import join_path, path_exists, read_table, read_text, write_text
+from common.fs import join_path, path_exists, read_text, write_text
 from common.report import REPORT_FILE
+from common.tables import read_table
 
 # Bounds that keep a page small enough to mail, whatever the run's size.
 MAX_WINDOWS = 2000  # activity windows (x event types) drawn, the latest ones
@@ -400,8 +401,9 @@ def customer_segmentation(spark: SparkSession, report: dict[str, Any], tables: d
 
 def scatter_sample(spark: SparkSession, report: dict[str, Any], predictions: DataFrame) -> list[dict[str, Any]]:
     """A bounded, repeatable sample of the predictions, with the customers' features."""
-    from common.io import read_csv_lines
-    from common.rules.customers import classify_lines, to_customers
+    from common.classify import classify_lines
+    from common.lines import read_csv_lines
+    from common.rules.customers import CUSTOMER_CONTRACT, to_customers
     from schemas.customers import RAW_CUSTOMER
 
     source = report.get("arguments", {}).get("input")
@@ -412,7 +414,8 @@ def scatter_sample(spark: SparkSession, report: dict[str, Any], predictions: Dat
     )
     if not source:
         return []
-    customers = read_csv_lines(spark, source, RAW_CUSTOMER).transform(classify_lines).transform(to_customers)
+    lines = read_csv_lines(spark, source, RAW_CUSTOMER)
+    customers = classify_lines(lines, CUSTOMER_CONTRACT).transform(to_customers)
     joined = picked.join(customers, "customer_id").orderBy("_order", "customer_id")
     return rows(joined.select("customer_id", "segment", "age", "annual_income", "spending_score"))
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tools.emr.registry import DASHBOARD_JOB, JOBS, Job, find, pipelines
+from tools.emr.registry import DASHBOARD, Job, output_root, pipelines
 
 DEFAULT_RELEASE_LABEL = "emr-7.12.0"
 DEFAULT_INSTANCE_TYPE = "m6i.xlarge"
@@ -316,24 +316,18 @@ def _dashboard_state(job: Job) -> str:
     return f"Build dashboard {job.name}"
 
 
-def _dashboard_step(job: Job, deployment: Deployment) -> dict[str, Any] | None:
+def _dashboard_step(job: Job, deployment: Deployment) -> dict[str, Any]:
     """The step that builds `job`'s dashboard over its output root (jobs/build_dashboard.py)."""
-    output_root = job.render_output_root(deployment.root)
-    if output_root is None or job.name == DASHBOARD_JOB:
-        return None
-    builder = find(DASHBOARD_JOB, JOBS)
-    config = step_config(builder, deployment, arguments=["--output", output_root])
-    return {**config, "Name": f"{DASHBOARD_JOB}-{job.name}"}
+    config = step_config(DASHBOARD, deployment, arguments=["--output", output_root(job, deployment.root)])
+    return {**config, "Name": f"{DASHBOARD.name}-{job.name}"}
 
 
 def _athena_items(jobs: Iterable[Job], root: str) -> list[dict[str, str]]:
     """The DDL file each job writes beside its run report (common/athena.py)."""
     items = []
     for job in jobs:
-        output_root = job.render_output_root(root)
-        if output_root is not None and job.name != DASHBOARD_JOB:
-            bucket, key = split_s3_uri(f"{output_root}/athena_ddl.sql")
-            items.append({"Bucket": bucket, "Key": key, "Name": job.name})
+        bucket, key = split_s3_uri(f"{output_root(job, root)}/athena_ddl.sql")
+        items.append({"Bucket": bucket, "Key": key, "Name": job.name})
     return items
 
 
@@ -418,7 +412,7 @@ def state_machine(
     )
     redshift = _redshift_items(jobs, deployment.root)
     athena = _athena_items(jobs, deployment.root)
-    after_cluster = "Register in Athena?" if athena else "Pipeline succeeded"
+    after_cluster = "Register in Athena?"
     states: dict[str, Any] = {}
     start = "Create cluster"
     if redshift:
@@ -453,19 +447,17 @@ def state_machine(
     }
     for index, job in enumerate(jobs):
         following = _state_name(jobs[index + 1]) if index + 1 < len(jobs) else "Terminate cluster"
-        dashboard = _dashboard_step(job, deployment)
-        if dashboard is not None:
-            states[_dashboard_state(job)] = {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::elasticmapreduce:addStep.sync",
-                "Arguments": {"ClusterId": "{% $clusterId %}", "Step": dashboard},
-                "TimeoutSeconds": STEP_TIMEOUT_SECONDS,
-                "Retry": [
-                    {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 60, "MaxAttempts": 1, "BackoffRate": 2.0}
-                ],
-                "Catch": _catch("Terminate cluster after failure"),
-                "Next": following,
-            }
+        states[_dashboard_state(job)] = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::elasticmapreduce:addStep.sync",
+            "Arguments": {"ClusterId": "{% $clusterId %}", "Step": _dashboard_step(job, deployment)},
+            "TimeoutSeconds": STEP_TIMEOUT_SECONDS,
+            "Retry": [
+                {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 60, "MaxAttempts": 1, "BackoffRate": 2.0}
+            ],
+            "Catch": _catch("Terminate cluster after failure"),
+            "Next": following,
+        }
         states[_state_name(job)] = {
             "Type": "Task",
             "Resource": "arn:aws:states:::elasticmapreduce:addStep.sync",
@@ -477,7 +469,7 @@ def state_machine(
                 {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 60, "MaxAttempts": 1, "BackoffRate": 2.0}
             ],
             "Catch": _catch("Terminate cluster after failure"),
-            "Next": _dashboard_state(job) if dashboard is not None else following,
+            "Next": _dashboard_state(job),
         }
     terminate_retry = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 30, "MaxAttempts": 3, "BackoffRate": 2.0}]
     states["Terminate cluster"] = {
@@ -490,17 +482,16 @@ def state_machine(
     }
     if redshift:
         states["Load Redshift"] = _redshift_load(redshift, after_cluster)
-    if athena:
-        states["Register in Athena?"] = {
-            "Type": "Choice",
-            "Comment": 'Optional: start the execution with {"athena": {"workGroup": ..., "outputLocation": ...}} '
-            "to (re)create the output tables in Athena.",
-            "Choices": [
-                {"Condition": "{% $exists($states.context.Execution.Input.athena) %}", "Next": "Register in Athena"}
-            ],
-            "Default": "Pipeline succeeded",
-        }
-        states["Register in Athena"] = _athena_register(athena, "Pipeline succeeded")
+    states["Register in Athena?"] = {
+        "Type": "Choice",
+        "Comment": 'Optional: start the execution with {"athena": {"workGroup": ..., "outputLocation": ...}} '
+        "to (re)create the output tables in Athena.",
+        "Choices": [
+            {"Condition": "{% $exists($states.context.Execution.Input.athena) %}", "Next": "Register in Athena"}
+        ],
+        "Default": "Pipeline succeeded",
+    }
+    states["Register in Athena"] = _athena_register(athena, "Pipeline succeeded")
     states["Terminate cluster after failure"] = {
         "Type": "Task",
         "Resource": "arn:aws:states:::elasticmapreduce:terminateCluster.sync",
