@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-WIDTH, HEIGHT = 470, 220
+WIDTH, HEIGHT = 430, 220
 UTC_AXIS = {"format": "%b %d %H:%M", "labelAngle": 0}
 
 
@@ -161,21 +161,20 @@ def bars(
 
 
 def grouped_bars(rows: Sequence[dict[str, Any]], group: str, category: str, value: str, value_title: str):
-    """Bars per category, side by side per group (MERGE figures per table)."""
+    """Bars per category, one panel per group (MERGE figures per table)."""
     alt = _alt()
     chart = (
         alt.Chart(_data(rows))
         .mark_bar()
         .encode(
-            x=alt.X(f"{category}:N", title=None, sort=None),
+            x=alt.X(f"{category}:N", title=None, sort=None, axis=alt.Axis(labelAngle=-30)),
             y=alt.Y(f"{value}:Q", title=value_title),
             color=alt.Color(f"{category}:N", legend=None),
-            xOffset=alt.XOffset(f"{category}:N", sort=None),
             column=alt.Column(f"{group}:N", title=None),
             tooltip=[f"{group}:N", f"{category}:N", f"{value}:Q"],
         )
     )
-    return chart.properties(width=240, height=HEIGHT).to_dict()
+    return chart.properties(width=200, height=HEIGHT).to_dict()
 
 
 def daily_money(rows: Sequence[dict[str, Any]], value_title: str):

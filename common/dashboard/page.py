@@ -37,7 +37,7 @@ p.note { font-size: 13px; color: #52606d; margin: 2px 0 8px 0; max-width: 980px;
 .charts { display: flex; flex-wrap: wrap; gap: 14px; }
 .card { background: white; border-radius: 6px; padding: 10px 12px; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
 .card h3 { font-size: 14px; margin: 0 0 2px 0; }
-.card p { font-size: 12px; color: #616e7c; margin: 0 0 6px 0; max-width: 620px; }
+.card p { font-size: 12px; color: #616e7c; margin: 0 0 6px 0; max-width: 540px; }
 code { font-size: 12px; }
 """
 
