@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,9 @@ from pyspark.sql import functions as F
 from common.dashboard import DASHBOARD_FILE
 from common.tables import read_table
 from jobs import build_dashboard, customer_segmentation, log_analytics, segment_customers, transaction_etl
+from schemas.customers import PREDICTIONS
+from schemas.quarantine import QUARANTINE
+from tests.athena_sql import parse_ddl
 from tests.browser import INSTALL_HINT, Browser, chromium_binary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -302,3 +307,50 @@ def test_build_dashboard_on_a_root_without_a_run_report_is_one_line(tmp_path: Pa
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"build_dashboard: error: no run_report.json under {tmp_path}: not the output of a finished run"
     )
+
+
+# ── the Athena DDL the same runs wrote ───────────────────────────────────────────────────
+
+
+def test_delta_run_ddl_locates_every_table_it_wrote(logs_run) -> None:
+    output, report = logs_run
+    assert report["metrics"]["athena"] == {
+        "ddl": str(output / "athena_ddl.sql"),
+        "database": "log_analytics",
+        "tables": sorted(report["tables"]),
+    }
+    databases, tables = parse_ddl((output / "athena_ddl.sql").read_text())
+    assert databases == ["log_analytics"] and sorted(tables) == sorted(report["tables"])
+    for name, table in tables.items():
+        assert table.database == "log_analytics"
+        assert table.location == f"file:{output / name}" == f"file:{report['tables'][name]['path']}"
+        assert table.properties == {"table_type": "DELTA"} and table.columns == []
+        assert (output / name / "_delta_log").is_dir()
+
+
+def test_parquet_run_ddl_has_the_contract_columns(segmentation_runs) -> None:
+    base, _, scored = segmentation_runs
+    _, tables = parse_ddl((base / "scored" / "athena_ddl.sql").read_text())
+    contracts = {"predictions": PREDICTIONS, "quarantine": QUARANTINE}
+    assert sorted(tables) == sorted(contracts) == sorted(scored["tables"])
+    for name, contract in contracts.items():
+        assert tables[name].stored_as == "PARQUET" and tables[name].partitions == []
+        assert tables[name].columns == [(f.name, f.dataType.simpleString()) for f in contract.fields]
+        assert tables[name].location == f"file:{base / 'scored' / name}"
+
+
+def test_a_run_without_dashboard_imports_none_of_it() -> None:
+    """The flag's absence costs nothing: no charting import, no page (checked in a fresh
+    interpreter, since this one has built pages)."""
+    code = (
+        "import sys, argparse\n"
+        "from jobs import log_analytics\n"
+        "from common.dashboard import build_if_asked\n"
+        "args = log_analytics.parse_args(['--input', 'i', '--output', 'o'])\n"
+        "assert args.dashboard is False\n"
+        "build_if_asked(None, args, 'o', {}, 'log_analytics')\n"
+        "loaded = [m for m in ('common.dashboard.build', 'vl_convert', 'altair') if m in sys.modules]\n"
+        "assert loaded == [], loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
