@@ -278,7 +278,7 @@ def test_segmentation_dashboard_draws_the_model_and_segments(
     assert {(r["segment"], r["measure"]): r["mean"] for r in charts["profile_means"][0]} == {
         (str(p.segment), m): p[f"{m}_mean"] for p in profiles for m in ("age", "annual_income", "spending_score")
     }
-    for column in ("gender_share", "marital_status_share"):
+    for column in ("gender_share", "marital_status_share"):  # the fixture trains on demographics
         assert {(r["segment"], r["category"]): r["share"] for r in charts[column][0]} == {
             (str(p.segment), c): s for p in profiles for c, s in p[column].items()
         }

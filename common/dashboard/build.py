@@ -337,12 +337,19 @@ def customer_segmentation(spark: SparkSession, report: dict[str, Any], tables: d
         {"k": int(k), "silhouette": s, "chosen": int(k) == chosen}
         for k, s in sorted(model.get("silhouette_by_k", {}).items(), key=lambda item: int(item[0]))
     ]
-    profiles = rows(tables["segment_profiles"].orderBy("segment"))
+    profile_table = tables["segment_profiles"]
+    profiles = rows(profile_table.orderBy("segment"))
     sizes = [{"segment": str(p["segment"]), "customers": p["customers"]} for p in profiles]
+    # The features the model was trained on (demographic, behaviour or both): each has a *_mean
+    # column, each category a *_share map.
+    measures = [c[: -len("_mean")] for c in profile_table.columns if c.endswith("_mean")]
+    shares_of = [
+        c for c in profile_table.columns if c.endswith("_share") and dict(profile_table.dtypes)[c].startswith("map")
+    ]
     means = [
         {"segment": str(p["segment"]), "measure": measure, "mean": p[f"{measure}_mean"]}
         for p in profiles
-        for measure in ("age", "annual_income", "spending_score")
+        for measure in measures
     ]
 
     def category_rows(column: str) -> list[dict[str, Any]]:
@@ -376,23 +383,31 @@ def customer_segmentation(spark: SparkSession, report: dict[str, Any], tables: d
             [
                 Chart(
                     "profile_means",
-                    "Mean age, annual income and spending score per segment",
-                    C.profile_means(means),
+                    "Mean of each feature per segment",
+                    C.profile_means(means, measures),
                     note="segment_profiles: *_mean columns (each panel has its own scale).",
                 ),
-                Chart("gender_share", "Gender", C.shares(category_rows("gender_share"), "share of the segment")),
-                Chart(
-                    "marital_status_share",
-                    "Marital status",
-                    C.shares(category_rows("marital_status_share"), "share of the segment"),
+                *(
+                    Chart(
+                        column,
+                        column[: -len("_share")].replace("_", " ").capitalize(),
+                        C.shares(category_rows(column), "share of the segment"),
+                    )
+                    for column in shares_of
                 ),
-                Chart(
-                    "scatter",
-                    f"Annual income against spending score (sample of {len(sample)})",
-                    C.scatter(sample),
-                    note="Segments from the predictions table, for a fixed sample of customers (by a hash of "
-                    "customer_id); their income and score are read again from the run's input, cleaned by the same "
-                    "rules, since no output table keeps them.",
+                *(
+                    [
+                        Chart(
+                            "scatter",
+                            f"Annual income against spending score (sample of {len(sample)})",
+                            C.scatter(sample),
+                            note="Segments from the predictions table, for a fixed sample of customers (by a hash "
+                            "of customer_id); their income and score are read again from the run's input, cleaned "
+                            "by the same rules, since no output table keeps them.",
+                        )
+                    ]
+                    if sample
+                    else []
                 ),
             ],
         ),
@@ -406,7 +421,7 @@ def scatter_sample(spark: SparkSession, report: dict[str, Any], predictions: Dat
     from common.rules.customers import CUSTOMER_CONTRACT, to_customers
     from schemas.customers import RAW_CUSTOMER
 
-    source = report.get("arguments", {}).get("input")
+    source = report.get("arguments", {}).get("input")  # a warehouse-only run has no customer CSV
     picked = (
         predictions.withColumn("_order", F.xxhash64("customer_id"))
         .orderBy("_order", "customer_id")

@@ -228,8 +228,8 @@ def silhouette(rows: Sequence[dict[str, Any]]):
     return _spec(alt.layer(line, chosen, label))
 
 
-def profile_means(rows: Sequence[dict[str, Any]]):
-    """Each segment's mean age, income and spending score, one panel per measure (own scale)."""
+def profile_means(rows: Sequence[dict[str, Any]], measures: Sequence[str]):
+    """Each segment's mean of every feature, one panel per measure (own scale)."""
     alt = _alt()
     chart = (
         alt.Chart(_data(rows))
@@ -238,12 +238,12 @@ def profile_means(rows: Sequence[dict[str, Any]]):
             x=alt.X("segment:N", title="segment", axis=alt.Axis(labelAngle=0)),
             y=alt.Y("mean:Q", title=None),
             color=alt.Color("segment:N", legend=None),
-            column=alt.Column("measure:N", title=None, sort=["age", "annual_income", "spending_score"]),
+            column=alt.Column("measure:N", title=None, sort=list(measures)),
             tooltip=["segment:N", "measure:N", alt.Tooltip("mean:Q", format=",.2f")],
         )
         .resolve_scale(y="independent")
     )
-    return chart.properties(width=170, height=HEIGHT).to_dict()
+    return chart.properties(width=150, height=HEIGHT).to_dict()
 
 
 def shares(rows: Sequence[dict[str, Any]], title: str):
