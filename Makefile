@@ -56,7 +56,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # Great Expectations must not try to reach the network.
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help check-java setup run test lint format package bench lock lock-wheels wheelhouse clean distclean
+.PHONY: help check-java check-chromium setup run test lint format package bench lock lock-wheels wheelhouse clean distclean
 .PHONY: emr-artifacts deploy cluster submit submit-serverless
 
 help: ## List the targets
@@ -107,7 +107,11 @@ $(ASL_VALIDATOR): tools/asl/package.json tools/asl/package-lock.json
 	npm ci --prefix tools/asl --no-audit --no-fund --silent
 	touch $@
 
-test: setup package $(ASL_VALIDATOR) ## Run the test suite (local Spark, real Delta and Great Expectations)
+# The dashboard tests open every page in a headless Chromium (Debian's package).
+check-chromium:
+	@tools/check_chromium.sh
+
+test: check-chromium setup package $(ASL_VALIDATOR) ## Run the test suite (local Spark, real Delta and Great Expectations)
 	$(PY) -m pytest
 
 lint: setup ## ruff check and format check
@@ -164,7 +168,7 @@ wheelhouse: package ## Download the cluster wheels for offline nodes into wheelh
 	$(PY) -m tools.emr.wheels download --requirements dist/requirements.txt --out wheelhouse
 
 clean: ## Remove generated data, outputs and builds (keeps .venv and the jar cache)
-	rm -rf data dist build *.egg-info spark-warehouse metastore_db derby.log .pytest_cache .ruff_cache
+	rm -rf data dist build *.egg-info spark-warehouse metastore_db derby.log .pytest_cache .ruff_cache test-artifacts
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
 distclean: clean ## Also remove .venv and the jar and benchmark caches

@@ -31,8 +31,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
 
+from common.athena import write_ddl
 from common.classify import Contract, classify_lines, count_by_reason, require_valid_rows
+from common.dashboard import build_if_asked
 from common.errors import ValidationError
 from common.expectations import SuiteResult, require_success, run_suite, warm_up_great_expectations
 from common.fs import delete_path, join_path, write_text
@@ -91,8 +94,12 @@ class JobRun(AbstractContextManager["JobRun"]):
         self.output = output
         self.fmt = fmt
         self.log = get_logger(job)
+        self.args = args
         self.report = RunReport(job, {**vars(args), **(recorded or {})})
         self.cache = CacheScope()
+        # Each published table's columns and partitions, for the Athena DDL of Parquet tables.
+        self.schemas: dict[str, StructType] = {}
+        self.partitions: dict[str, list[str]] = {}
 
     def __enter__(self) -> JobRun:
         warm_up_great_expectations()
@@ -195,6 +202,8 @@ class JobRun(AbstractContextManager["JobRun"]):
         with self.stage(f"write_{name}"):
             write_table(rows.coalesce(files_for(count)), path, self.fmt, partition_by)
         self.record_table(name, path, count, self.fmt)
+        self.schemas[name] = rows.schema
+        self.partitions[name] = list(partition_by or ())
         return Published(name, rows, count, path)
 
     def record_table(self, name: str, path: str, rows: int, fmt: str = "delta") -> None:
@@ -219,9 +228,15 @@ class JobRun(AbstractContextManager["JobRun"]):
         return self.metric("reconciliation", require_all_hold(checks, what))
 
     def finish(self, **facts: Any) -> dict[str, Any]:
-        """Write the report, the run's completion marker, last; returns what was written."""
+        """Write the Athena DDL of the tables, then the report, the run's completion marker,
+        last; returns what was written. With `--dashboard`, the page follows the report (it is
+        drawn from what the report lists); without it nothing of the dashboard is imported."""
+        database = getattr(self.args, "athena_database", None) or self.job
+        ddl = write_ddl(self.spark, self.output, database, self.report.tables, self.schemas, self.partitions)
+        self.metric("athena", ddl)
         content = self.report.write(self.spark, self.output)
         self.log.info("run succeeded", extra={"job": self.job, "output": self.output, **facts})
+        build_if_asked(self.spark, self.args, self.output, content, self.job)
         return content
 
 

@@ -27,10 +27,12 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from common.athena import add_database_argument
 from common.behaviour import add_behaviour_arguments, load_behaviour, require_a_source
 from common.classify import quarantined_rows
 from common.cli import JobArgumentParser, positive_int, run_job
 from common.customer_contract import BEHAVIOUR, DEFAULT_LOOKBACK_DAYS, DEMOGRAPHICS
+from common.dashboard import add_dashboard_argument
 from common.errors import InputError
 from common.fs import join_path
 from common.job import JobRun, Published
@@ -148,6 +150,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             default=1.0,
             help=f"weight of every {family} feature, when training on both families",
         )
+    add_database_argument(parser, JOB)
+    add_dashboard_argument(parser)
     args = parser.parse_args(argv)
     require_a_source(parser, args)
     if args.k_range:

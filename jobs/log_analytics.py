@@ -4,8 +4,10 @@ anomalies out (the mission's "Log Analysis with Amazon EMR").
     lines ─ read once ─> classify by the log contract ─┬─> quarantine (raw line, reason, file)
                                                        └─> events ─┬─> user_activity
                                                                    ├─> error_patterns
-                                                                   └─> activity_windows ─> anomalies
-    then run_report.json, written last: the run's completion marker.
+                                                                   ├─> activity_windows ─> anomalies
+                                                                   └─> daily_engagement
+    then athena_ddl.sql, run_report.json, written last: the run's completion marker, and with
+    --dashboard dashboard.html, drawn from what the report lists.
 
 spark-submit --py-files dist/spark_jobs-<version>.zip jobs/log_analytics.py --input ... --output ...
 python -m jobs.log_analytics --help
@@ -21,13 +23,15 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from common.athena import add_database_argument
 from common.classify import quarantined_rows, valid_rows
 from common.cli import JobArgumentParser, positive_int, positive_number, run_job
+from common.dashboard import add_dashboard_argument
 from common.job import JobRun, Published, run_concurrently
 from common.lines import read_json_lines
 from common.rules.logs import ERROR_STATUS_MIN, LOG_CONTRACT, event_expectations, output_expectations
 from schemas import conform_to
-from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, ERROR_PATTERNS, EVENT, RAW_LOG, USER_ACTIVITY
+from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, DAILY_ENGAGEMENT, ERROR_PATTERNS, EVENT, RAW_LOG, USER_ACTIVITY
 
 JOB = "log_analytics"
 
@@ -98,6 +102,33 @@ def activity_windows(events: DataFrame, window_minutes: int) -> DataFrame:
     )
 
 
+def daily_engagement(events: DataFrame) -> DataFrame:
+    """Per UTC day: active users, events, events per active user (mean, median, 90th
+    percentile) and users new that day versus returning, new meaning first seen in this input.
+
+    Percentiles are exact (`percentile`, linearly interpolated), so a rerun gives the same
+    figures: approximate ones would move with the partitioning.
+    """
+    per_user_day = events.groupBy(F.to_date("event_ts").alias("event_date"), "user_id").agg(
+        F.count("*").alias("events")
+    )
+    first_day = per_user_day.groupBy("user_id").agg(F.min("event_date").alias("first_date"))
+    return (
+        per_user_day.join(first_day, "user_id")
+        .groupBy("event_date")
+        .agg(
+            F.count("*").alias("active_users"),
+            F.sum("events").alias("event_count"),
+            F.avg("events").alias("events_per_user_mean"),
+            F.percentile("events", 0.5).alias("events_per_user_median"),
+            F.percentile("events", 0.9).alias("events_per_user_p90"),
+            F.count(F.when(F.col("event_date") == F.col("first_date"), True)).alias("new_users"),
+        )
+        .withColumn("returning_users", F.col("active_users") - F.col("new_users"))
+        .transform(conform_to(DAILY_ENGAGEMENT))
+    )
+
+
 def error_rate_anomalies(
     windows: DataFrame,
     z_threshold: float = DEFAULT_Z_THRESHOLD,
@@ -162,6 +193,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_MIN_WINDOW_EVENTS,
         help="windows with fewer events are not scored for anomalies",
     )
+    add_database_argument(parser, JOB)
+    add_dashboard_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -186,6 +219,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
                 "user_activity": lambda: publish("user_activity", user_activity(events)),
                 "error_patterns": lambda: publish("error_patterns", error_patterns(events)),
                 "activity_windows": windows_then_anomalies,
+                "daily_engagement": lambda: publish("daily_engagement", daily_engagement(events)),
             }
         )
         run.reconcile(reconciliation(run.counts, tables))
@@ -198,11 +232,15 @@ def reconciliation(counts: dict[str, Any], tables: dict[str, Published]) -> dict
     window_totals = tables["activity_windows"].rows.agg(F.sum("event_count"), F.sum("error_count")).first()
     user_events = tables["user_activity"].rows.agg(F.sum("event_count")).first()[0]
     pattern_errors = tables["error_patterns"].rows.agg(F.sum("error_count")).first()[0] or 0
+    engagement = tables["daily_engagement"].rows.agg(F.sum("event_count"), F.sum("new_users")).first()
     return {
         "quarantine_rows_equal_rows_quarantined": tables["quarantine"].count == counts["rows_quarantined"],
         "user_activity_events_equal_rows_valid": user_events == valid,
         "activity_windows_events_equal_rows_valid": window_totals[0] == valid,
         "error_patterns_equal_window_errors": pattern_errors == window_totals[1],
+        "daily_engagement_events_equal_rows_valid": engagement[0] == valid,
+        # every user is new on exactly one day of the input
+        "daily_engagement_new_users_equal_users": engagement[1] == tables["user_activity"].count,
     }
 
 

@@ -28,9 +28,11 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from common.athena import add_database_argument
 from common.behaviour import add_behaviour_arguments, load_behaviour, require_a_source
 from common.classify import quarantined_rows
 from common.cli import JobArgumentParser, run_job
+from common.dashboard import add_dashboard_argument
 from common.errors import InputError
 from common.job import JobRun
 from common.lines import read_csv_lines
@@ -62,6 +64,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_behaviour_arguments(parser)
     parser.add_path("--output", "output root; one folder per table, plus run_report.json")
     parser.add_table_format()
+    add_database_argument(parser, JOB)
+    add_dashboard_argument(parser)
     args = parser.parse_args(argv)
     require_a_source(parser, args)
     return args

@@ -27,8 +27,10 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from common import delta, redshift
+from common.athena import add_database_argument
 from common.classify import quarantined_rows, valid_rows
 from common.cli import JobArgumentParser, run_job
+from common.dashboard import add_dashboard_argument
 from common.fs import join_path, list_data_files, write_text
 from common.job import JobRun
 from common.lines import read_json_lines
@@ -178,6 +180,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="export every date of daily_user_totals for Redshift, not only the dates this run changed",
     )
+    add_database_argument(parser, JOB)
+    add_dashboard_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -1,6 +1,7 @@
 """Web/app log events: the raw line contract and the log analytics output tables."""
 
 from pyspark.sql.types import (
+    DateType,
     DoubleType,
     IntegerType,
     LongType,
@@ -70,5 +71,21 @@ ANOMALIES = StructType(
         StructField("robust_scale", DoubleType()),
         StructField("robust_z_score", DoubleType()),
         StructField("z_threshold", DoubleType()),
+    ]
+)
+
+# Engagement per UTC day (the User Activity Dashboard). "New" and "returning" are judged within
+# the run's input only: a user is new on the first day the input shows them, whatever earlier
+# runs saw.
+DAILY_ENGAGEMENT = StructType(
+    [
+        StructField("event_date", DateType()),
+        StructField("active_users", LongType()),
+        StructField("event_count", LongType()),
+        StructField("events_per_user_mean", DoubleType()),
+        StructField("events_per_user_median", DoubleType()),
+        StructField("events_per_user_p90", DoubleType()),
+        StructField("new_users", LongType()),
+        StructField("returning_users", LongType()),
     ]
 )

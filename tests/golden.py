@@ -9,7 +9,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StructType
 
-from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, ERROR_PATTERNS, USER_ACTIVITY
+from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, DAILY_ENGAGEMENT, ERROR_PATTERNS, USER_ACTIVITY
 from schemas.quarantine import QUARANTINE
 from schemas.transactions import DAILY_USER_TOTALS, ETL_QUARANTINE, TRANSACTIONS, USER_PROFILES
 from tools.emr import registry
@@ -47,6 +47,7 @@ LOG_ANALYTICS_TABLES = {
     "error_patterns": ERROR_PATTERNS,
     "activity_windows": ACTIVITY_WINDOWS,
     "anomalies": ANOMALIES,
+    "daily_engagement": DAILY_ENGAGEMENT,
     "quarantine": QUARANTINE,
 }
 # The golden log fixture's options: hourly windows, scored from 3 events.

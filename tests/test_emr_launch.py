@@ -304,9 +304,20 @@ def test_jobs_run_in_order_and_the_cluster_always_ends(machines, pipeline: str) 
     states = machines[pipeline]["States"]
     jobs = registry.pipelines(registry.JOBS)[pipeline]
     chain = [states["Create cluster"]["Next"]]
-    while chain[-1].startswith("Run "):
+    while chain[-1].startswith(("Run ", "Build dashboard ")):
         chain.append(states[chain[-1]]["Next"])
-    assert chain == [f"Run {job.name}" for job in jobs] + ["Terminate cluster"]
+    # each job, then its dashboard built over its output root
+    assert chain == [s for job in jobs for s in (f"Run {job.name}", f"Build dashboard {job.name}")] + [
+        "Terminate cluster"
+    ]
+    for job in jobs:
+        step = states[f"Build dashboard {job.name}"]
+        assert step["Arguments"]["Step"]["HadoopJarStep"]["Args"][-3:] == [
+            launch.Deployment(ROOT, package.version()).entrypoint_uri(registry.DASHBOARD),
+            "--output",
+            registry.output_root(job, ROOT),
+        ]
+        assert step["Catch"][0]["Next"] == "Terminate cluster after failure"
     for job in jobs:
         state = states[f"Run {job.name}"]
         assert state["Resource"] == "arn:aws:states:::elasticmapreduce:addStep.sync"
@@ -442,3 +453,54 @@ def test_airflow_example_compiles_and_reads_the_generated_documents() -> None:
     for operator in ("EmrCreateJobFlowOperator", "EmrAddStepsOperator", "EmrStepSensor", "EmrTerminateJobFlowOperator"):
         assert operator in text
     assert "run-job-flow.json" in text and "steps-" in text
+
+
+# ── Athena (optional, after the cluster) ────────────────────────────────────────────────
+
+
+def test_athena_registration_is_optional_and_after_the_cluster(machines) -> None:
+    for name, machine in machines.items():
+        states = machine["States"]
+        jobs = registry.pipelines(registry.JOBS)[name]
+        last = states["Load Redshift"] if "Load Redshift" in states else states["Terminate cluster"]
+        assert last["Next"] == "Register in Athena?"
+        choice = states["Register in Athena?"]
+        assert choice["Default"] == "Pipeline succeeded"
+        condition = choice["Choices"][0]["Condition"]
+        assert jsonata(condition, {"context": {"Execution": {"Input": {"athena": {}}}}}) is True
+        assert jsonata(condition, {"context": {"Execution": {"Input": {}}}}) is False
+        register = states["Register in Athena"]
+        assert [item["Key"] for item in register["Items"]] == [
+            launch.split_s3_uri(f"{registry.output_root(job, ROOT)}/athena_ddl.sql")[1] for job in jobs
+        ]
+        assert register["MaxConcurrency"] == 1 and register["Catch"][0]["Next"] == "Pipeline failed"
+
+
+def test_ddl_file_becomes_athena_queries(machines) -> None:
+    from common.athena import ddl, split_statements
+    from schemas.logs import USER_ACTIVITY
+    from schemas.quarantine import QUARANTINE
+
+    processor = machines["logs"]["States"]["Register in Athena"]["ItemProcessor"]["States"]
+    valid("s3", "GetObject", {"Bucket": "my-bucket", "Key": "spark-jobs/output/log_analytics/athena_ddl.sql"})
+    schemas = {"user_activity": USER_ACTIVITY, "quarantine": QUARANTINE}
+    tables = {name: {"path": f"{ROOT}/output/log_analytics/{name}", "format": "parquet"} for name in schemas}
+    text = ddl("log_analytics", tables, schemas)
+    statements = jsonata(processor["Read DDL"]["Output"]["statements"], {"result": {"Body": text}})
+    assert statements == split_statements(text) and len(statements) == 1 + 2 * len(schemas)
+    run = processor["Run DDL"]
+    assert run["Items"] == "{% $states.input.statements %}" and run["MaxConcurrency"] == 1
+    task = run["ItemProcessor"]["States"]["Run statement"]
+    assert task["Resource"] == "arn:aws:states:::athena:startQueryExecution.sync"
+    for given, expected in (
+        ({}, {"WorkGroup": "primary"}),
+        ({"workGroup": "analytics"}, {"WorkGroup": "analytics"}),
+        (
+            {"outputLocation": "s3://my-bucket/athena-results/"},
+            {"WorkGroup": "primary", "ResultConfiguration": {"OutputLocation": "s3://my-bucket/athena-results/"}},
+        ),
+    ):
+        context = {"Execution": {"Input": {"athena": given}}}
+        request = jsonata(task["Arguments"], {"input": statements[1], "context": context})
+        assert request == {"QueryString": statements[1], **expected}
+        valid("athena", "StartQueryExecution", request)

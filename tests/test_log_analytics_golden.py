@@ -30,7 +30,7 @@ def test_table_matches_golden_file(spark: SparkSession, fixtures: Path, golden_r
     expected = read_expected(spark, fixtures / "log_analytics" / "expected" / f"{table}.jsonl", TABLES[table])
     if table == "quarantine":
         actual = file_name_only(actual)
-    assert_table_equals(actual, expected, approx=table == "anomalies")
+    assert_table_equals(actual, expected, approx=table in ("anomalies", "daily_engagement"))
 
 
 @pytest.mark.parametrize("table", sorted(TABLES))
@@ -64,6 +64,7 @@ def test_report_accounts_for_every_line(golden_run) -> None:
         "error_patterns": 3,
         "activity_windows": 16,
         "anomalies": 1,
+        "daily_engagement": 1,
     }
     assert all(on_disk["metrics"]["reconciliation"].values())
 
@@ -71,7 +72,14 @@ def test_report_accounts_for_every_line(golden_run) -> None:
 def test_report_holds_every_expectation_suite(golden_run) -> None:
     _, report = golden_run
     suites = report["validation"]
-    assert set(suites) == {"events", "user_activity", "error_patterns", "activity_windows", "anomalies"}
+    assert set(suites) == {
+        "events",
+        "user_activity",
+        "error_patterns",
+        "activity_windows",
+        "anomalies",
+        "daily_engagement",
+    }
     assert all(suite["success"] and suite["evaluated"] >= 3 and not suite["failed"] for suite in suites.values())
     row_count = next(
         e for e in suites["events"]["expectations"] if e["expectation"] == "expect_table_row_count_to_be_between"

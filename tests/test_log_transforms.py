@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from jobs.log_analytics import activity_windows, error_patterns, error_rate_anomalies, user_activity
+from jobs.log_analytics import activity_windows, daily_engagement, error_patterns, error_rate_anomalies, user_activity
 from schemas.logs import ACTIVITY_WINDOWS, EVENT
 
 
@@ -17,6 +17,38 @@ def at(hhmmss: str) -> datetime:
 
 def events(spark: SparkSession, *rows: tuple[str, str, str, int]) -> DataFrame:
     return spark.createDataFrame([(at(t), u, e, s) for t, u, e, s in rows], EVENT)
+
+
+def on(day: int, hhmmss: str) -> datetime:
+    return datetime.fromisoformat(f"2026-11-{day:02d}T{hhmmss}")
+
+
+def test_daily_engagement_counts_users_events_percentiles_and_first_days(spark: SparkSession) -> None:
+    rows = [
+        # day 1: a has 1 event, b 3 (a duplicate counts), c 6
+        (on(1, "00:00:00"), "a"),
+        *[(on(1, "10:00:00"), "b")] * 2,
+        (on(1, "23:59:59.999"), "b"),
+        *[(on(1, f"12:0{i}:00"), "c") for i in range(6)],
+        # day 2: b returns with 2 events, d is new with 1; the day starts at midnight UTC
+        (on(2, "00:00:00"), "b"),
+        (on(2, "08:00:00"), "b"),
+        (on(2, "09:00:00"), "d"),
+        # day 4 (nothing on day 3): a returns after a gap
+        (on(4, "07:00:00"), "a"),
+    ]
+    df = spark.createDataFrame([(t, u, "view", 200) for t, u in rows], EVENT)
+    got = {r.event_date.isoformat(): r.asDict() for r in daily_engagement(df).collect()}
+    assert sorted(got) == ["2026-11-01", "2026-11-02", "2026-11-04"]
+    day1, day2, day4 = got["2026-11-01"], got["2026-11-02"], got["2026-11-04"]
+    assert (day1["active_users"], day1["event_count"], day1["new_users"], day1["returning_users"]) == (3, 10, 3, 0)
+    # per-user counts 1, 3, 6: mean 10/3, median 3, p90 interpolated between 3 and 6 at 0.8 -> 5.4
+    assert day1["events_per_user_mean"] == pytest.approx(10 / 3)
+    assert (day1["events_per_user_median"], day1["events_per_user_p90"]) == (3.0, pytest.approx(5.4))
+    assert (day2["active_users"], day2["event_count"], day2["new_users"], day2["returning_users"]) == (2, 3, 1, 1)
+    assert (day2["events_per_user_median"], day2["events_per_user_p90"]) == (1.5, pytest.approx(1.9))
+    assert (day4["active_users"], day4["new_users"], day4["returning_users"]) == (1, 0, 1)
+    assert sum(d["event_count"] for d in got.values()) == len(rows)
 
 
 def test_user_activity_counts_duplicates_and_spans_first_to_last(spark: SparkSession) -> None:

@@ -5,7 +5,8 @@
 The samples sit where the registry's layout puts inputs (`<root>/input/<dataset>/`, generated
 by `make run`); each job then runs as a user would run it (`python -m jobs.<job>` with the
 registry's arguments for that root), pipelines one after another and each pipeline in order,
-so scoring finds the model training wrote. After each job its run report is summarised.
+so scoring finds the model training wrote. After each job its run report is summarised and
+the path of its dashboard (`--dashboard`) printed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def output_root(job: registry.Job, root: str) -> Path:
 
 def run_demo(root: str, jobs: Sequence[registry.Job]) -> int:
     for job in jobs:
-        arguments = job.invocation(root=root)
+        # every job draws its dashboard at the end of its run (common/dashboard)
+        arguments = [*job.invocation(root=root), "--dashboard"]
         print(f"running {job.name} {' '.join(arguments)}", flush=True)
         result = subprocess.run([sys.executable, "-m", job.module, *arguments], check=False)
         if result.returncode != 0:
@@ -35,6 +37,7 @@ def run_demo(root: str, jobs: Sequence[registry.Job]) -> int:
         report = output_root(job, root) / "run_report.json"
         print(summarise(json.loads(report.read_text())))
         print(f"  report: {report}", flush=True)
+        print(f"  dashboard: {report.with_name('dashboard.html')}", flush=True)
     return 0
 
 

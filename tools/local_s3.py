@@ -185,7 +185,7 @@ def run_demo(sample_root: Path, bucket: str, pieces: int) -> int:
             if missing:
                 print(f"local_s3: error: no sample files in {sample_root}/input/{', '.join(missing)}", file=sys.stderr)
                 return 1
-            arguments = job.invocation(root=root)
+            arguments = [*job.invocation(root=root), "--dashboard"]  # the page is written to S3 too
             print(f"running {job.name} {' '.join(arguments)}")
             code = subprocess.run([sys.executable, "-m", job.module, *arguments], env=env, check=False)
             if code.returncode != 0:
@@ -195,6 +195,7 @@ def run_demo(sample_root: Path, bucket: str, pieces: int) -> int:
             objects = s3.objects(bucket, prefix)
             print(summarise(json.loads(objects[f"{prefix}run_report.json"])))
             print(f"  report: {output}/run_report.json")
+            print(f"  dashboard: {output}/dashboard.html")
             folders: dict[str, list[int]] = {}
             for key, body in objects.items():
                 folder = key[len(prefix) :].split("/")

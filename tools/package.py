@@ -194,7 +194,7 @@ def build(dist: Path) -> Path:
     archive = build_zip(dist / f"spark_jobs-{version()}.zip", files)
     entrypoints = dist / "entrypoints"
     entrypoints.mkdir()
-    for job in registry.present():
+    for job in registry.shipped():
         shutil.copyfile(job.source, entrypoints / job.entrypoint)
     (dist / "requirements.txt").write_text(requirements)
     bootstrap = dist / "bootstrap"

@@ -68,6 +68,19 @@ def output_expectations() -> dict[str, list[Any]]:
             gxe.ExpectColumnValuesToBeBetween(column="distinct_users", min_value=1),
             *ordered_pairs(("window_end", "window_start", False), ("event_count", "error_count", True)),
         ],
+        "daily_engagement": [
+            gxe.ExpectColumnValuesToNotBeNull(column="event_date"),
+            gxe.ExpectColumnValuesToBeUnique(column="event_date"),
+            gxe.ExpectColumnValuesToBeBetween(column="active_users", min_value=1),
+            gxe.ExpectColumnValuesToBeBetween(column="events_per_user_mean", min_value=1),
+            gxe.ExpectColumnValuesToBeBetween(column="new_users", min_value=0),
+            gxe.ExpectColumnValuesToBeBetween(column="returning_users", min_value=0),
+            *ordered_pairs(
+                ("event_count", "active_users", True),
+                ("active_users", "new_users", True),
+                ("events_per_user_p90", "events_per_user_median", True),
+            ),
+        ],
         "anomalies": [
             gxe.ExpectColumnValuesToBeUnique(column="window_start"),
             *ordered_pairs(("robust_z_score", "z_threshold", False)),

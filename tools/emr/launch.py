@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tools.emr.registry import Job, pipelines
+from tools.emr.registry import DASHBOARD, Job, output_root, pipelines
 
 DEFAULT_RELEASE_LABEL = "emr-7.12.0"
 DEFAULT_INSTANCE_TYPE = "m6i.xlarge"
@@ -460,6 +460,88 @@ def _redshift_load(items: list[dict[str, str]], next_state: str) -> dict[str, An
     }
 
 
+def _dashboard_state(job: Job) -> str:
+    return f"Build dashboard {job.name}"
+
+
+def _dashboard_step(job: Job, deployment: Deployment) -> dict[str, Any]:
+    """The step that builds `job`'s dashboard over its output root (jobs/build_dashboard.py)."""
+    config = step_config(DASHBOARD, deployment, arguments=["--output", output_root(job, deployment.root)])
+    return {**config, "Name": f"{DASHBOARD.name}-{job.name}"}
+
+
+def _athena_items(jobs: Iterable[Job], root: str) -> list[dict[str, str]]:
+    """The DDL file each job writes beside its run report (common/athena.py)."""
+    items = []
+    for job in jobs:
+        bucket, key = split_s3_uri(f"{output_root(job, root)}/athena_ddl.sql")
+        items.append({"Bucket": bucket, "Key": key, "Name": job.name})
+    return items
+
+
+# athena_ddl.sql holds one statement per ';' (no ';' inside its literals: common/athena.py
+# refuses such locations); Athena runs one statement per query.
+DDL_STATEMENTS = (
+    "{% [$filter($map($split($states.result.Body, ';'), function($s) { $replace($s, /^\\s+|\\s+$/, '') }),"
+    " function($s) { $s != '' })] %}"
+)
+# StartQueryExecution for one statement: the work group from the execution input (default
+# `primary`), and a result location when the input gives one (else the work group's).
+ATHENA_QUERY = (
+    "{% $merge([{'QueryString': $states.input,"
+    " 'WorkGroup': $exists($states.context.Execution.Input.athena.workGroup)"
+    " ? $states.context.Execution.Input.athena.workGroup : 'primary'},"
+    " $exists($states.context.Execution.Input.athena.outputLocation)"
+    " ? {'ResultConfiguration': {'OutputLocation': $states.context.Execution.Input.athena.outputLocation}} : {}]) %}"
+)
+
+
+def _athena_register(items: list[dict[str, str]], next_state: str) -> dict[str, Any]:
+    """A Map over the jobs' DDL files: read one, run its statements in order, each waited for."""
+    api_retry = [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 10, "MaxAttempts": 3, "BackoffRate": 2.0}]
+    return {
+        "Type": "Map",
+        "Comment": "Register the jobs' output tables in Athena: each job's athena_ddl.sql, statement by statement.",
+        "Items": items,
+        "MaxConcurrency": 1,
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "Read DDL",
+            "States": {
+                "Read DDL": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+                    "Arguments": {"Bucket": "{% $states.input.Bucket %}", "Key": "{% $states.input.Key %}"},
+                    "Output": {"statements": DDL_STATEMENTS},
+                    "Retry": api_retry,
+                    "Next": "Run DDL",
+                },
+                "Run DDL": {
+                    "Type": "Map",
+                    "Items": "{% $states.input.statements %}",
+                    "MaxConcurrency": 1,
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "INLINE"},
+                        "StartAt": "Run statement",
+                        "States": {
+                            "Run statement": {
+                                "Type": "Task",
+                                "Resource": "arn:aws:states:::athena:startQueryExecution.sync",
+                                "Arguments": ATHENA_QUERY,
+                                "Retry": api_retry,
+                                "End": True,
+                            }
+                        },
+                    },
+                    "End": True,
+                },
+            },
+        },
+        "Catch": _catch("Pipeline failed"),
+        "Next": next_state,
+    }
+
+
 def state_machine(
     pipeline: str,
     jobs: Sequence[Job],
@@ -477,6 +559,8 @@ def state_machine(
         {"project": PROJECT_TAG, "pipeline": pipeline, "version": deployment.version},
     )
     redshift = _redshift_items(jobs, deployment.root)
+    athena = _athena_items(jobs, deployment.root)
+    after_cluster = "Register in Athena?"
     states: dict[str, Any] = {}
     start = "Create cluster"
     if redshift:
@@ -510,13 +594,25 @@ def state_machine(
         "Next": _state_name(jobs[0]),
     }
     for index, job in enumerate(jobs):
+        following = _state_name(jobs[index + 1]) if index + 1 < len(jobs) else "Terminate cluster"
+        states[_dashboard_state(job)] = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::elasticmapreduce:addStep.sync",
+            "Arguments": {"ClusterId": "{% $clusterId %}", "Step": _dashboard_step(job, deployment)},
+            "TimeoutSeconds": STEP_TIMEOUT_SECONDS,
+            "Retry": [
+                {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 60, "MaxAttempts": 1, "BackoffRate": 2.0}
+            ],
+            "Catch": _catch("Terminate cluster after failure"),
+            "Next": following,
+        }
         states[_state_name(job)] = {
             "Type": "Task",
             "Resource": "arn:aws:states:::elasticmapreduce:addStep.sync",
             "Arguments": {"ClusterId": "{% $clusterId %}", "Step": step_config(job, deployment)},
             "TimeoutSeconds": STEP_TIMEOUT_SECONDS,
             "Catch": _catch("Terminate cluster after failure"),
-            "Next": _state_name(jobs[index + 1]) if index + 1 < len(jobs) else "Terminate cluster",
+            "Next": _dashboard_state(job),
         }
         if job.idempotent:
             # A rerun replaces its outputs, so one retry is safe and rides out a lost node or an
@@ -531,10 +627,20 @@ def state_machine(
         "Arguments": {"ClusterId": "{% $clusterId %}"},
         "Retry": terminate_retry,
         "Catch": _catch("Pipeline failed"),
-        "Next": "Load Redshift" if redshift else "Pipeline succeeded",
+        "Next": "Load Redshift" if redshift else after_cluster,
     }
     if redshift:
-        states["Load Redshift"] = _redshift_load(redshift, "Pipeline succeeded")
+        states["Load Redshift"] = _redshift_load(redshift, after_cluster)
+    states["Register in Athena?"] = {
+        "Type": "Choice",
+        "Comment": 'Optional: start the execution with {"athena": {"workGroup": ..., "outputLocation": ...}} '
+        "to (re)create the output tables in Athena.",
+        "Choices": [
+            {"Condition": "{% $exists($states.context.Execution.Input.athena) %}", "Next": "Register in Athena"}
+        ],
+        "Default": "Pipeline succeeded",
+    }
+    states["Register in Athena"] = _athena_register(athena, "Pipeline succeeded")
     states["Terminate cluster after failure"] = {
         "Type": "Task",
         "Resource": "arn:aws:states:::elasticmapreduce:terminateCluster.sync",

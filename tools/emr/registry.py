@@ -168,6 +168,29 @@ JOBS: tuple[Job, ...] = (
 )
 
 
+# The dashboard builder is no pipeline's job: each pipeline's state machine runs it after every
+# job, over that job's output root (tools/emr/launch.py), and it ships beside the jobs.
+DASHBOARD = Job(
+    name="build_dashboard",
+    module="jobs.build_dashboard",
+    pipeline="",
+    order=0,
+    inputs=(),
+    output=("--output", "{root}"),
+    description="dashboard.html, a self-contained page of charts, beside a finished run's report.",
+)
+
+
+def output_root(job: Job, root: str) -> str:
+    """Where `job` writes its run report (and its dashboard and Athena DDL) under a data root."""
+    return job.output[1].format(root=root)
+
+
+def shipped(jobs: Iterable[Job] = JOBS) -> tuple[Job, ...]:
+    """What the artifact carries an entrypoint for: the present jobs and the dashboard builder."""
+    return (*present(jobs), *present((DASHBOARD,)))
+
+
 def _reads_from(reader: Iterable[Job], writer: Iterable[Job]) -> bool:
     """Whether a job of `reader` takes an input that a job of `writer` writes."""
     outputs = [job.output[1] for job in writer]
@@ -201,7 +224,7 @@ def missing(jobs: Iterable[Job] = JOBS) -> tuple[Job, ...]:
 
 def unregistered(jobs: Iterable[Job] = JOBS, jobs_dir: Path = JOBS_DIR) -> list[str]:
     """Job files in jobs/ that no entry names: each must be registered to be shipped."""
-    modules = {job.module for job in jobs}
+    modules = {job.module for job in jobs} | {DASHBOARD.module}
     files = sorted(p.stem for p in jobs_dir.glob("[!_]*.py"))
     return [name for name in files if f"jobs.{name}" not in modules]
 

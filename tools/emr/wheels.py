@@ -147,6 +147,15 @@ def wheel_tags(filename: str) -> tuple[set[str], set[str], set[str]]:
     return set(python.split(".")), set(abi.split(".")), set(platform.split("."))
 
 
+def installs_on_cpython_311(python: set[str], abi: set[str]) -> bool:
+    """Whether wheel tags (python, abi) install on CPython 3.11: its own ABI, no ABI, or the
+    stable ABI (abi3) of a CPython 3.x up to 3.11 (e.g. vl-convert-python's cp37-abi3)."""
+    if abi & {ABI, "abi3", "none"} and python & {"cp311", "cp3", "py3"}:
+        return True
+    stable = [re.fullmatch(r"cp3(\d+)", tag) for tag in python]
+    return "abi3" in abi and any(m is not None and int(m.group(1)) <= 11 for m in stable)
+
+
 def disagreements(content: dict[str, Any], pins: dict[str, str], expected: dict[str, str] | None = None) -> list[str]:
     """Everything on which the record and the lock (and, if given, the expected closure) differ."""
     problems = []
@@ -161,7 +170,7 @@ def disagreements(content: dict[str, Any], pins: dict[str, str], expected: dict[
             if pins.get(name) != wheel["version"]:
                 problems.append(f"{arch}: {name} {wheel['version']} is locked as {pins.get(name, 'nothing')}")
             python, abi, plat = wheel_tags(wheel["wheel"])
-            if not plat & accepted or not abi & {ABI, "abi3", "none"} or not python & {"cp311", "cp3", "py3"}:
+            if not plat & accepted or not installs_on_cpython_311(python, abi):
                 problems.append(f"{arch}: {wheel['wheel']} does not install on CPython 3.11 {arch}")
             if not re.fullmatch(r"[0-9a-f]{64}", wheel.get("sha256", "")):
                 problems.append(f"{arch}: {name} has no sha256")
