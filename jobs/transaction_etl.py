@@ -5,8 +5,13 @@ export Redshift loads (the mission's "ETL Pipelines with Amazon EMR").
                                                    └─> batch ─ latest per transaction_id ─ MERGE ─> transactions
     transactions' change feed ─> dates touched ─> daily_user_totals (replaceWhere those dates)
     profile lines ─> classify ─> latest per user_id ─ MERGE ─> user_profiles
-    then: Parquet export + COPY manifests + SQL for Redshift, symlink manifests for Spectrum /
-    Athena, and run_report.json, written last: the run's completion marker.
+    then: Parquet export + COPY manifests + SQL for Redshift, and run_report.json, written
+    last: the run's completion marker. Delta keeps each table's symlink manifest (Spectrum,
+    Athena) current on every commit, for the partitions the commit touched.
+
+The MERGE costs what the batch touches: it reads and rewrites only the dates of the batch and
+the dates its ids are stored on (found by a scan of silver's transaction_id alone), so a
+correction that moves a transaction to another day can never leave a second copy behind.
 
 spark-submit --py-files dist/spark_jobs-<version>.zip jobs/transaction_etl.py --transactions ... --warehouse ...
 python -m jobs.transaction_etl --help
@@ -18,15 +23,18 @@ import argparse
 import hashlib
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
+from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from common import delta, redshift
-from common.cli import JobArgumentParser, run_job, storage_path
+from common.cli import JobArgumentParser, describe_failure, positive_int, run_job, storage_path
 from common.errors import ValidationError
 from common.io import CORRUPT_RECORD, SOURCE_FILE, join_path, list_data_files, read_json_lines, read_table, write_text
 from common.logs import get_logger
@@ -76,7 +84,14 @@ SILVER, GOLD, PROFILES, QUARANTINE, EXPORT = (
 )
 PARTITION = "transaction_date"
 # The change data feed tells the gold refresh which dates a MERGE touched, old dates included.
-SILVER_PROPERTIES = {"delta.enableChangeDataFeed": "true"}
+SILVER_PROPERTIES = {delta.CHANGE_DATA_FEED: "true", **delta.layout_properties()}
+GOLD_PROPERTIES = delta.layout_properties()
+PROFILES_PROPERTIES = delta.layout_properties()
+QUARANTINE_PROPERTIES = delta.layout_properties(manifest=False)
+# How late a correction is expected to arrive, in days before the batch's earliest date. The
+# MERGE merges an id wherever it is stored; one stored outside this window is merged the same
+# way (its date is read and rewritten too) and counted in the report (`dates_outside_window`).
+DEFAULT_CORRECTION_WINDOW_DAYS = 30
 # The file a valid row came from, kept past `keep_raw_only_when_quarantined` for silver.
 INGEST_FILE = "_ingest_file"
 
@@ -216,7 +231,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="export every date of daily_user_totals for Redshift, not only the dates this run changed",
     )
+    parser.add_argument(
+        "--target-file-mb",
+        type=positive_int,
+        default=delta.DEFAULT_TARGET_FILE_MB,
+        help="size of the files written per date partition (and of the export's files), in MiB",
+    )
+    parser.add_argument(
+        "--correction-window-days",
+        type=non_negative_int,
+        default=DEFAULT_CORRECTION_WINDOW_DAYS,
+        help="how many days before the batch's dates corrections are expected; older stored ids are still "
+        "merged in place, and counted in the report",
+    )
     return parser.parse_args(argv)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type for a count that may be 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 0")
+    return value
 
 
 def default_batch_id(args: argparse.Namespace) -> str:
@@ -232,6 +271,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     ingested_at = datetime.now(UTC).replace(microsecond=0)
     report = RunReport(JOB, {**vars(args), "batch_id": batch_id})
     warm_up_great_expectations()
+    delta.use_target_file_size(spark, args.target_file_mb)
     paths = {name: join_path(args.warehouse, name) for name in (SILVER, GOLD, PROFILES, QUARANTINE, EXPORT)}
     with CacheScope() as cache:
         with report.stage("read_and_classify"):
@@ -260,21 +300,24 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
             quarantine = classified.transform(lambda df: to_quarantine(df, "transactions", batch_id))
             if profiles_classified is not None:
                 quarantine = quarantine.unionByName(to_quarantine(profiles_classified, "profiles", batch_id))
-            delta.ensure_table(spark, paths[QUARANTINE], ETL_QUARANTINE)
+            delta.ensure_table(spark, paths[QUARANTINE], ETL_QUARANTINE, properties=QUARANTINE_PROPERTIES)
             delta.replace_where(quarantine, paths[QUARANTINE], delta.is_in("batch_id", [batch_id]))
 
         with report.stage("merge_transactions"):
             delta.ensure_table(spark, paths[SILVER], TRANSACTIONS, [PARTITION], SILVER_PROPERTIES)
-            merged = delta.upsert(spark, paths[SILVER], batch, ["transaction_id"], newer_transaction_condition())
+            merged, scope = merge_transactions(
+                spark, paths[SILVER], batch, report.counts["rows_valid"], args.correction_window_days
+            )
         report.metrics["merge_transactions"] = {
             **merged.as_report(),
             "duplicates_collapsed": report.counts["rows_valid"] - merged.source_rows,
         }
+        report.metrics["merge_transactions_cost"] = {**merged.cost(), **scope.as_report()}
 
         if profiles_classified is not None:
             with report.stage("merge_profiles"):
                 profiles = cache(to_profiles(profiles_classified, batch_id, ingested_at))
-                delta.ensure_table(spark, paths[PROFILES], USER_PROFILES)
+                delta.ensure_table(spark, paths[PROFILES], USER_PROFILES, properties=PROFILES_PROPERTIES)
                 merged_profiles = delta.upsert(spark, paths[PROFILES], profiles, ["user_id"], newer_profile_condition())
             report.metrics["merge_profiles"] = {
                 **merged_profiles.as_report(),
@@ -284,10 +327,13 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
             report.check(stored_profiles, PROFILES, profile_expectations())
 
         with report.stage("refresh_daily_user_totals"):
-            refreshed_dates = refresh_daily_totals(spark, paths[SILVER], paths[GOLD])
+            refreshed_dates, rebuilt_because = refresh_daily_totals(spark, paths[SILVER], paths[GOLD])
         report.metrics["daily_user_totals"] = {
             "dates_refreshed": "all" if refreshed_dates is None else [str(d) for d in refreshed_dates]
         }
+        if rebuilt_because:
+            report.metrics["daily_user_totals"]["rebuilt_because"] = rebuilt_because
+            log.warning("daily_user_totals rebuilt from silver", extra={"job": JOB, "reason": rebuilt_because})
         gold = read_table(spark, paths[GOLD], "delta")
         written = gold if refreshed_dates is None else gold.filter(F.col(PARTITION).isin(refreshed_dates))
         written = cache(written)
@@ -297,12 +343,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         with report.stage("export_for_redshift"):
             export_dates = None if args.full_export else refreshed_dates
             report.metrics["redshift_export"] = export_for_redshift(
-                spark, paths, export_dates, with_profiles=profiles_classified is not None
+                spark, paths, export_dates, with_profiles=profiles_classified is not None, target_mb=args.target_file_mb
             )
-        with report.stage("symlink_manifests"):
-            for name in (SILVER, GOLD, PROFILES):
-                if delta.table_exists(spark, paths[name]):
-                    delta.generate_symlink_manifest(spark, paths[name])
 
         for name in (SILVER, GOLD, PROFILES, QUARANTINE):
             if delta.table_exists(spark, paths[name]):
@@ -312,32 +354,123 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     return written_report
 
 
-def refresh_daily_totals(spark: SparkSession, silver_path: str, gold_path: str) -> list[Any] | None:
+@dataclass(frozen=True)
+class MergeScope:
+    """The partitions one batch's MERGE may touch, established on silver's version `version`."""
+
+    version: int
+    batch_dates: tuple[date, ...]
+    stored_dates: tuple[date, ...]
+    window_days: int
+
+    @property
+    def dates(self) -> tuple[date, ...]:
+        """Every date holding a batch row or a stored row of a batch id: what the MERGE reads."""
+        return tuple(sorted(set(self.batch_dates) | set(self.stored_dates)))
+
+    @property
+    def outside_window(self) -> tuple[date, ...]:
+        """Stored dates earlier than the correction window before the batch (or after it)."""
+        if not self.batch_dates:
+            return ()
+        first, last = self.batch_dates[0] - timedelta(days=self.window_days), self.batch_dates[-1]
+        return tuple(d for d in self.stored_dates if d < first or d > last)
+
+    def target_filter(self) -> str | None:
+        """The MERGE's partition predicate on the target (None: nothing to bound)."""
+        if not self.dates:
+            return None
+        return f"t.`{PARTITION}` IN (" + ", ".join(f"DATE'{d.isoformat()}'" for d in self.dates) + ")"
+
+    def as_report(self) -> dict[str, Any]:
+        return {
+            "silver_version": self.version,
+            "batch_dates": len(self.batch_dates),
+            "dates_merged": len(self.dates),
+            "correction_window_days": self.window_days,
+            "dates_outside_window": [d.isoformat() for d in self.outside_window],
+        }
+
+
+# Below this many batch rows, the id lookup broadcasts the batch's ids to the scan of silver
+# (no shuffle of the stored ids); above it Spark chooses.
+BROADCAST_IDS_BELOW = 2_000_000
+
+
+def merge_scope(
+    spark: SparkSession, silver_path: str, batch: DataFrame, batch_rows: int, window_days: int
+) -> MergeScope:
+    """Which dates the batch's MERGE must read: its own, and wherever its ids are stored now.
+
+    The lookup reads silver's `transaction_id` column only (the date is the partition), so it
+    costs a fraction of a MERGE over the whole table, and it makes the bound exact: a
+    correction whose stored row sits on any date, however old, is found and merged in place.
+    """
+    current = delta.version(spark, silver_path)
+    batch_dates = tuple(sorted(row[0] for row in batch.select(PARTITION).distinct().collect()))
+    stored_dates: tuple[date, ...] = ()
+    if delta.file_count(spark, silver_path) > 0:
+        ids = batch.select("transaction_id")
+        if batch_rows < BROADCAST_IDS_BELOW:
+            ids = F.broadcast(ids)
+        stored = (
+            spark.read.format("delta")
+            .option("versionAsOf", current)
+            .load(silver_path)
+            .select("transaction_id", PARTITION)
+            .join(ids, "transaction_id", "left_semi")
+        )
+        stored_dates = tuple(sorted(row[0] for row in stored.select(PARTITION).distinct().collect()))
+    return MergeScope(current, batch_dates, stored_dates, window_days)
+
+
+def merge_transactions(
+    spark: SparkSession, silver_path: str, batch: DataFrame, batch_rows: int, window_days: int
+) -> tuple[delta.MergeMetrics, MergeScope]:
+    """MERGE the batch into silver, reading and rewriting only the dates it can touch."""
+    scope = merge_scope(spark, silver_path, batch, batch_rows, window_days)
+    merged = delta.upsert(
+        spark,
+        silver_path,
+        batch,
+        ["transaction_id"],
+        newer_transaction_condition(),
+        target_filter=scope.target_filter(),
+        expected_version=scope.version,
+    )
+    return merged, scope
+
+
+def refresh_daily_totals(spark: SparkSession, silver_path: str, gold_path: str) -> tuple[list[Any] | None, str | None]:
     """Bring daily_user_totals up to the current silver version; returns the dates rewritten
-    (None: all of them).
+    (None: all of them) and, when gold was rebuilt whole although it had a record, why.
 
     The gold table records in each commit the silver version it reflects, so the dates to
     recompute are those the change feed shows changed since then, whichever run changed them
     (a run that died between the MERGE and this step is caught up by the next one). When there
-    is no such record, or the change feed no longer reaches back that far, gold is rebuilt.
+    is no such record, or the change feed no longer reaches back that far (its log expired, or
+    a VACUUM deleted its change data: table maintenance refuses to), gold is rebuilt, and the
+    report says why.
     """
     silver_version = delta.version(spark, silver_path)
     built_from = delta.last_source_version(spark, gold_path)
     silver = read_table(spark, silver_path, "delta")
     dates: list[Any] | None = None
+    rebuilt_because = None
     if built_from is not None:
         try:
             dates = delta.changed_values(spark, silver_path, PARTITION, built_from, silver_version)
-        except AnalysisException:
+        except (AnalysisException, CapturedException, Py4JJavaError) as exc:
             dates = None
+            rebuilt_because = f"change feed of silver after version {built_from} unreadable: {describe_failure(exc)}"
+    delta.ensure_table(spark, gold_path, DAILY_USER_TOTALS, [PARTITION], GOLD_PROPERTIES)
     if dates is None:
-        delta.ensure_table(spark, gold_path, DAILY_USER_TOTALS, [PARTITION])
         delta.overwrite(daily_user_totals(silver), gold_path, [PARTITION], source_version=silver_version)
-        return None
+        return None, rebuilt_because
     if dates:
         totals = daily_user_totals(silver.filter(F.col(PARTITION).isin(dates)))
         delta.replace_where(totals, gold_path, delta.is_in(PARTITION, dates), [PARTITION], silver_version)
-    return dates
+    return dates, None
 
 
 def reconcile(
@@ -373,7 +506,11 @@ def reconcile(
 
 
 def export_for_redshift(
-    spark: SparkSession, paths: dict[str, str], dates: list[Any] | None, with_profiles: bool
+    spark: SparkSession,
+    paths: dict[str, str],
+    dates: list[Any] | None,
+    with_profiles: bool,
+    target_mb: int = delta.DEFAULT_TARGET_FILE_MB,
 ) -> dict[str, Any]:
     """Plain Parquet + COPY manifest + SQL per table under <warehouse>/redshift/.
 
@@ -391,13 +528,20 @@ def export_for_redshift(
             totals = totals.filter(F.col(PARTITION).isin(dates))
         predicate = None if dates is None else "transaction_date IN (" + ", ".join(f"'{d}'" for d in dates) + ")"
         summary[GOLD] = export_table(
-            spark, root, GOLD, totals.transform(conform_to(REDSHIFT_DAILY_USER_TOTALS)), predicate or "TRUE", ()
+            spark,
+            root,
+            GOLD,
+            totals.transform(conform_to(REDSHIFT_DAILY_USER_TOTALS)),
+            predicate or "TRUE",
+            (),
+            delta.files_for(delta.scanned_bytes(totals), target_mb),
         )
     else:
         summary[GOLD] = "unchanged"
     if with_profiles:
         profiles = read_table(spark, paths[PROFILES], "delta").transform(conform_to(REDSHIFT_USER_PROFILES))
-        summary[PROFILES] = export_table(spark, root, PROFILES, profiles, None, ("user_id",))
+        files = delta.files_for(delta.scanned_bytes(read_table(spark, paths[PROFILES], "delta")), target_mb)
+        summary[PROFILES] = export_table(spark, root, PROFILES, profiles, None, ("user_id",), files)
     return summary
 
 
@@ -408,10 +552,12 @@ def export_table(
     df: DataFrame,
     replace_predicate: str | None,
     replace_keys: Sequence[str],
+    files: int = 1,
 ) -> dict[str, Any]:
-    """Write one table's Parquet files, their COPY manifest and the SQL that loads them."""
+    """Write one table's Parquet files (`files` of them at most: the table's bytes over the
+    target file size), their COPY manifest and the SQL that loads them."""
     data_path = join_path(root, name)
-    df.write.mode("overwrite").parquet(data_path)
+    df.coalesce(files).write.mode("overwrite").parquet(data_path)
     files = list_data_files(spark, data_path, ".parquet")
     manifest = join_path(root, f"{name}.manifest")
     write_text(spark, manifest, redshift.copy_manifest(files))
