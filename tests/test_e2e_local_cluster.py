@@ -69,6 +69,23 @@ def segment_customers_args(data: Path, output: Path) -> list[str]:
     return ["--model", str(model_run / "model"), "--input", str(customers(data)), "--output", str(output)]
 
 
+def maintain_tables_args(data: Path, output: Path) -> list[str]:
+    """Maintains a warehouse the ETL loaded in-process into `output` (two batches, so there are
+    small files to compact); its own report goes to `_maintenance/`."""
+    from jobs import transaction_etl
+
+    if not (output / "transactions").exists():
+        spark = SparkSession.getActiveSession()
+        for half in ("a", "b"):
+            folder = data / f"maintenance-{half}"
+            if not folder.exists():
+                generate.generate("transactions", folder, size=150_000, seed=12 if half == "a" else 13, files=1)
+            transaction_etl.run(
+                spark, transaction_etl.parse_args(["--transactions", str(folder), "--warehouse", str(output)])
+            )
+    return ["--warehouse", str(output)]
+
+
 # Job name -> (data folder, output folder) -> its arguments on small generated data.
 # Every job in jobs/ needs one: test_every_job_has_a_multi_process_run says so.
 RUNS: dict[str, Callable[[Path, Path], list[str]]] = {
@@ -76,6 +93,7 @@ RUNS: dict[str, Callable[[Path, Path], list[str]]] = {
     "transaction_etl": transaction_etl_args,
     "customer_segmentation": customer_segmentation_args,
     "segment_customers": segment_customers_args,
+    "maintain_tables": maintain_tables_args,
 }
 # Columns that record when a run happened, not what it computed.
 RUN_STAMPS = ("ingested_at",)

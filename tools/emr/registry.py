@@ -98,6 +98,17 @@ JOBS: tuple[Job, ...] = (
         ),
     ),
     Job(
+        name="maintain_tables",
+        module="jobs.maintain_tables",
+        pipeline="transactions",
+        order=2,
+        # Runs after every ETL batch and works every 7th (it counts the batches in the
+        # transactions table since its last run), so the schedule lives with the data, not in
+        # the state machine. VACUUM keeps 7 days of versions (the tables' time travel window).
+        arguments=("--warehouse", "{root}/warehouse", "--every-batches", "7", "--retain-hours", "168"),
+        description="Warehouse maintenance: OPTIMIZE small files per date, VACUUM past the retention.",
+    ),
+    Job(
         name="customer_segmentation",
         module="jobs.customer_segmentation",
         pipeline="segmentation",
