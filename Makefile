@@ -20,6 +20,9 @@ CUSTOMERS_SIZE ?= 2MB
 NEW_CUSTOMERS_SIZE ?= 512KB
 BENCH_SIZE ?= 1GB
 BENCH_ROUNDS ?= 3
+# make bench-warehouse: daily batches loaded one by one, with table maintenance every few.
+BENCH_BATCHES ?= 60
+BENCH_ROWS ?= 200000
 # Step Functions validator (npm), installed into tools/asl/node_modules by `make test`.
 ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
 # EMR: the deployment root and the cluster (see README, "Running on EMR").
@@ -40,7 +43,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # Great Expectations must not try to reach the network.
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help check-java setup run test lint format package bench lock clean distclean
+.PHONY: help check-java setup run test lint format package bench bench-warehouse lock clean distclean
 .PHONY: emr-artifacts deploy cluster submit
 
 help: ## List the targets
@@ -129,6 +132,9 @@ submit: $(INSTALLED) ## Run JOB on cluster CLUSTER_ID and wait, printing its sta
 
 bench: setup ## Benchmark the jobs against the mission's seed scripts (~1 GB, cached)
 	$(PY) -m tools.bench --size $(BENCH_SIZE) --rounds $(BENCH_ROUNDS)
+
+bench-warehouse: setup ## Warehouse over daily batches: MERGE cost, files per date, maintenance, a backfill
+	$(PY) -m tools.bench_warehouse --batches $(BENCH_BATCHES) --rows $(BENCH_ROWS)
 
 lock: ## Re-resolve requirements/dev.txt and rewrite the lock file
 	rm -rf .cache/lock-venv && $(PYTHON) -m venv .cache/lock-venv
