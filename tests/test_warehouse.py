@@ -6,6 +6,8 @@ Small hand-made batches (JSON lines written here), real Delta, the shared sessio
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -106,12 +108,12 @@ def test_corrections_that_move_dates_over_several_batches_keep_one_row_per_id(
         1,
     )
 
-    # Batch 4 moves `a` again (back to day 40) and `c` to day 41, inside the window.
-    etl(spark, write_batch(tmp_path / "b4", [("a", "u1", d[40], "12.00"), ("c", "u2", d[41], "8.00")]), warehouse)
+    # Batch 4 (a later version wins) moves `a` again, to day 55, and `c` to day 41, inside the window.
+    etl(spark, write_batch(tmp_path / "b4", [("a", "u1", d[55], "12.00"), ("c", "u2", d[41], "8.00")]), warehouse)
 
     stored = {r["transaction_id"]: (r["transaction_date"], r["amount"]) for r in silver(spark, warehouse).collect()}
     assert stored == {
-        "a": (d[40], Decimal("12.00")),
+        "a": (d[55], Decimal("12.00")),
         "b": (d[0], Decimal("5.00")),
         "c": (d[41], Decimal("8.00")),
         "d": (d[50], Decimal("1.00")),
@@ -119,7 +121,8 @@ def test_corrections_that_move_dates_over_several_batches_keep_one_row_per_id(
     gold_equals_silver_aggregate(spark, warehouse)
     assert day_total(spark, warehouse, d[0]) == Decimal("5.00")  # `a` left day 0
     assert day_total(spark, warehouse, d[50]) == Decimal("1.00")  # and day 50 again
-    assert day_total(spark, warehouse, d[40]) == Decimal("12.00")  # `c` left day 40, `a` arrived
+    assert day_total(spark, warehouse, d[55]) == Decimal("12.00")
+    assert day_total(spark, warehouse, d[40]) is None  # `c` left day 40: its gold rows are gone
 
 
 @pytest.fixture()
@@ -133,14 +136,12 @@ def loaded(spark: SparkSession, tmp_path: Path) -> Path:
     return warehouse
 
 
-def maintain(warehouse: Path, *extra: str) -> tuple[int, str]:
-    import contextlib
-    import io
-
+def maintain(warehouse: Path, *extra: str) -> tuple[int, list[str]]:
+    """Exit code and the error lines (log lines, JSON, go to stderr too)."""
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         code = maintain_tables.main(["--warehouse", str(warehouse), *extra])
-    return code, err.getvalue()
+    return code, [line for line in err.getvalue().splitlines() if not line.startswith("{")]
 
 
 def test_maintenance_compacts_every_date_and_keeps_every_row_total_and_older_version(
@@ -152,7 +153,7 @@ def test_maintenance_compacts_every_date_and_keeps_every_row_total_and_older_ver
     old_version = delta.version(spark, path) - 1
     old_rows = spark.read.format("delta").option("versionAsOf", old_version).load(path).count()
 
-    assert maintain(loaded) == (0, "")
+    assert maintain(loaded) == (0, [])
 
     assert delta.max_files_per_partition(spark, path) == 1
     assert delta.max_files_per_partition(spark, str(loaded / "daily_user_totals")) == 1
@@ -168,7 +169,7 @@ def test_maintenance_compacts_every_date_and_keeps_every_row_total_and_older_ver
 
     # Not due again until --every-batches batches changed silver.
     version = delta.version(spark, path)
-    assert maintain(loaded, "--every-batches", "2") == (0, "")
+    assert maintain(loaded, "--every-batches", "2") == (0, [])
     assert delta.version(spark, path) == version
     assert json.loads((loaded / "_maintenance" / "run_report.json").read_text())["metrics"]["schedule"]["due"] is False
 
@@ -180,8 +181,8 @@ def test_vacuum_refuses_a_retention_that_breaks_time_travel_or_the_gold_refresh(
     version = delta.version(spark, path)
 
     code, err = maintain(loaded, "--retain-hours", "24")
-    assert code == 1 and len(err.splitlines()) == 1
-    assert err.startswith("maintain_tables: error: VACUUM refused: retention of 24 hours for transactions is shorter")
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith("maintain_tables: error: VACUUM refused: retention of 24 hours for transactions is")
     assert delta.version(spark, path) == version  # nothing compacted either
 
     # Time travel window of 0 hours on every table; then silver changes without a gold refresh.
@@ -192,15 +193,15 @@ def test_vacuum_refuses_a_retention_that_breaks_time_travel_or_the_gold_refresh(
     delta.upsert(spark, path, late, ["transaction_id"], transaction_etl.newer_transaction_condition())
 
     code, err = maintain(loaded, "--retain-hours", "0")
-    assert code == 1 and len(err.splitlines()) == 1
-    assert "that daily_user_totals has not read yet" in err
+    assert code == 1 and len(err) == 1
+    assert "that daily_user_totals has not read yet" in err[0]
 
     # The next ETL run catches gold up; then VACUUM may go down to the window, and versions
     # older than it are gone, as documented.
     old = delta.version(spark, path) - 2
     etl(spark, write_batch(tmp_path / "m4", [("v1", "u1", START, "1.00")]), loaded, "--correction-window-days", "0")
     gold_equals_silver_aggregate(spark, loaded)
-    assert maintain(loaded, "--retain-hours", "0") == (0, "")
+    assert maintain(loaded, "--retain-hours", "0") == (0, [])
     gold_equals_silver_aggregate(spark, loaded)
     with pytest.raises(Exception, match=r"(?i)not exist|FileNotFound|not found"):
         spark.read.format("delta").option("versionAsOf", old).load(path).count()
@@ -225,8 +226,7 @@ def test_a_second_writer_racing_a_batch_stops_it_with_one_line_and_a_rerun_conve
     monkeypatch.setattr(transaction_etl, "merge_scope", scope_then_another_writer)
     argv = ["--transactions", str(racing), "--warehouse", str(warehouse), "--batch-id", "r2"]
     assert transaction_etl.main(argv) == 1
-    err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1
+    [err] = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
     assert err.startswith(f"transaction_etl: error: another writer committed to {path}")
     assert not (warehouse / "run_report.json").exists()
     ids = sorted(r[0] for r in silver(spark, warehouse).select("transaction_id").collect())
