@@ -9,8 +9,9 @@ PY := $(VENV)/bin/python
 JARS_DIR := .cache/jars
 INSTALLED := $(VENV)/.installed
 JARS := $(JARS_DIR)/.complete
-SAMPLE := data/sample
-OUTPUT := data/output
+# make run's data root: samples under data/input/<dataset>, outputs where the registry puts them.
+DATA := data
+SAMPLE := $(DATA)/input
 SAMPLE_SIZE ?= 20MB
 # make run S3=1: the jobs read and write s3:// on moto's S3 server, started on 127.0.0.1 and
 # stopped afterwards (tools/local_s3.py).
@@ -82,18 +83,11 @@ $(SAMPLE)/new_customers/.complete: | setup
 
 SAMPLES := $(foreach d,logs transactions profiles customers new_customers,$(SAMPLE)/$(d)/.complete)
 
-run: setup $(SAMPLES) ## Run the jobs on generated sample data (S3=1: on s3:// of a local S3 server)
+run: setup $(SAMPLES) ## Run every job on generated sample data (S3=1: on s3:// of a local S3 server)
 ifeq ($(S3),1)
-	$(PY) -m tools.local_s3 --sample $(SAMPLE)
+	$(PY) -m tools.local_s3 --root $(DATA)
 else
-	$(PY) -m jobs.log_analytics --input $(SAMPLE)/logs --output $(OUTPUT)/log_analytics
-	$(PY) -m tools.show_report $(OUTPUT)/log_analytics
-	$(PY) -m jobs.transaction_etl --transactions $(SAMPLE)/transactions --profiles $(SAMPLE)/profiles --warehouse $(OUTPUT)/transaction_etl
-	$(PY) -m tools.show_report $(OUTPUT)/transaction_etl
-	$(PY) -m jobs.customer_segmentation --input $(SAMPLE)/customers --output $(OUTPUT)/customer_segmentation --k-range 3-7
-	$(PY) -m jobs.segment_customers --model $(OUTPUT)/customer_segmentation/model --input $(SAMPLE)/new_customers --output $(OUTPUT)/segment_customers
-	$(PY) -m tools.show_report $(OUTPUT)/customer_segmentation $(OUTPUT)/segment_customers
-	$(PY) -m json.tool $(OUTPUT)/customer_segmentation/metrics.json
+	$(PY) -m tools.demo --root $(DATA)
 endif
 
 $(ASL_VALIDATOR): tools/asl/package.json tools/asl/package-lock.json

@@ -1,8 +1,8 @@
 """The run report: what a run read, kept, quarantined, wrote and checked, as one JSON file.
 
 It is written last, into the output root, and is the run's completion marker: a job deletes
-the previous report before touching any output, so outputs without a report are from a run
-that did not finish.
+the previous report before touching any output (common/job.py), so outputs without a report
+are from a run that did not finish.
 """
 
 from __future__ import annotations
@@ -11,16 +11,15 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
-from common.io import delete_path, join_path, write_text
-from common.validation import SuiteResult, require_success, run_suite
+from common.fs import join_path, write_text
 from common.version import __version__
 
 REPORT_FILE = "run_report.json"
@@ -88,25 +87,6 @@ class RunReport:
         finally:
             self.timings[name] = round(time.perf_counter() - start, 3)
 
-    def record_counts(self, rows_read: int, by_reason: Mapping[str, int]) -> None:
-        """The main input's row accounting, at the top of the report."""
-        self.counts = row_accounting(rows_read, by_reason)
-
-    def record_table(self, name: str, path: str, fmt: str, rows: int) -> None:
-        self.tables[name] = {"path": path, "format": fmt, "rows": rows}
-
-    def record_suite(self, result: SuiteResult) -> None:
-        self.validation[result.suite] = result.as_report()
-
-    def check(self, df: DataFrame, suite: str, expectations: Sequence[Any], rows: int | None = None) -> SuiteResult:
-        """Run an expectation suite as a timed stage, keep its result, stop the run if it failed
-        (`rows`: the known row count, see `run_suite`)."""
-        with self.stage(f"validate_{suite}"):
-            result = run_suite(df, suite, expectations, rows)
-        self.record_suite(result)
-        require_success([result])
-        return result
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "job": self.job,
@@ -128,8 +108,3 @@ class RunReport:
         content = self.as_dict()
         write_text(spark, join_path(output_root, REPORT_FILE), json.dumps(content, indent=2, default=str) + "\n")
         return content
-
-
-def retire_previous_report(spark: SparkSession, output_root: str) -> None:
-    """Remove an earlier run's report so a failed rerun cannot look complete."""
-    delete_path(spark, join_path(output_root, REPORT_FILE))

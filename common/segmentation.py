@@ -45,7 +45,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from common.errors import InputError
-from common.io import join_path, path_exists
+from common.fs import join_path, path_exists
 from common.segment_scorer import CATEGORICAL_FEATURES, CUSTOMER_ID, MODEL_FORMAT, NUMERIC_FEATURES
 from common.spark import CacheScope
 from schemas import conform_to

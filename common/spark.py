@@ -103,8 +103,7 @@ class CacheScope:
 
 # Delta rebuilds a table's state (its log replay) in this many tasks; the default, 50, suits
 # a cluster. On a few local cores, 50 tasks per snapshot make every small Delta write and
-# read cost seconds: with 2 cores a 50 k-row table took 5-9 s to write and 6-7 s to count,
-# against 1.5 s each with one task per core.
+# read cost seconds; one task per core is enough for a table's log.
 DELTA_SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
 # A few cores, not a cluster's hundreds: Spark's default of 200 shuffle partitions makes every
 # aggregate 200 tiny tasks, and a cached aggregate keeps them, so every later query on it
@@ -113,9 +112,8 @@ SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
 SHUFFLE_PARTITIONS_PER_CORE = 4
 # A few cores and ample memory for their data: CPU is what runs out. Compressing a cached
 # batch first tries every encoding on every value (a dictionary lookup per value of a column
-# of unique ids), which cost more than it saved: uncompressed, reading and classifying 1 GB of
-# logs took 50-53 s instead of 57-64 s, transactions 62 s instead of 79 s. A cluster keeps
-# compression, where the same cache spans executors' memory.
+# of unique ids), which costs more CPU than the memory it saves. A cluster keeps compression,
+# where the same cache spans executors' memory.
 CACHE_COMPRESSED = "spark.sql.inMemoryColumnarStorage.compressed"
 
 

@@ -15,23 +15,21 @@ python -m jobs.customer_segmentation --help
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
+from common.classify import quarantined_rows
 from common.cli import JobArgumentParser, positive_int, run_job, storage_path
-from common.errors import InputError, ValidationError
-from common.io import TABLE_FORMATS, join_path, read_csv_lines, write_text
-from common.logs import get_logger
-from common.outputs import publish_table
-from common.report import RunReport, retire_previous_report
+from common.errors import InputError
+from common.fs import join_path
+from common.job import JobRun, Published
+from common.lines import read_csv_lines
 from common.rules.customers import (
-    classify_lines,
+    CUSTOMER_CONTRACT,
     customer_expectations,
     prediction_expectations,
     profile_expectations,
@@ -46,8 +44,7 @@ from common.segmentation import (
     save_model,
     segment_profiles,
 )
-from common.spark import CacheScope
-from common.validation import classify_input, quarantined_rows, warm_up_great_expectations
+from common.tables import TABLE_FORMATS
 from common.version import __version__
 from schemas.customers import RAW_CUSTOMER
 
@@ -129,77 +126,60 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Run the pipeline; returns the run report it wrote."""
-    log = get_logger(JOB)
-    report = RunReport(JOB, vars(args))
     ks = args.k_range or [args.k]
-    warm_up_great_expectations()
-    with CacheScope() as cache:
-        with report.stage("read_and_classify"):
-            lines = read_csv_lines(spark, args.input, RAW_CUSTOMER)
-            classified, rows_read, by_reason = classify_input(
-                lines, classify_lines, cache, kind="customer", source=args.input
-            )
-        report.record_counts(rows_read, by_reason)
-        log.info("input classified", extra={"job": JOB, **report.counts})
-        valid = report.counts["rows_valid"]
-        if valid < max(ks):
-            raise InputError(f"{valid} valid customers are too few for k={max(ks)}")
-
-        retire_previous_report(spark, args.output)
-        customers = classified.transform(to_customers)
-        report.check(customers, "customers", customer_expectations())
-
-        with report.stage("train"):
+    with JobRun(spark, JOB, args, output=args.output, fmt=args.format) as run:
+        lines = read_csv_lines(spark, args.input, RAW_CUSTOMER)
+        classified = run.accept_input(
+            lines, CUSTOMER_CONTRACT, source=args.input, require=lambda counts: require_enough(counts, max(ks))
+        )
+        customers = run.check(classified.transform(to_customers), "customers", customer_expectations())
+        with run.stage("train"):
             trained = fit_segmentation(customers, ks, args.seed, args.max_iter, args.category_weight)
-        metrics = {
-            **trained.metrics(),
-            "seed": args.seed,
-            "max_iter": args.max_iter,
-            "category_weight": args.category_weight,
-            "rows_trained": valid,
-        }
-        log.info("model trained", extra={"job": JOB, **metrics})
-        with report.stage("save_model"):
+        metrics = run.metric("model", training_metrics(trained, args, rows_trained=run.counts["rows_valid"]))
+        run.log.info("model trained", extra={"job": JOB, **metrics})
+        with run.stage("save_model"):
             save_model(trained.model, join_path(args.output, MODEL_DIR))
-            exported = export_model(
-                trained.model, trained_by=f"{JOB} {__version__}", run_id=report.run_id, seed=args.seed
-            )
-            write_text(spark, join_path(args.output, MODEL_JSON), json.dumps(exported, indent=2) + "\n")
-
-        scored = cache(predict(trained.model, customers))
-        publish = dict(output_root=args.output, fmt=args.format, report=report, cache=cache)
-        publish_table(df=classified.transform(quarantined_rows), name="quarantine", **publish)
-        predicted = publish_table(
-            df=predictions(scored), name="predictions", expectations=prediction_expectations(trained.k), **publish
+            about = {"trained_by": f"{JOB} {__version__}", "run_id": run.run_id, "seed": args.seed}
+            run.write_json(MODEL_JSON, export_model(trained.model, **about))
+        scored = run.cache(predict(trained.model, customers))
+        quarantine = run.publish("quarantine", classified.transform(quarantined_rows))
+        predicted = run.publish("predictions", predictions(scored), expectations=prediction_expectations(trained.k))
+        profiles = run.publish(
+            "segment_profiles", segment_profiles(scored), expectations=profile_expectations(trained.k)
         )
-        profiles = publish_table(
-            df=segment_profiles(scored),
-            name="segment_profiles",
-            expectations=profile_expectations(trained.k),
-            **publish,
-        )
-        report.metrics["model"] = metrics
-        report.metrics["reconciliation"] = reconcile(report, predicted, profiles)
-        write_text(spark, join_path(args.output, METRICS_FILE), json.dumps(metrics, indent=2) + "\n")
-    written_report = report.write(spark, args.output)
-    log.info("run succeeded", extra={"job": JOB, "output": args.output, "k": trained.k})
-    return written_report
+        run.reconcile(reconciliation(run.counts, quarantine, predicted, profiles))
+        run.write_json(METRICS_FILE, metrics)
+        return run.finish(k=trained.k)
 
 
-def reconcile(report: RunReport, predicted: DataFrame, profiles: DataFrame) -> dict[str, bool]:
-    """Row accounting across tables; any mismatch stops the run before it looks complete."""
-    valid, quarantined = report.counts["rows_valid"], report.counts["rows_quarantined"]
-    checks = {
-        "quarantine_rows_equal_rows_quarantined": report.tables["quarantine"]["rows"] == quarantined,
-        "predictions_equal_rows_valid": report.tables["predictions"]["rows"] == valid,
-        "profile_sizes_sum_to_rows_valid": profiles.agg(F.sum("customers")).first()[0] == valid,
-        "profile_sizes_match_predictions": segment_sizes(predicted)
-        == {row["segment"]: row["customers"] for row in profiles.select("segment", "customers").collect()},
+def require_enough(counts: dict[str, Any], k: int) -> None:
+    """KMeans needs at least k customers."""
+    if counts["rows_valid"] < k:
+        raise InputError(f"{counts['rows_valid']} valid customers are too few for k={k}")
+
+
+def training_metrics(trained: Any, args: argparse.Namespace, rows_trained: int) -> dict[str, Any]:
+    """What metrics.json records: the model's figures and the settings that produced them."""
+    return {
+        **trained.metrics(),
+        "seed": args.seed,
+        "max_iter": args.max_iter,
+        "category_weight": args.category_weight,
+        "rows_trained": rows_trained,
     }
-    failed = [name for name, ok in checks.items() if not ok]
-    if failed:
-        raise ValidationError(f"outputs do not reconcile with the input counts: {', '.join(failed)}")
-    return checks
+
+
+def reconciliation(
+    counts: dict[str, Any], quarantine: Published, predicted: Published, profiles: Published
+) -> dict[str, bool]:
+    """Row accounting across tables."""
+    profile_sizes = {row["segment"]: row["customers"] for row in profiles.rows.select("segment", "customers").collect()}
+    return {
+        "quarantine_rows_equal_rows_quarantined": quarantine.count == counts["rows_quarantined"],
+        "predictions_equal_rows_valid": predicted.count == counts["rows_valid"],
+        "profile_sizes_sum_to_rows_valid": sum(profile_sizes.values()) == counts["rows_valid"],
+        "profile_sizes_match_predictions": segment_sizes(predicted.rows) == profile_sizes,
+    }
 
 
 def segment_sizes(predicted: DataFrame) -> dict[int, int]:

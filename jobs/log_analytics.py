@@ -21,22 +21,12 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from common.classify import quarantined_rows, valid_rows
 from common.cli import JobArgumentParser, positive_int, positive_number, run_job, storage_path
-from common.errors import ValidationError
-from common.io import CORRUPT_RECORD, TABLE_FORMATS, read_json_lines
-from common.logs import get_logger
-from common.outputs import publish_table, run_concurrently
-from common.report import RunReport, retire_previous_report
-from common.rules.logs import ERROR_STATUS_MIN, event_expectations, output_expectations, row_rules, typed_columns
-from common.spark import CacheScope
-from common.validation import (
-    classify,
-    classify_input,
-    keep_raw_only_when_quarantined,
-    quarantined_rows,
-    valid_rows,
-    warm_up_great_expectations,
-)
+from common.job import JobRun, Published, run_concurrently
+from common.lines import read_json_lines
+from common.rules.logs import ERROR_STATUS_MIN, LOG_CONTRACT, event_expectations, output_expectations
+from common.tables import TABLE_FORMATS
 from schemas import conform_to
 from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, ERROR_PATTERNS, EVENT, RAW_LOG, USER_ACTIVITY
 
@@ -54,17 +44,6 @@ MEAN_AD_TO_SIGMA = 1.2533
 
 
 # ── transforms: DataFrame -> DataFrame, no IO ────────────────────────────────────────────
-
-
-def classify_lines(lines: DataFrame) -> DataFrame:
-    """Type every line's fields and give it its verdict (`reason`, null when valid)."""
-    return (
-        lines.withColumns(typed_columns())
-        .transform(lambda df: classify(df, row_rules()))
-        .transform(keep_raw_only_when_quarantined)
-        .drop("timestamp", "status_code", CORRUPT_RECORD)
-        .withColumnRenamed("status", "status_code")
-    )
 
 
 def to_events(classified: DataFrame) -> DataFrame:
@@ -193,82 +172,43 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Run the pipeline; returns the run report it wrote."""
-    log = get_logger(JOB)
-    report = RunReport(JOB, vars(args))
-    warm_up_great_expectations()
-    with CacheScope() as cache:
-        with report.stage("read_and_classify"):
-            lines = read_json_lines(spark, args.input, RAW_LOG)
-            classified, rows_read, by_reason = classify_input(
-                lines, classify_lines, cache, kind="log", source=args.input
-            )
-        report.record_counts(rows_read, by_reason)
-        log.info("input classified", extra={"job": JOB, **report.counts})
-
-        retire_previous_report(spark, args.output)
-        events = classified.transform(to_events)
-        report.check(events, "events", event_expectations())
-
+    with JobRun(spark, JOB, args, output=args.output, fmt=args.format) as run:
+        classified = run.accept_input(read_json_lines(spark, args.input, RAW_LOG), LOG_CONTRACT, source=args.input)
+        events = run.check(classified.transform(to_events), "events", event_expectations())
         expectations = output_expectations()
-        publish = dict(output_root=args.output, fmt=args.format, report=report, cache=cache)
 
-        def windows_then_anomalies() -> DataFrame:
-            windows = publish_table(
-                df=activity_windows(events, args.window_minutes),
-                name="activity_windows",
-                expectations=expectations["activity_windows"],
-                **publish,
-            )
-            publish_table(
-                df=error_rate_anomalies(windows, args.z_threshold, args.min_window_events),
-                name="anomalies",
-                expectations=expectations["anomalies"],
-                **publish,
-            )
+        def publish(name: str, df: DataFrame) -> Published:
+            return run.publish(name, df, expectations=expectations.get(name))
+
+        def windows_then_anomalies() -> Published:
+            windows = publish("activity_windows", activity_windows(events, args.window_minutes))
+            publish("anomalies", error_rate_anomalies(windows.rows, args.z_threshold, args.min_window_events))
             return windows
 
         tables = run_concurrently(
             {
-                "quarantine": lambda: publish_table(
-                    df=classified.transform(quarantined_rows), name="quarantine", **publish
-                ),
-                "user_activity": lambda: publish_table(
-                    df=user_activity(events),
-                    name="user_activity",
-                    expectations=expectations["user_activity"],
-                    **publish,
-                ),
-                "error_patterns": lambda: publish_table(
-                    df=error_patterns(events),
-                    name="error_patterns",
-                    expectations=expectations["error_patterns"],
-                    **publish,
-                ),
+                "quarantine": lambda: publish("quarantine", classified.transform(quarantined_rows)),
+                "user_activity": lambda: publish("user_activity", user_activity(events)),
+                "error_patterns": lambda: publish("error_patterns", error_patterns(events)),
                 "activity_windows": windows_then_anomalies,
             }
         )
-        report.metrics["reconciliation"] = reconcile(
-            report, tables["user_activity"], tables["error_patterns"], tables["activity_windows"]
-        )
-    written = report.write(spark, args.output)
-    log.info("run succeeded", extra={"job": JOB, "output": args.output, "tables": report.tables})
-    return written
+        run.reconcile(reconciliation(run.counts, tables))
+        return run.finish(tables=sorted(run.report.tables))
 
 
-def reconcile(report: RunReport, activity: DataFrame, errors: DataFrame, windows: DataFrame) -> dict[str, bool]:
-    """Cross-table sums that must agree with the row accounting; any mismatch stops the run."""
-    valid, quarantined = report.counts["rows_valid"], report.counts["rows_quarantined"]
-    window_totals = windows.agg(F.sum("event_count"), F.sum("error_count")).first()
-    checks = {
-        "quarantine_rows_equal_rows_quarantined": report.tables["quarantine"]["rows"] == quarantined,
-        "user_activity_events_equal_rows_valid": activity.agg(F.sum("event_count")).first()[0] == valid,
+def reconciliation(counts: dict[str, Any], tables: dict[str, Published]) -> dict[str, bool]:
+    """Cross-table sums that must agree with the row accounting."""
+    valid = counts["rows_valid"]
+    window_totals = tables["activity_windows"].rows.agg(F.sum("event_count"), F.sum("error_count")).first()
+    user_events = tables["user_activity"].rows.agg(F.sum("event_count")).first()[0]
+    pattern_errors = tables["error_patterns"].rows.agg(F.sum("error_count")).first()[0] or 0
+    return {
+        "quarantine_rows_equal_rows_quarantined": tables["quarantine"].count == counts["rows_quarantined"],
+        "user_activity_events_equal_rows_valid": user_events == valid,
         "activity_windows_events_equal_rows_valid": window_totals[0] == valid,
-        "error_patterns_equal_window_errors": (errors.agg(F.sum("error_count")).first()[0] or 0) == window_totals[1],
+        "error_patterns_equal_window_errors": pattern_errors == window_totals[1],
     }
-    failed = [name for name, ok in checks.items() if not ok]
-    if failed:
-        raise ValidationError(f"outputs do not reconcile with the input counts: {', '.join(failed)}")
-    return checks
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,14 +2,14 @@
 
     every table under --warehouse ─ OPTIMIZE (small files of each date into ~target-size files,
     rows and totals checked equal before/after) ─ VACUUM (files no version younger than the
-    retention needs) ─ <warehouse>/_maintenance/run_report.json
+    retention needs) ─ <output>/run_report.json (also what tells the next run if it is due)
 
 Run it after the ETL, never while the ETL writes (one writer per table: see the README). It
 refuses, with one line and before touching anything, a retention that would break the tables'
 time travel window (`delta.deletedFileRetentionDuration`, 7 days) or delete change data the
 gold refresh has not read yet.
 
-spark-submit --py-files dist/spark_jobs-<version>.zip jobs/maintain_tables.py --warehouse ...
+spark-submit --py-files dist/spark_jobs-<version>.zip jobs/maintain_tables.py --warehouse ... --output ...
 python -m jobs.maintain_tables --help
 """
 
@@ -28,9 +28,10 @@ from pyspark.sql import functions as F
 from common import delta
 from common.cli import JobArgumentParser, positive_int, run_job, storage_path
 from common.errors import InputError, JobError, ValidationError
-from common.io import join_path, path_exists, read_table, read_text
+from common.fs import delete_path, join_path, path_exists, read_text
 from common.logs import get_logger
-from common.report import REPORT_FILE, RunReport, retire_previous_report
+from common.report import REPORT_FILE, RunReport, row_accounting
+from common.tables import read_table
 from jobs.transaction_etl import GOLD, PROFILES, QUARANTINE, SILVER
 
 JOB = "maintain_tables"
@@ -41,8 +42,6 @@ TABLES: dict[str, tuple[str, ...]] = {
     PROFILES: (),
     QUARANTINE: (),
 }
-# Under --warehouse: this job's own report (the warehouse root's run_report.json is the ETL's).
-REPORT_FOLDER = "_maintenance"
 # VACUUM keeps what the last 7 days of versions need: Delta's default deletedFileRetentionDuration,
 # which the tables state explicitly; a shorter retention is refused.
 DEFAULT_RETAIN_HOURS = 168.0
@@ -69,6 +68,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--warehouse", required=True, type=storage_path, help="the transaction ETL's --warehouse")
     parser.add_argument(
+        "--output",
+        required=True,
+        type=storage_path,
+        help="where its run_report.json goes (not the warehouse root: that one is the ETL's)",
+    )
+    parser.add_argument(
         "--every-batches",
         type=positive_int,
         default=1,
@@ -90,9 +95,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def last_maintained_version(spark: SparkSession, report_root: str) -> int | None:
-    """Silver's version at the last maintenance, from this job's previous report."""
-    path = join_path(report_root, REPORT_FILE)
+def last_maintained_version(spark: SparkSession, output: str) -> int | None:
+    """Silver's version after the last maintenance, from this job's previous report."""
+    path = join_path(output, REPORT_FILE)
     if not path_exists(spark, path):
         return None
     try:
@@ -123,7 +128,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Maintain every table when due; returns the run report it wrote."""
     log = get_logger(JOB)
     report = RunReport(JOB, vars(args))
-    report_root = join_path(args.warehouse, REPORT_FOLDER)
+    report_root = args.output
     paths = {
         name: join_path(args.warehouse, name)
         for name in TABLES
@@ -149,13 +154,12 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
             refusal = delta.vacuum_refusal(spark, path, name, args.retain_hours, reader)
             if refusal:
                 raise JobError(f"VACUUM refused: {refusal}")
-    retire_previous_report(spark, report_root)
+    delete_path(spark, join_path(report_root, REPORT_FILE))
     if not due:
         log.info("maintenance not due", extra={"job": JOB, **schedule})
         return report.write(spark, report_root)
 
     delta.use_target_file_size(spark, args.target_file_mb)
-    schedule["last_maintained_version"] = delta.version(spark, paths[SILVER])
     for name, path in paths.items():
         with report.stage(f"compact_{name}"):
             before = table_totals(spark, path, TABLES[name])
@@ -171,11 +175,13 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
             **vacuumed,
             "totals": after,
         }
-        report.record_table(name, path, "delta", after["rows"])
+        if name == SILVER:
+            # The report's main "input": silver's rows, every one kept (nothing is quarantined).
+            report.counts = row_accounting(after["rows"], {})
     # The compaction commits are newer than the version recorded: count batches after them.
     schedule["last_maintained_version"] = delta.version(spark, paths[SILVER])
     written = report.write(spark, report_root)
-    log.info("maintenance done", extra={"job": JOB, "warehouse": args.warehouse, "tables": report.tables})
+    log.info("maintenance done", extra={"job": JOB, "warehouse": args.warehouse, "tables": sorted(paths)})
     return written
 
 

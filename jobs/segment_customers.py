@@ -23,16 +23,13 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from common.classify import quarantined_rows
 from common.cli import JobArgumentParser, run_job, storage_path
-from common.errors import ValidationError
-from common.io import TABLE_FORMATS, read_csv_lines
-from common.logs import get_logger
-from common.outputs import publish_table
-from common.report import RunReport, retire_previous_report
-from common.rules.customers import classify_lines, customer_expectations, prediction_expectations, to_customers
+from common.job import JobRun
+from common.lines import read_csv_lines
+from common.rules.customers import CUSTOMER_CONTRACT, customer_expectations, prediction_expectations, to_customers
 from common.segmentation import load_model, model_k, predict, predictions
-from common.spark import CacheScope
-from common.validation import classify_input, quarantined_rows, warm_up_great_expectations
+from common.tables import TABLE_FORMATS
 from schemas.customers import RAW_CUSTOMER
 
 JOB = "segment_customers"
@@ -62,54 +59,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Score the input; returns the run report it wrote."""
-    log = get_logger(JOB)
-    report = RunReport(JOB, vars(args))
-    warm_up_great_expectations()
-    with report.stage("load_model"):
-        model = load_model(spark, args.model)
-    k = model_k(model)
-    with CacheScope() as cache:
-        with report.stage("read_and_classify"):
-            lines = read_csv_lines(spark, args.input, RAW_CUSTOMER)
-            classified, rows_read, by_reason = classify_input(
-                lines, classify_lines, cache, kind="customer", source=args.input
+    with JobRun(spark, JOB, args, output=args.output, fmt=args.format) as run:
+        with run.stage("load_model"):
+            model = load_model(spark, args.model)
+        k = model_k(model)
+        classified = run.accept_input(
+            read_csv_lines(spark, args.input, RAW_CUSTOMER), CUSTOMER_CONTRACT, source=args.input
+        )
+        customers = run.check(classified.transform(to_customers), "customers", customer_expectations())
+        quarantine = run.publish("quarantine", classified.transform(quarantined_rows))
+        with run.stage("score"):
+            scored = run.publish(
+                "predictions", predictions(predict(model, customers)), expectations=prediction_expectations(k)
             )
-        report.record_counts(rows_read, by_reason)
-        log.info("input classified", extra={"job": JOB, **report.counts})
-
-        retire_previous_report(spark, args.output)
-        customers = classified.transform(to_customers)
-        report.check(customers, "customers", customer_expectations())
-
-        publish = dict(output_root=args.output, fmt=args.format, report=report, cache=cache)
-        publish_table(df=classified.transform(quarantined_rows), name="quarantine", **publish)
-        with report.stage("score"):
-            scored = publish_table(
-                df=predictions(predict(model, customers)),
-                name="predictions",
-                expectations=prediction_expectations(k),
-                **publish,
-            )
-        sizes = {row["segment"]: row["count"] for row in scored.groupBy("segment").count().collect()}
-        report.metrics["model"] = {"path": args.model, "k": k}
-        report.metrics["customers_by_segment"] = {str(s): n for s, n in sorted(sizes.items())}
-        report.metrics["reconciliation"] = reconcile(report)
-    written = report.write(spark, args.output)
-    log.info("run succeeded", extra={"job": JOB, "output": args.output, "k": k})
-    return written
-
-
-def reconcile(report: RunReport) -> dict[str, bool]:
-    """Every valid row scored once, every bad row quarantined; a mismatch stops the run."""
-    checks = {
-        "quarantine_rows_equal_rows_quarantined": report.tables["quarantine"]["rows"]
-        == report.counts["rows_quarantined"],
-        "predictions_equal_rows_valid": report.tables["predictions"]["rows"] == report.counts["rows_valid"],
-    }
-    failed = [name for name, ok in checks.items() if not ok]
-    if failed:
-        raise ValidationError(f"outputs do not reconcile with the input counts: {', '.join(failed)}")
-    return checks
+        sizes = {row["segment"]: row["count"] for row in scored.rows.groupBy("segment").count().collect()}
+        run.metric("model", {"path": args.model, "k": k})
+        run.metric("customers_by_segment", {str(s): n for s, n in sorted(sizes.items())})
+        run.reconcile(
+            {
+                "quarantine_rows_equal_rows_quarantined": quarantine.count == run.counts["rows_quarantined"],
+                "predictions_equal_rows_valid": scored.count == run.counts["rows_valid"],
+            }
+        )
+        return run.finish(k=k)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,31 +34,23 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from common import delta, redshift
+from common.classify import quarantined_rows, valid_rows
 from common.cli import JobArgumentParser, describe_failure, positive_int, run_job, storage_path
-from common.errors import ValidationError
-from common.io import CORRUPT_RECORD, SOURCE_FILE, join_path, list_data_files, read_json_lines, read_table, write_text
+from common.fs import join_path, list_data_files, write_text
+from common.job import JobRun
+from common.lines import read_json_lines
 from common.logs import get_logger
-from common.report import RunReport, retire_previous_report, row_accounting
 from common.rules.transactions import (
     EXACT_NUMBER_FIELDS,
+    INGEST_FILE,
+    PROFILE_CONTRACT,
+    TRANSACTION_CONTRACT,
     batch_expectations,
     daily_totals_expectations,
-    profile_columns,
     profile_expectations,
-    profile_rules,
-    transaction_columns,
-    transaction_rules,
 )
-from common.spark import CacheScope
-from common.validation import (
-    REASON,
-    classify,
-    classify_input,
-    keep_raw_only_when_quarantined,
-    quarantined_rows,
-    valid_rows,
-    warm_up_great_expectations,
-)
+from common.sql import in_predicate
+from common.tables import read_table
 from schemas import conform_to
 from schemas.transactions import (
     DAILY_USER_TOTALS,
@@ -92,8 +84,6 @@ QUARANTINE_PROPERTIES = delta.layout_properties(manifest=False)
 # MERGE merges an id wherever it is stored; one stored outside this window is merged the same
 # way (its date is read and rewritten too) and counted in the report (`dates_outside_window`).
 DEFAULT_CORRECTION_WINDOW_DAYS = 30
-# The file a valid row came from, kept past `keep_raw_only_when_quarantined` for silver.
-INGEST_FILE = "_ingest_file"
 
 # "Latest" version of a transaction: later timestamp first; equal timestamps ordered by amount
 # then user_id, so every engine and every batch order picks the same winner.
@@ -104,18 +94,6 @@ EPOCH = "TIMESTAMP '1970-01-01 00:00:00'"
 
 
 # ── transforms: DataFrame -> DataFrame, no IO ────────────────────────────────────────────
-
-
-def classify_transactions(lines: DataFrame) -> DataFrame:
-    """Type every transaction line and give it its verdict (`reason`, null when valid)."""
-    return (
-        lines.withColumns(transaction_columns())
-        .transform(lambda df: classify(df, transaction_rules()))
-        .withColumn(INGEST_FILE, F.when(F.col(REASON).isNull(), F.col(SOURCE_FILE)))
-        .transform(keep_raw_only_when_quarantined)
-        .drop("timestamp", "amount", CORRUPT_RECORD)
-        .withColumnRenamed("amount_value", "amount")
-    )
 
 
 def to_transactions(classified: DataFrame, batch_id: str, ingested_at: datetime) -> DataFrame:
@@ -138,8 +116,7 @@ def latest_per_key(df: DataFrame, key: str, newest_first: Sequence[Column]) -> D
     """One row per `key`: the first by `newest_first` (which must order every distinct row).
 
     One window (a shuffle and sort of the batch) measured faster than first finding the
-    repeated keys and ranking only those (a hash aggregate and two joins): 5-8 s against
-    12-14 s on 1.9 M transactions.
+    repeated keys and ranking only those (a hash aggregate and two joins).
     """
     window = Window.partitionBy(key).orderBy(*newest_first)
     return df.withColumn("_rank", F.row_number().over(window)).filter(F.col("_rank") == 1).drop("_rank")
@@ -166,17 +143,6 @@ def daily_user_totals(transactions: DataFrame) -> DataFrame:
         transactions.groupBy("user_id", PARTITION)
         .agg(F.sum("amount").cast(MONEY).alias("total_amount"), F.count("*").alias("transaction_count"))
         .transform(conform_to(DAILY_USER_TOTALS))
-    )
-
-
-def classify_profiles(lines: DataFrame) -> DataFrame:
-    """Type every profile line and give it its verdict."""
-    return (
-        lines.withColumns(profile_columns())
-        .transform(lambda df: classify(df, profile_rules()))
-        .transform(keep_raw_only_when_quarantined)
-        .drop("signup_date", "updated_at", CORRUPT_RECORD)
-        .withColumnsRenamed({"signup_date_value": "signup_date", "updated_at_value": "updated_at"})
     )
 
 
@@ -264,94 +230,122 @@ def default_batch_id(args: argparse.Namespace) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Dates:
+    """Which dates of a date-partitioned table a step covers: all of them (`values` None), or
+    the listed ones, possibly none."""
+
+    values: tuple[date, ...] | None
+
+    @classmethod
+    def every(cls) -> Dates:
+        return cls(None)
+
+    @classmethod
+    def of(cls, values: Sequence[date]) -> Dates:
+        return cls(tuple(sorted(set(values))))
+
+    @property
+    def is_every(self) -> bool:
+        return self.values is None
+
+    @property
+    def is_none(self) -> bool:
+        return self.values == ()
+
+    def select(self, df: DataFrame, column: str = PARTITION) -> DataFrame:
+        """The rows of `df` on these dates."""
+        return df if self.values is None else df.filter(F.col(column).isin(list(self.values)))
+
+    def predicate(self, identifier: str = f"`{PARTITION}`") -> str:
+        """SQL for these dates, the column quoted as the dialect wants (Spark's replaceWhere by
+        default); needs at least one date unless every date is meant."""
+        return "TRUE" if self.values is None else in_predicate(identifier, self.values)
+
+    def as_report(self) -> str | list[str]:
+        return "all" if self.values is None else [str(d) for d in self.values]
+
+
+def warehouse_paths(warehouse: str) -> dict[str, str]:
+    return {name: join_path(warehouse, name) for name in (SILVER, GOLD, PROFILES, QUARANTINE, EXPORT)}
+
+
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Run the pipeline; returns the run report it wrote."""
-    log = get_logger(JOB)
     batch_id = args.batch_id or default_batch_id(args)
     ingested_at = datetime.now(UTC).replace(microsecond=0)
-    report = RunReport(JOB, {**vars(args), "batch_id": batch_id})
-    warm_up_great_expectations()
+    paths = warehouse_paths(args.warehouse)
     delta.use_target_file_size(spark, args.target_file_mb)
-    paths = {name: join_path(args.warehouse, name) for name in (SILVER, GOLD, PROFILES, QUARANTINE, EXPORT)}
-    with CacheScope() as cache:
-        with report.stage("read_and_classify"):
-            lines = read_json_lines(spark, args.transactions, RAW_TRANSACTION, exact_numbers=EXACT_NUMBER_FIELDS)
-            classified, rows_read, by_reason = classify_input(
-                lines, classify_transactions, cache, kind="transaction", source=args.transactions
-            )
-        report.record_counts(rows_read, by_reason)
-        log.info("transactions classified", extra={"job": JOB, **report.counts})
-        profiles_classified = None
-        if args.profiles:
-            with report.stage("read_and_classify_profiles"):
-                profile_lines = read_json_lines(spark, args.profiles, RAW_PROFILE)
-                profiles_classified, profile_rows, profile_reasons = classify_input(
-                    profile_lines, classify_profiles, cache, kind="profile", source=args.profiles
-                )
-            report.metrics["profiles"] = row_accounting(profile_rows, profile_reasons)
+    with JobRun(spark, JOB, args, output=args.warehouse, recorded={"batch_id": batch_id}) as run:
+        profiles = classify_profiles(run, args.profiles)
+        lines = read_json_lines(spark, args.transactions, RAW_TRANSACTION, exact_numbers=EXACT_NUMBER_FIELDS)
+        classified = run.accept_input(lines, TRANSACTION_CONTRACT, source=args.transactions)
+        batch = run.check(run.cache(to_batch(classified, batch_id, ingested_at)), "batch", batch_expectations())
+        quarantined = write_quarantine(run, paths, batch_id, classified, profiles)
+        merged = merge_batch(run, paths, batch, args.correction_window_days)
+        if profiles is not None:
+            merge_profiles(run, paths, to_profiles(profiles, batch_id, ingested_at))
+        refreshed = refresh_gold(run, paths)
+        checks = reconciliation(spark, paths, run.counts, quarantined, merged, refreshed)
+        run.reconcile(checks, "tables do not reconcile")
+        export_dates = Dates.every() if args.full_export else refreshed[0]
+        export_for_redshift(run, paths, export_dates, profiles is not None, args.target_file_mb)
+        record_tables(run, paths)
+        return run.finish(warehouse=args.warehouse)
 
-        retire_previous_report(spark, args.warehouse)
-        batch = cache(
-            classified.transform(lambda df: to_transactions(df, batch_id, ingested_at)).transform(latest_transactions)
+
+def to_batch(classified: DataFrame, batch_id: str, ingested_at: datetime) -> DataFrame:
+    """The rows to merge: the valid transactions, one per transaction_id (its latest version)."""
+    return classified.transform(lambda df: to_transactions(df, batch_id, ingested_at)).transform(latest_transactions)
+
+
+# ── stages: each reads and writes the warehouse, times itself and returns a small value ──
+
+
+def classify_profiles(run: JobRun, profiles: str | None) -> DataFrame | None:
+    """The profile lines classified (None without --profiles), their accounting in the report."""
+    if profiles is None:
+        return None
+    with run.stage("read_and_classify_profiles"):
+        lines = read_json_lines(run.spark, profiles, RAW_PROFILE)
+        classified, accounting = run.classify(lines, PROFILE_CONTRACT, source=profiles)
+    run.metric("profiles", accounting)
+    return classified
+
+
+def write_quarantine(
+    run: JobRun, paths: dict[str, str], batch_id: str, transactions: DataFrame, profiles: DataFrame | None
+) -> int:
+    """Replace this batch's rows of the quarantine; returns how many transaction rows it now
+    holds for the batch (read back: what reconciliation compares with the input's count)."""
+    with run.stage("write_quarantine"):
+        quarantine = to_quarantine(transactions, "transactions", batch_id)
+        if profiles is not None:
+            quarantine = quarantine.unionByName(to_quarantine(profiles, "profiles", batch_id))
+        delta.ensure_table(run.spark, paths[QUARANTINE], ETL_QUARANTINE, properties=QUARANTINE_PROPERTIES)
+        delta.replace_where(quarantine, paths[QUARANTINE], delta.is_in("batch_id", [batch_id]))
+        stored = read_table(run.spark, paths[QUARANTINE], "delta")
+        return stored.filter((F.col("batch_id") == batch_id) & (F.col("dataset") == "transactions")).count()
+
+
+def merge_batch(run: JobRun, paths: dict[str, str], batch: DataFrame, window_days: int) -> dict[str, int]:
+    """MERGE the batch into silver, reading and rewriting only the dates it can touch; the
+    MERGE's figures, with the in-batch duplicates collapsed (and, apart, what it cost)."""
+    with run.stage("merge_transactions"):
+        delta.ensure_table(run.spark, paths[SILVER], TRANSACTIONS, [PARTITION], SILVER_PROPERTIES)
+        scope = merge_scope(run.spark, paths[SILVER], batch, run.counts["rows_valid"], window_days)
+        merged = delta.upsert(
+            run.spark,
+            paths[SILVER],
+            batch,
+            ["transaction_id"],
+            newer_transaction_condition(),
+            target_filter=scope.target_filter(),
+            expected_version=scope.version,
         )
-        report.check(batch, "batch", batch_expectations())
-
-        with report.stage("write_quarantine"):
-            quarantine = classified.transform(lambda df: to_quarantine(df, "transactions", batch_id))
-            if profiles_classified is not None:
-                quarantine = quarantine.unionByName(to_quarantine(profiles_classified, "profiles", batch_id))
-            delta.ensure_table(spark, paths[QUARANTINE], ETL_QUARANTINE, properties=QUARANTINE_PROPERTIES)
-            delta.replace_where(quarantine, paths[QUARANTINE], delta.is_in("batch_id", [batch_id]))
-
-        with report.stage("merge_transactions"):
-            delta.ensure_table(spark, paths[SILVER], TRANSACTIONS, [PARTITION], SILVER_PROPERTIES)
-            merged, scope = merge_transactions(
-                spark, paths[SILVER], batch, report.counts["rows_valid"], args.correction_window_days
-            )
-        report.metrics["merge_transactions"] = {
-            **merged.as_report(),
-            "duplicates_collapsed": report.counts["rows_valid"] - merged.source_rows,
-        }
-        report.metrics["merge_transactions_cost"] = {**merged.cost(), **scope.as_report()}
-
-        if profiles_classified is not None:
-            with report.stage("merge_profiles"):
-                profiles = cache(to_profiles(profiles_classified, batch_id, ingested_at))
-                delta.ensure_table(spark, paths[PROFILES], USER_PROFILES, properties=PROFILES_PROPERTIES)
-                merged_profiles = delta.upsert(spark, paths[PROFILES], profiles, ["user_id"], newer_profile_condition())
-            report.metrics["merge_profiles"] = {
-                **merged_profiles.as_report(),
-                "duplicates_collapsed": report.metrics["profiles"]["rows_valid"] - merged_profiles.source_rows,
-            }
-            stored_profiles = cache(read_table(spark, paths[PROFILES], "delta"))
-            report.check(stored_profiles, PROFILES, profile_expectations())
-
-        with report.stage("refresh_daily_user_totals"):
-            refreshed_dates, rebuilt_because = refresh_daily_totals(spark, paths[SILVER], paths[GOLD])
-        report.metrics["daily_user_totals"] = {
-            "dates_refreshed": "all" if refreshed_dates is None else [str(d) for d in refreshed_dates]
-        }
-        if rebuilt_because:
-            report.metrics["daily_user_totals"]["rebuilt_because"] = rebuilt_because
-            log.warning("daily_user_totals rebuilt from silver", extra={"job": JOB, "reason": rebuilt_because})
-        gold = read_table(spark, paths[GOLD], "delta")
-        written = gold if refreshed_dates is None else gold.filter(F.col(PARTITION).isin(refreshed_dates))
-        written = cache(written)
-        report.check(written, GOLD, daily_totals_expectations())
-        report.metrics["reconciliation"] = reconcile(spark, report, paths, refreshed_dates, written)
-
-        with report.stage("export_for_redshift"):
-            export_dates = None if args.full_export else refreshed_dates
-            report.metrics["redshift_export"] = export_for_redshift(
-                spark, paths, export_dates, with_profiles=profiles_classified is not None, target_mb=args.target_file_mb
-            )
-
-        for name in (SILVER, GOLD, PROFILES, QUARANTINE):
-            if delta.table_exists(spark, paths[name]):
-                report.record_table(name, paths[name], "delta", read_table(spark, paths[name], "delta").count())
-    written_report = report.write(spark, args.warehouse)
-    log.info("run succeeded", extra={"job": JOB, "warehouse": args.warehouse, "tables": report.tables})
-    return written_report
+    run.metric("merge_transactions_cost", {**merged.cost(), **scope.as_report()})
+    collapsed = run.counts["rows_valid"] - merged.source_rows
+    return run.metric("merge_transactions", {**merged.as_report(), "duplicates_collapsed": collapsed})
 
 
 @dataclass(frozen=True)
@@ -364,9 +358,9 @@ class MergeScope:
     window_days: int
 
     @property
-    def dates(self) -> tuple[date, ...]:
+    def dates(self) -> Dates:
         """Every date holding a batch row or a stored row of a batch id: what the MERGE reads."""
-        return tuple(sorted(set(self.batch_dates) | set(self.stored_dates)))
+        return Dates.of([*self.batch_dates, *self.stored_dates])
 
     @property
     def outside_window(self) -> tuple[date, ...]:
@@ -378,15 +372,13 @@ class MergeScope:
 
     def target_filter(self) -> str | None:
         """The MERGE's partition predicate on the target (None: nothing to bound)."""
-        if not self.dates:
-            return None
-        return f"t.`{PARTITION}` IN (" + ", ".join(f"DATE'{d.isoformat()}'" for d in self.dates) + ")"
+        return None if self.dates.is_none else self.dates.predicate(f"t.`{PARTITION}`")
 
     def as_report(self) -> dict[str, Any]:
         return {
             "silver_version": self.version,
             "batch_dates": len(self.batch_dates),
-            "dates_merged": len(self.dates),
+            "dates_merged": len(self.dates.values or ()),
             "correction_window_days": self.window_days,
             "dates_outside_window": [d.isoformat() for d in self.outside_window],
         }
@@ -424,26 +416,34 @@ def merge_scope(
     return MergeScope(current, batch_dates, stored_dates, window_days)
 
 
-def merge_transactions(
-    spark: SparkSession, silver_path: str, batch: DataFrame, batch_rows: int, window_days: int
-) -> tuple[delta.MergeMetrics, MergeScope]:
-    """MERGE the batch into silver, reading and rewriting only the dates it can touch."""
-    scope = merge_scope(spark, silver_path, batch, batch_rows, window_days)
-    merged = delta.upsert(
-        spark,
-        silver_path,
-        batch,
-        ["transaction_id"],
-        newer_transaction_condition(),
-        target_filter=scope.target_filter(),
-        expected_version=scope.version,
-    )
-    return merged, scope
+def merge_profiles(run: JobRun, paths: dict[str, str], profiles: DataFrame) -> None:
+    """MERGE the latest profile per user into user_profiles, then check the stored table."""
+    with run.stage("merge_profiles"):
+        profiles = run.cache(profiles)
+        delta.ensure_table(run.spark, paths[PROFILES], USER_PROFILES, properties=PROFILES_PROPERTIES)
+        merged = delta.upsert(run.spark, paths[PROFILES], profiles, ["user_id"], newer_profile_condition())
+    collapsed = run.report.metrics["profiles"]["rows_valid"] - merged.source_rows
+    run.metric("merge_profiles", {**merged.as_report(), "duplicates_collapsed": collapsed})
+    run.check(run.cache(read_table(run.spark, paths[PROFILES], "delta")), PROFILES, profile_expectations())
 
 
-def refresh_daily_totals(spark: SparkSession, silver_path: str, gold_path: str) -> tuple[list[Any] | None, str | None]:
+def refresh_gold(run: JobRun, paths: dict[str, str]) -> tuple[Dates, DataFrame]:
+    """Refresh daily_user_totals from silver and check the rows it rewrote; returns their dates
+    and those rows (cached for the reconciliation)."""
+    with run.stage("refresh_daily_user_totals"):
+        dates, rebuilt_because = refresh_daily_totals(run.spark, paths[SILVER], paths[GOLD])
+    refresh: dict[str, Any] = {"dates_refreshed": dates.as_report()}
+    if rebuilt_because:
+        refresh["rebuilt_because"] = rebuilt_because
+        get_logger(JOB).warning("daily_user_totals rebuilt from silver", extra={"job": JOB, "reason": rebuilt_because})
+    run.metric("daily_user_totals", refresh)
+    written = run.cache(dates.select(read_table(run.spark, paths[GOLD], "delta")))
+    return dates, run.check(written, GOLD, daily_totals_expectations())
+
+
+def refresh_daily_totals(spark: SparkSession, silver_path: str, gold_path: str) -> tuple[Dates, str | None]:
     """Bring daily_user_totals up to the current silver version; returns the dates rewritten
-    (None: all of them) and, when gold was rebuilt whole although it had a record, why.
+    and, when gold was rebuilt whole although it had a record, why.
 
     The gold table records in each commit the silver version it reflects, so the dates to
     recompute are those the change feed shows changed since then, whichever run changed them
@@ -455,92 +455,88 @@ def refresh_daily_totals(spark: SparkSession, silver_path: str, gold_path: str) 
     silver_version = delta.version(spark, silver_path)
     built_from = delta.last_source_version(spark, gold_path)
     silver = read_table(spark, silver_path, "delta")
-    dates: list[Any] | None = None
+    dates = Dates.every()
     rebuilt_because = None
     if built_from is not None:
         try:
-            dates = delta.changed_values(spark, silver_path, PARTITION, built_from, silver_version)
+            dates = Dates.of(delta.changed_values(spark, silver_path, PARTITION, built_from, silver_version))
         except (AnalysisException, CapturedException, Py4JJavaError) as exc:
-            dates = None
+            dates = Dates.every()
             rebuilt_because = f"change feed of silver after version {built_from} unreadable: {describe_failure(exc)}"
     delta.ensure_table(spark, gold_path, DAILY_USER_TOTALS, [PARTITION], GOLD_PROPERTIES)
-    if dates is None:
+    if dates.is_every:
         delta.overwrite(daily_user_totals(silver), gold_path, [PARTITION], source_version=silver_version)
-        return None, rebuilt_because
-    if dates:
-        totals = daily_user_totals(silver.filter(F.col(PARTITION).isin(dates)))
-        delta.replace_where(totals, gold_path, delta.is_in(PARTITION, dates), [PARTITION], silver_version)
-    return dates, None
+    elif not dates.is_none:
+        totals = daily_user_totals(dates.select(silver))
+        delta.replace_where(totals, gold_path, dates.predicate(), [PARTITION], silver_version)
+    return dates, rebuilt_because
 
 
-def reconcile(
+def reconciliation(
     spark: SparkSession,
-    report: RunReport,
     paths: dict[str, str],
-    dates: list[Any] | None,
-    written_totals: DataFrame,
+    counts: dict[str, Any],
+    quarantined: int,
+    merged: dict[str, int],
+    refreshed: tuple[Dates, DataFrame],
 ) -> dict[str, bool]:
-    """Cross-table sums that must agree; any mismatch stops the run before it looks complete."""
-    silver = read_table(spark, paths[SILVER], "delta")
-    if dates is not None:
-        silver = silver.filter(F.col(PARTITION).isin(dates))
-    expected = silver.agg(F.count("*"), F.sum("amount")).first()
-    actual = written_totals.agg(F.sum("transaction_count"), F.sum("total_amount")).first()
-    quarantined = (
-        read_table(spark, paths[QUARANTINE], "delta")
-        .filter((F.col("batch_id") == report.arguments["batch_id"]) & (F.col("dataset") == "transactions"))
-        .count()
-    )
-    merge = report.metrics["merge_transactions"]
-    checks = {
-        "quarantine_rows_equal_rows_quarantined": quarantined == report.counts["rows_quarantined"],
-        "merge_rows_plus_duplicates_equal_rows_valid": merge["source_rows"] + merge["duplicates_collapsed"]
-        == report.counts["rows_valid"],
+    """Cross-table sums that must agree: the quarantine and the MERGE with the input's
+    accounting, and the gold rows rewritten with silver's rows on the same dates."""
+    dates, gold = refreshed
+    expected = dates.select(read_table(spark, paths[SILVER], "delta")).agg(F.count("*"), F.sum("amount")).first()
+    actual = gold.agg(F.sum("transaction_count"), F.sum("total_amount")).first()
+    return {
+        "quarantine_rows_equal_rows_quarantined": quarantined == counts["rows_quarantined"],
+        "merge_rows_plus_duplicates_equal_rows_valid": merged["source_rows"] + merged["duplicates_collapsed"]
+        == counts["rows_valid"],
         "daily_counts_equal_silver_rows": (actual[0] or 0) == expected[0],
         "daily_totals_equal_silver_amounts": (actual[1] or 0) == (expected[1] or 0),
     }
-    failed = [name for name, ok in checks.items() if not ok]
-    if failed:
-        raise ValidationError(f"tables do not reconcile: {', '.join(failed)}")
-    return checks
+
+
+def record_tables(run: JobRun, paths: dict[str, str]) -> None:
+    """Each table's path and row count in the report. (Their symlink manifests, for Redshift
+    Spectrum and Athena, Delta keeps current on every commit: SYMLINK_MANIFEST.)"""
+    for name in (SILVER, GOLD, PROFILES, QUARANTINE):
+        if delta.table_exists(run.spark, paths[name]):
+            run.record_table(name, paths[name], read_table(run.spark, paths[name], "delta").count())
 
 
 def export_for_redshift(
-    spark: SparkSession,
-    paths: dict[str, str],
-    dates: list[Any] | None,
-    with_profiles: bool,
-    target_mb: int = delta.DEFAULT_TARGET_FILE_MB,
+    run: JobRun, paths: dict[str, str], dates: Dates, with_profiles: bool, target_mb: int = delta.DEFAULT_TARGET_FILE_MB
 ) -> dict[str, Any]:
     """Plain Parquet + COPY manifest + SQL per table under <warehouse>/redshift/.
 
-    daily_user_totals: the complete rows of `dates` (None: every date); its load deletes those
-    dates and inserts the export, so loading twice equals loading once, and a date whose rows
-    all moved away is emptied. No changed date: the previous export is left for its load.
+    daily_user_totals: the complete rows of `dates`; its load deletes those dates and inserts
+    the export, so loading twice equals loading once, and a date whose rows all moved away is
+    emptied. No changed date: the previous export is left for its load.
     user_profiles: the whole table, upserted by user_id.
     """
+    with run.stage("export_for_redshift"):
+        return run.metric("redshift_export", redshift_export(run.spark, paths, dates, with_profiles, target_mb))
+
+
+def redshift_export(
+    spark: SparkSession,
+    paths: dict[str, str],
+    dates: Dates,
+    with_profiles: bool,
+    target_mb: int = delta.DEFAULT_TARGET_FILE_MB,
+) -> dict[str, Any]:
     root = paths[EXPORT]
     write_text(spark, join_path(root, "create_tables.sql"), create_tables_sql())
     summary: dict[str, Any] = {"create_tables": join_path(root, "create_tables.sql")}
-    if dates is None or dates:
-        totals = read_table(spark, paths[GOLD], "delta")
-        if dates is not None:
-            totals = totals.filter(F.col(PARTITION).isin(dates))
-        predicate = None if dates is None else "transaction_date IN (" + ", ".join(f"'{d}'" for d in dates) + ")"
-        summary[GOLD] = export_table(
-            spark,
-            root,
-            GOLD,
-            totals.transform(conform_to(REDSHIFT_DAILY_USER_TOTALS)),
-            predicate or "TRUE",
-            (),
-            delta.files_for(delta.scanned_bytes(totals), target_mb),
-        )
-    else:
+    if dates.is_none:
         summary[GOLD] = "unchanged"
+    else:
+        stored = dates.select(read_table(spark, paths[GOLD], "delta"))
+        files = delta.files_for(delta.scanned_bytes(stored), target_mb)
+        totals = stored.transform(conform_to(REDSHIFT_DAILY_USER_TOTALS))
+        summary[GOLD] = export_table(spark, root, GOLD, totals, dates.predicate(PARTITION), (), files)
     if with_profiles:
-        profiles = read_table(spark, paths[PROFILES], "delta").transform(conform_to(REDSHIFT_USER_PROFILES))
-        files = delta.files_for(delta.scanned_bytes(read_table(spark, paths[PROFILES], "delta")), target_mb)
+        stored = read_table(spark, paths[PROFILES], "delta")
+        files = delta.files_for(delta.scanned_bytes(stored), target_mb)
+        profiles = stored.transform(conform_to(REDSHIFT_USER_PROFILES))
         summary[PROFILES] = export_table(spark, root, PROFILES, profiles, None, ("user_id",), files)
     return summary
 

@@ -10,12 +10,12 @@ import pytest
 from pyspark.sql import Row, SparkSession
 
 from common import segment_scorer
+from common.classify import REASON, classify_lines
 from common.errors import InputError
-from common.io import read_csv_lines
+from common.lines import read_csv_lines
 from common.rules import fields
-from common.rules.customers import classify_lines, reasons
+from common.rules.customers import CUSTOMER_CONTRACT
 from common.segment_scorer import InvalidCustomerError, clean_customer
-from common.validation import REASON
 from schemas.customers import RAW_CUSTOMER
 
 HEADER = "customer_id,age,gender,marital_status,annual_income,spending_score"
@@ -62,7 +62,7 @@ def verdicts(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> d
     """Classify every case in one Spark job; each test below reads its own line's verdict."""
     path = tmp_path_factory.mktemp("customer_rules") / "cases.csv"
     path.write_text(HEADER + "\n" + "\n".join(CASES) + "\n")
-    rows = read_csv_lines(spark, str(path), RAW_CUSTOMER).transform(classify_lines).collect()
+    rows = read_csv_lines(spark, str(path), RAW_CUSTOMER).transform(classify_lines, CUSTOMER_CONTRACT).collect()
     assert len(rows) == len(CASES)
     valid_by_id = {next(csv.reader([line]))[0]: line for line, reason in CASES.items() if reason is None}
     return {row.raw_record if row[REASON] else valid_by_id[row.customer_id]: row for row in rows}
@@ -74,7 +74,7 @@ def test_line_gets_its_reason(verdicts, line: str, reason: str | None) -> None:
 
 
 def test_every_reason_is_exercised() -> None:
-    assert set(reasons()) == {r for r in CASES.values() if r}
+    assert set(CUSTOMER_CONTRACT.reasons()) == {r for r in CASES.values() if r}
 
 
 def test_valid_lines_are_typed_and_cleaned(verdicts) -> None:
@@ -119,7 +119,7 @@ def test_every_file_has_its_header_and_headers_are_not_rows(spark: SparkSession,
     (folder / "header-only.csv").write_text(HEADER + "\n")
     (folder / "empty.csv").write_text("")
     (folder / "_ignored.csv").write_text("not,a,header\n")
-    rows = read_csv_lines(spark, str(folder), RAW_CUSTOMER).transform(classify_lines).collect()
+    rows = read_csv_lines(spark, str(folder), RAW_CUSTOMER).transform(classify_lines, CUSTOMER_CONTRACT).collect()
     assert sorted((r.customer_id, r[REASON]) for r in rows) == [("c1", None), ("c2", None)]
 
 

@@ -17,7 +17,7 @@ import pyspark
 import pytest
 from pyspark.sql import SparkSession
 
-from common.io import read_table
+from common.tables import read_table
 from tests.golden import assert_table_equals
 from tests.submit import spark_submit
 from tools import generate, package
@@ -36,7 +36,11 @@ def log_analytics_args(data: Path, output: Path) -> list[str]:
     if not logs.exists():
         generate.generate("logs", logs, size=250_000, seed=11, files=2)
     # 6-hour windows hold enough events for the anomaly detector to score them
-    return ["--input", str(logs), "--output", str(output), "--window-minutes", "360", "--min-window-events", "5"]
+    return registry.find("log_analytics").invocation(
+        inputs={"--input": str(logs)},
+        output=str(output),
+        options=("--window-minutes", "360", "--min-window-events", "5"),
+    )
 
 
 def transaction_etl_args(data: Path, output: Path) -> list[str]:
@@ -44,7 +48,8 @@ def transaction_etl_args(data: Path, output: Path) -> list[str]:
     if not transactions.exists():
         generate.generate("transactions", transactions, size=300_000, seed=11, files=2)
         generate.generate("profiles", profiles, size=60_000, seed=11, files=1)
-    return ["--transactions", str(transactions), "--profiles", str(profiles), "--warehouse", str(output)]
+    inputs = {"--transactions": str(transactions), "--profiles": str(profiles)}
+    return registry.find("transaction_etl").invocation(inputs=inputs, output=str(output))
 
 
 def customers(data: Path) -> Path:
@@ -55,7 +60,11 @@ def customers(data: Path) -> Path:
 
 
 def customer_segmentation_args(data: Path, output: Path) -> list[str]:
-    return ["--input", str(customers(data)), "--output", str(output), "--k", "4", "--seed", "3", "--max-iter", "10"]
+    return registry.find("customer_segmentation").invocation(
+        inputs={"--input": str(customers(data))},
+        output=str(output),
+        options=("--k", "4", "--seed", "3", "--max-iter", "10"),
+    )
 
 
 def segment_customers_args(data: Path, output: Path) -> list[str]:
@@ -66,27 +75,31 @@ def segment_customers_args(data: Path, output: Path) -> list[str]:
 
         spark = SparkSession.getActiveSession()
         customer_segmentation.run(spark, customer_segmentation.parse_args(customer_segmentation_args(data, model_run)))
-    return ["--model", str(model_run / "model"), "--input", str(customers(data)), "--output", str(output)]
+    inputs = {"--model": str(model_run / "model"), "--input": str(customers(data))}
+    return registry.find("segment_customers").invocation(inputs=inputs, output=str(output))
 
 
 def maintain_tables_args(data: Path, output: Path) -> list[str]:
-    """Maintains a warehouse the ETL loaded in-process into `output` (two batches, so there are
-    small files to compact); its own report goes to `_maintenance/`."""
+    """Maintains a warehouse (under `output`, so the tables are compared) that the ETL loaded
+    in-process from two batches, so there are small files to compact."""
     from jobs import transaction_etl
 
-    if not (output / "transactions").exists():
+    warehouse = output / "warehouse"
+    if not (warehouse / "transactions").exists():
         spark = SparkSession.getActiveSession()
-        for half in ("a", "b"):
+        for half, seed in (("a", 12), ("b", 13)):
             folder = data / f"maintenance-{half}"
             if not folder.exists():
-                generate.generate("transactions", folder, size=150_000, seed=12 if half == "a" else 13, files=1)
-            transaction_etl.run(
-                spark, transaction_etl.parse_args(["--transactions", str(folder), "--warehouse", str(output)])
+                generate.generate("transactions", folder, size=150_000, seed=seed, files=1)
+            etl = registry.find("transaction_etl").invocation(
+                inputs={"--transactions": str(folder)}, output=str(warehouse)
             )
-    return ["--warehouse", str(output)]
+            transaction_etl.run(spark, transaction_etl.parse_args(etl))
+    return registry.find("maintain_tables").invocation(inputs={"--warehouse": str(warehouse)}, output=str(output))
 
 
-# Job name -> (data folder, output folder) -> its arguments on small generated data.
+# Job name -> (data folder, output folder) -> its arguments on small generated data, bound
+# through the registry's invocation so they are the job's real command line.
 # Every job in jobs/ needs one: test_every_job_has_a_multi_process_run says so.
 RUNS: dict[str, Callable[[Path, Path], list[str]]] = {
     "log_analytics": log_analytics_args,
@@ -115,7 +128,10 @@ def spark_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def delta_tables(output: Path) -> list[str]:
-    return sorted(p.parent.name for p in output.glob("*/_delta_log"))
+    """The Delta tables under `output`, as paths relative to it (one level down, or two for a
+    job whose output holds a warehouse)."""
+    logs = [*output.glob("*/_delta_log"), *output.glob("*/*/_delta_log")]
+    return sorted(str(p.parent.relative_to(output)) for p in logs)
 
 
 @pytest.mark.parametrize("job", [j for j in registry.present() if j.name in RUNS], ids=lambda j: j.name)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from common.io import read_table
+from common.tables import read_table
 from tests.golden import assert_table_equals, file_name_only, read_expected
 from tests.submit import spark_submit
 from tests.test_log_analytics_golden import TABLES, job_args

@@ -22,7 +22,7 @@ def test_every_job_file_is_registered() -> None:
 def test_unregistered_job_files_are_found(tmp_path: Path) -> None:
     for name in ("__init__.py", "known.py", "new_job.py"):
         (tmp_path / name).write_text("")
-    known = registry.Job("known", "jobs.known", "p", 1, (), "")
+    known = registry.Job("known", "jobs.known", "p", 1, (), ("--output", "{root}/out"), "")
     assert registry.unregistered([known], jobs_dir=tmp_path) == ["new_job"]
 
 
@@ -141,3 +141,14 @@ def test_build_stops_on_an_unregistered_job(tmp_path: Path, monkeypatch: pytest.
     assert capsys.readouterr().err.strip() == (
         "package: error: jobs without an entry in tools/emr/registry.py: rogue_job"
     )
+
+
+def test_an_invocation_binds_paths_and_refuses_flags_the_job_does_not_take() -> None:
+    etl = registry.find("transaction_etl")
+    assert etl.invocation(root="r") == list(etl.render("r"))
+    bound = etl.invocation(inputs={"--transactions": "t"}, output="w", options=("--batch-id", "b1"))
+    assert bound == ["--transactions", "t", "--warehouse", "w", "--batch-id", "b1"]
+    with pytest.raises(KeyError, match="transaction_etl takes no input --input"):
+        etl.invocation(inputs={"--input": "t"}, output="w")
+    with pytest.raises(ValueError, match="give a root"):
+        etl.invocation(inputs={"--transactions": "t"})

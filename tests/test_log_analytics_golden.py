@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from common.io import read_table
+from common.tables import read_table
 from jobs import log_analytics
 from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, ERROR_PATTERNS, USER_ACTIVITY
 from schemas.quarantine import QUARANTINE

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from common.io import read_json_lines
-from common.validation import REASON
-from jobs.log_analytics import classify_lines
+from common.classify import REASON, classify_lines
+from common.lines import read_json_lines
+from common.rules.logs import LOG_CONTRACT
 from schemas.logs import RAW_LOG
 
 OK = '"timestamp":"2026-11-01T10:00:00Z","user_id":"u1","event_type":"page_view","status_code":200'
@@ -65,7 +65,7 @@ def verdicts(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> d
     """Classify every case in one Spark job; each test below reads its own line's verdict."""
     path = tmp_path_factory.mktemp("rules") / "cases.jsonl"
     path.write_text("\n".join(CASES) + "\n")
-    rows = read_json_lines(spark, str(path), RAW_LOG).transform(classify_lines).collect()
+    rows = read_json_lines(spark, str(path), RAW_LOG).transform(classify_lines, LOG_CONTRACT).collect()
     assert len(rows) == len(CASES)
     return {line: (row[REASON], row["user_id"], row["status_code"]) for line, row in zip(CASES, rows, strict=True)}
 
@@ -76,9 +76,8 @@ def test_line_gets_its_reason(verdicts, line: str, reason: str | None) -> None:
 
 
 def test_every_reason_is_exercised() -> None:
-    from common.rules.logs import row_rules
 
-    assert {rule.reason for rule in row_rules()} == {r for r in CASES.values() if r}
+    assert set(LOG_CONTRACT.reasons()) == {r for r in CASES.values() if r}
 
 
 def test_valid_lines_are_typed(verdicts) -> None:
@@ -90,14 +89,16 @@ def test_timestamps_are_normalised_to_utc(spark: SparkSession, tmp_path: Path) -
     path = tmp_path / "zones.jsonl"
     stamps = ["2026-11-01T10:00:00+02:00", "2026-11-01 08:00:00", "2026-11-01T03:00:00-0500", "2026-11-01T08:00:00Z"]
     path.write_text("\n".join("{" + OK.replace("2026-11-01T10:00:00Z", s) + "}" for s in stamps) + "\n")
-    rows = read_json_lines(spark, str(path), RAW_LOG).transform(classify_lines).select("event_ts").collect()
+    rows = (
+        read_json_lines(spark, str(path), RAW_LOG).transform(classify_lines, LOG_CONTRACT).select("event_ts").collect()
+    )
     assert {str(r.event_ts) for r in rows} == {"2026-11-01 08:00:00"}
 
 
 def test_raw_record_is_kept_only_for_quarantined_rows(spark: SparkSession, tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
     path.write_text("{" + OK + "}\nbroken\n")
-    rows = read_json_lines(spark, str(path), RAW_LOG).transform(classify_lines).collect()
+    rows = read_json_lines(spark, str(path), RAW_LOG).transform(classify_lines, LOG_CONTRACT).collect()
     assert [(r[REASON], r.raw_record, r.source_file is not None) for r in rows] == [
         (None, None, False),
         ("malformed_json", "broken", True),

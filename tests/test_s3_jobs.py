@@ -31,16 +31,9 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
-from common.io import (
-    SOURCE_FILE,
-    delete_path,
-    read_json_lines,
-    read_table,
-    read_text,
-    require_input,
-    write_table,
-    write_text,
-)
+from common.fs import delete_path, read_text, require_input, write_text
+from common.lines import SOURCE_FILE, read_json_lines
+from common.tables import read_table, write_table
 from schemas.customers import PREDICTIONS, SEGMENT_PROFILES
 from schemas.logs import RAW_LOG
 from schemas.quarantine import QUARANTINE
@@ -67,11 +60,13 @@ class Input:
 
 @dataclass(frozen=True)
 class Run:
-    """One run of the job into the case's output root. `arguments` may name `{<job>}`: the
-    S3 output root of that job's case (see JobCase.needs)."""
+    """One run of the job into the case's output root: fixture inputs to upload, inputs that
+    are other cases' outputs (`{<job>}`: the S3 output root of that job's case, see
+    JobCase.needs), and the options replacing the registry's."""
 
     inputs: tuple[Input, ...]
     arguments: tuple[str, ...] = ()
+    linked: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,7 +75,6 @@ class JobCase:
 
     job: str
     runs: tuple[Run, ...]  # in order, into one output root; the report checked is the last run's
-    output_flag: str
     tables: dict[str, StructType]  # table -> the columns compared with expected/<table>.jsonl
     expected: Path
     rows_read: int  # lines the last run's main input holds, as its report must count them
@@ -122,6 +116,20 @@ def transaction_etl_exports(output: str, written: dict[str, bytes]) -> None:
         assert listed and all(uri.startswith(f"s3://{bucket}/") and key_of(uri) in written for uri in listed), table
 
 
+# silver's rows in expected/after_batch2/transactions.jsonl
+SILVER_ROWS_AFTER_BATCH2 = 9
+
+
+def maintained_warehouse(output: str, written: dict[str, bytes]) -> None:
+    """Every table of the ETL's warehouse was compacted (and kept its rows) and vacuumed."""
+    report = json.loads(written[f"{key_of(output)}/run_report.json"])
+    assert report["metrics"]["schedule"]["due"] is True
+    for table in ("transactions", "daily_user_totals", "user_profiles", "quarantine"):
+        assert report["metrics"][table]["max_files_per_partition"] == 1, table
+        assert report["metrics"][table]["retain_hours"] == 168, table
+    assert report["metrics"]["transactions"]["totals"]["rows"] == SILVER_ROWS_AFTER_BATCH2
+
+
 def segmentation_model(output: str, written: dict[str, bytes]) -> None:
     """The saved model, its JSON export and the metrics are on S3 beside the tables."""
     root = key_of(output)
@@ -143,7 +151,6 @@ JOBS = [
                 ("--window-minutes", "60", "--min-window-events", "3"),
             ),
         ),
-        output_flag="--output",
         tables=LOG_ANALYTICS_TABLES,
         expected=FIXTURES / "log_analytics" / "expected",
         rows_read=41,
@@ -158,16 +165,25 @@ JOBS = [
                 ("--batch-id", "b2"),
             ),
         ),
-        output_flag="--warehouse",
         tables={table: compared for table, (_, compared) in TRANSACTION_ETL_TABLES.items()},
         expected=TRANSACTIONS / "expected" / "after_batch2",
         rows_read=12,
         check_outputs=transaction_etl_exports,
     ),
     JobCase(
+        # maintains the warehouse the ETL's case wrote (OPTIMIZE and VACUUM through S3A); its
+        # report goes to a root of its own
+        job="maintain_tables",
+        runs=(Run((), linked=(("--warehouse", "{transaction_etl}"),)),),
+        tables={},
+        expected=TRANSACTIONS / "expected" / "after_batch2",
+        rows_read=SILVER_ROWS_AFTER_BATCH2,
+        needs=("transaction_etl",),
+        check_outputs=maintained_warehouse,
+    ),
+    JobCase(
         job="customer_segmentation",
         runs=(Run((Input("--input", CUSTOMERS / "input"),), ("--k", "3", "--max-iter", "10")),),
-        output_flag="--output",
         tables=SEGMENTATION_TABLES,
         expected=CUSTOMERS / "expected",
         rows_read=26,
@@ -178,8 +194,7 @@ JOBS = [
     JobCase(
         # the training customers again: each must get its training segment, bad lines the same reasons
         job="segment_customers",
-        runs=(Run((Input("--input", CUSTOMERS / "input"),), ("--model", "{customer_segmentation}/model")),),
-        output_flag="--output",
+        runs=(Run((Input("--input", CUSTOMERS / "input"),), linked=(("--model", "{customer_segmentation}/model"),)),),
         tables={table: SEGMENTATION_TABLES[table] for table in ("quarantine", "predictions")},
         expected=CUSTOMERS / "expected",
         rows_read=26,
@@ -225,8 +240,9 @@ def run_case(
     main = importlib.import_module(f"jobs.{case.job}").main
     for run in case.runs:
         sources = {source.flag: upload_input(s3, case.bucket, source) for source in run.inputs}
-        arguments = [argument.format(**outputs) for argument in run.arguments]
-        code = main([*(text for pair in sources.items() for text in pair), case.output_flag, output, *arguments])
+        linked = {flag: path.format(**outputs) for flag, path in run.linked}
+        job = registry.find(case.job)
+        code = main(job.invocation(inputs={**sources, **linked}, output=output, options=run.arguments))
         captured = capfd.readouterr()
         console += captured.out + captured.err
         assert code == 0, console[-3000:]

@@ -15,8 +15,8 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from common.io import read_table
 from common.segment_scorer import InvalidCustomerError, load_model
+from common.tables import read_table
 from jobs import customer_segmentation, segment_customers
 from schemas.customers import PREDICTIONS, SEGMENT_PROFILES
 from schemas.quarantine import QUARANTINE

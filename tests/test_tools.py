@@ -53,7 +53,7 @@ def test_artifact_is_reproducible_and_holds_only_our_code(tmp_path: Path) -> Non
     assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
     with zipfile.ZipFile(tmp_path / "one" / name) as archive:
         names = archive.namelist()
-    assert "jobs/log_analytics.py" in names and "common/io.py" in names and "schemas/logs.py" in names
+    assert "jobs/log_analytics.py" in names and "common/job.py" in names and "schemas/logs.py" in names
     assert all(n.split("/")[0] in ("jobs", "common", "schemas") and n.endswith(".py") for n in names)
     assert (tmp_path / "one" / "entrypoints" / "log_analytics.py").exists()
     requirements = (tmp_path / "one" / "requirements.txt").read_text().splitlines()
@@ -62,14 +62,24 @@ def test_artifact_is_reproducible_and_holds_only_our_code(tmp_path: Path) -> Non
     assert not any(line.lower().startswith(("pyspark", "delta-spark")) for line in pinned)
 
 
-def test_s3_demo_runs_every_job_on_the_samples_make_run_generates() -> None:
-    """`make run S3=1` runs each job on the folders the Makefile's SAMPLES generate, training
-    before the scoring that reads its model."""
-    demos = local_s3.demo_jobs(Path("data/sample"))
-    jobs = [demo.job for demo in demos]
+def test_the_demos_run_every_job_on_the_samples_make_run_generates() -> None:
+    """`make run` (and `make run S3=1`) runs each registered job, training before the scoring
+    that reads its model, on inputs that are exactly the folders the Makefile's SAMPLES generate."""
+    jobs = [job.name for job in registry.in_run_order(registry.present())]
     assert sorted(jobs) == sorted(job.name for job in registry.present())
     assert jobs.index("customer_segmentation") < jobs.index("segment_customers")
     makefile = (Path(__file__).parents[1] / "Makefile").read_text()
     samples = re.search(r"^SAMPLES := \$\(foreach d,([\w ]+),", makefile, re.MULTILINE)
     assert samples is not None
-    assert {folder.name for demo in demos for folder in demo.inputs.values()} == set(samples.group(1).split())
+    datasets = {
+        path[len(local_s3.INPUT_PREFIX) :]
+        for job in registry.present()
+        for _, path in job.inputs
+        if path.startswith(local_s3.INPUT_PREFIX)
+    }
+    assert datasets == set(samples.group(1).split())
+    arguments = registry.find("segment_customers").invocation(root="data")
+    assert (
+        arguments[arguments.index("--model") + 1]
+        == registry.find("customer_segmentation").output[1].format(root="data") + "/model"
+    )

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from common import delta
-from common.io import read_table
+from common.tables import read_table
 from jobs import transaction_etl
 from schemas.transactions import DAILY_USER_TOTALS, ETL_QUARANTINE, TRANSACTIONS, USER_PROFILES
 from tests.golden import assert_table_equals, file_name_only, read_expected

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 
 from common import delta
-from common.io import read_table
+from common.tables import read_table
 from jobs.transaction_etl import (
     PARTITION,
     SILVER_PROPERTIES,

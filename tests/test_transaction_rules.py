@@ -9,10 +9,9 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import SparkSession
 
-from common.io import read_json_lines
-from common.rules.transactions import EXACT_NUMBER_FIELDS, profile_rules, transaction_rules
-from common.validation import REASON
-from jobs.transaction_etl import classify_profiles, classify_transactions
+from common.classify import REASON, classify_lines
+from common.lines import read_json_lines
+from common.rules.transactions import EXACT_NUMBER_FIELDS, PROFILE_CONTRACT, TRANSACTION_CONTRACT
 from schemas.transactions import RAW_PROFILE, RAW_TRANSACTION
 
 OK = '"transaction_id":"t1","user_id":"u1","timestamp":"2026-11-01T10:00:00Z","amount":12.5'
@@ -69,7 +68,7 @@ def verdicts(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> d
     path = tmp_path_factory.mktemp("tx_rules") / "cases.jsonl"
     path.write_text("\n".join(CASES) + "\n")
     lines = read_json_lines(spark, str(path), RAW_TRANSACTION, exact_numbers=EXACT_NUMBER_FIELDS)
-    rows = lines.transform(classify_transactions).collect()
+    rows = lines.transform(classify_lines, TRANSACTION_CONTRACT).collect()
     assert len(rows) == len(CASES)
     return {line: (row[REASON], row["amount"], row["transaction_ts"]) for line, row in zip(CASES, rows, strict=True)}
 
@@ -84,7 +83,7 @@ def test_transaction_line_gets_its_reason_and_exact_amount(verdicts, line: str, 
 
 
 def test_every_transaction_reason_is_exercised() -> None:
-    assert {rule.reason for rule in transaction_rules()} == {r for r, _ in CASES.values() if r}
+    assert set(TRANSACTION_CONTRACT.reasons()) == {r for r, _ in CASES.values() if r}
 
 
 def test_timestamps_are_normalised_to_utc(verdicts) -> None:
@@ -114,9 +113,9 @@ PROFILE_CASES: dict[str, str | None] = {
 def test_profile_lines_get_their_reasons(spark: SparkSession, tmp_path) -> None:
     path = tmp_path / "profiles.jsonl"
     path.write_text("\n".join(PROFILE_CASES) + "\n")
-    rows = read_json_lines(spark, str(path), RAW_PROFILE).transform(classify_profiles).collect()
+    rows = read_json_lines(spark, str(path), RAW_PROFILE).transform(classify_lines, PROFILE_CONTRACT).collect()
     assert [r[REASON] for r in rows] == list(PROFILE_CASES.values())
-    assert {rule.reason for rule in profile_rules()} == {r for r in PROFILE_CASES.values() if r}
+    assert set(PROFILE_CONTRACT.reasons()) == {r for r in PROFILE_CASES.values() if r}
     blank_attributes = rows[2]
     assert (blank_attributes.country, blank_attributes.segment, blank_attributes.signup_date) == (None, None, None)
 
@@ -136,7 +135,7 @@ QUOTED = {
 def test_json_numbers_of_exact_fields_are_quoted_digit_for_digit(spark: SparkSession) -> None:
     from pyspark.sql import functions as F
 
-    from common.io import quote_json_numbers
+    from common.lines import quote_json_numbers
 
     df = spark.createDataFrame([(i, line) for i, line in enumerate(QUOTED)], "i int, line string")
     got = [r[0] for r in df.orderBy("i").select(quote_json_numbers(F.col("line"), EXACT_NUMBER_FIELDS)).collect()]

@@ -19,7 +19,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from common import delta
-from common.io import read_table
+from common.tables import read_table
 from jobs import maintain_tables, transaction_etl
 from schemas.transactions import TRANSACTIONS
 
@@ -140,7 +140,8 @@ def maintain(warehouse: Path, *extra: str) -> tuple[int, list[str]]:
     """Exit code and the error lines (log lines, JSON, go to stderr too)."""
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        code = maintain_tables.main(["--warehouse", str(warehouse), *extra])
+        argv = ["--warehouse", str(warehouse), "--output", str(warehouse.parent / "maint"), *extra]
+        code = maintain_tables.main(argv)
     return code, [line for line in err.getvalue().splitlines() if not line.startswith("{")]
 
 
@@ -159,7 +160,7 @@ def test_maintenance_compacts_every_date_and_keeps_every_row_total_and_older_ver
     assert delta.max_files_per_partition(spark, str(loaded / "daily_user_totals")) == 1
     assert sorted(map(tuple, silver(spark, loaded).collect())) == before
     gold_equals_silver_aggregate(spark, loaded)
-    report = json.loads((loaded / "_maintenance" / "run_report.json").read_text())
+    report = json.loads((loaded.parent / "maint" / "run_report.json").read_text())
     assert report["metrics"]["transactions"]["totals"]["rows"] == 90
     assert report["metrics"]["transactions"]["files_removed"] > report["metrics"]["transactions"]["files_added"]
     # Within the retention (7 days by default), VACUUM keeps what older versions read.
@@ -171,7 +172,7 @@ def test_maintenance_compacts_every_date_and_keeps_every_row_total_and_older_ver
     version = delta.version(spark, path)
     assert maintain(loaded, "--every-batches", "2") == (0, [])
     assert delta.version(spark, path) == version
-    assert json.loads((loaded / "_maintenance" / "run_report.json").read_text())["metrics"]["schedule"]["due"] is False
+    assert json.loads((loaded.parent / "maint" / "run_report.json").read_text())["metrics"]["schedule"]["due"] is False
 
 
 def test_vacuum_refuses_a_retention_that_breaks_time_travel_or_the_gold_refresh(

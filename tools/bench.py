@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools import bench_segmentation, generate, package, submit
+from tools.emr import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / ".cache" / "bench"
@@ -37,7 +38,11 @@ class Comparison:
     seed_script: Path
     seed_args: Callable[[Path, Path], list[str]]
     job: str
-    job_args: Callable[[Path, Path], list[str]]
+    input_flag: str  # the job's input the data set is bound to (the registry has the rest)
+
+    def job_args(self, data: Path, out: Path) -> list[str]:
+        """The job's command line from the registry, on this data, with default options."""
+        return registry.find(self.job).invocation(inputs={self.input_flag: str(data)}, output=str(out), options=())
 
 
 COMPARISONS: dict[str, Comparison] = {
@@ -46,14 +51,14 @@ COMPARISONS: dict[str, Comparison] = {
         seed_script=ROOT / "tools" / "seed" / "log_analysis.py",
         seed_args=lambda data, out: [str(data), str(out)],
         job="log_analytics",
-        job_args=lambda data, out: ["--input", str(data), "--output", str(out)],
+        input_flag="--input",
     ),
     "transaction_etl": Comparison(
         dataset="transactions",
         seed_script=ROOT / "tools" / "seed" / "transaction_etl.py",
         seed_args=lambda data, out: [str(data), str(out)],
         job="transaction_etl",
-        job_args=lambda data, out: ["--transactions", str(data), "--warehouse", str(out)],
+        input_flag="--transactions",
     ),
 }
 

@@ -23,14 +23,16 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from common.io import read_csv_lines
-from common.rules.customers import classify_lines, to_customers
+from common.classify import classify_lines
+from common.lines import read_csv_lines
+from common.rules.customers import CUSTOMER_CONTRACT, to_customers
 from common.segment_scorer import load_model
 from common.segmentation import load_model as load_spark_model
 from common.spark import CacheScope, build_session
 from jobs import customer_segmentation, segment_customers
 from schemas.customers import RAW_CUSTOMER
 from tools import generate
+from tools.emr import registry
 
 ROWS_PER_FILE = 250_000
 DEFAULT_K_RANGE = "3-7"
@@ -69,7 +71,9 @@ def run(rows: int, k_range: str = DEFAULT_K_RANGE, work_dir: Path | None = None)
 def _measure(spark: SparkSession, train_input: Path, score_input: Path, out: Path, rows: int, k_range: str) -> dict:
     figures: dict[str, Any] = {"rows": rows, "cores": spark.sparkContext.defaultParallelism}
 
-    report, wall = _timed_job(customer_segmentation, spark, ["--input", str(train_input), "--output", str(out / "k5")])
+    train = registry.find("customer_segmentation")
+    argv = train.invocation(inputs={"--input": str(train_input)}, output=str(out / "k5"), options=())
+    report, wall = _timed_job(customer_segmentation, spark, argv)
     figures["train_k5"] = {
         "job_seconds": wall,
         "training_seconds": report["metrics"]["model"]["training_seconds"],
@@ -77,7 +81,9 @@ def _measure(spark: SparkSession, train_input: Path, score_input: Path, out: Pat
         "rows_valid": report["rows_valid"],
     }
 
-    argv = ["--input", str(train_input), "--output", str(out / "range"), "--k-range", k_range]
+    argv = train.invocation(
+        inputs={"--input": str(train_input)}, output=str(out / "range"), options=("--k-range", k_range)
+    )
     report, wall = _timed_job(customer_segmentation, spark, argv)
     model = report["metrics"]["model"]
     figures["train_k_range"] = {
@@ -90,13 +96,16 @@ def _measure(spark: SparkSession, train_input: Path, score_input: Path, out: Pat
     }
 
     model_path = str(out / "k5" / "model")
-    argv = ["--model", model_path, "--input", str(score_input), "--output", str(out / "scored")]
+    inputs = {"--model": model_path, "--input": str(score_input)}
+    argv = registry.find("segment_customers").invocation(inputs=inputs, output=str(out / "scored"), options=())
     report, wall = _timed_job(segment_customers, spark, argv)
     figures["score_job"] = {"job_seconds": wall, "rows_per_second": round(report["rows_read"] / wall)}
 
     spark_model = load_spark_model(spark, model_path)
     with CacheScope() as cache:
-        customers = cache(read_csv_lines(spark, str(score_input), RAW_CUSTOMER).transform(classify_lines))
+        customers = cache(
+            read_csv_lines(spark, str(score_input), RAW_CUSTOMER).transform(classify_lines, CUSTOMER_CONTRACT)
+        )
         customers = customers.transform(to_customers)
         valid = customers.count()
         start = time.perf_counter()

@@ -35,8 +35,8 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from common import delta
-from common.io import read_table
 from common.spark import build_session
+from common.tables import read_table
 from jobs import maintain_tables, transaction_etl
 
 FIRST_DAY = date(2026, 1, 1)
@@ -116,6 +116,7 @@ def gold_matches_silver(spark: SparkSession, warehouse: Path) -> bool:
 def run_batches(spark: SparkSession, args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     warehouse = work / "warehouse"
     shutil.rmtree(warehouse, ignore_errors=True)
+    shutil.rmtree(work / "maintenance", ignore_errors=True)
     silver = str(warehouse / "transactions")
     results = []
     header = (
@@ -132,10 +133,12 @@ def run_batches(spark: SparkSession, args: argparse.Namespace, work: Path) -> li
             ),
         )
         etl_seconds = time.perf_counter() - started
+        maintenance = ["--warehouse", str(warehouse), "--output", str(work / "maintenance")]
+        maintenance += ["--every-batches", str(args.maintain_every)]
         started = time.perf_counter()
         maintained = maintain_tables.run(
             spark,
-            maintain_tables.parse_args(["--warehouse", str(warehouse), "--every-batches", str(args.maintain_every)]),
+            maintain_tables.parse_args(maintenance),
         )
         maint_seconds = time.perf_counter() - started
         cost = report["metrics"]["merge_transactions_cost"]

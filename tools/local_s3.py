@@ -1,13 +1,15 @@
 """A real S3 API on loopback (moto's server) for the test suite and `make run S3=1`.
 
-    python -m tools.local_s3 --sample data/sample
+    python -m tools.local_s3 --root data
 
 starts the server on a free 127.0.0.1 port, uploads each sample folder `make run` generates
-spread over one folder per day (`s3://spark-jobs-local/input/<folder>/2026/11/<dd>/part-*`),
-runs every job as a user would (`python -m jobs.<job>`, with `AWS_ENDPOINT_URL_S3` pointing at
-the server) reading `s3://` and writing every table, model and run report to `s3://` (batch
-scoring uses the model training wrote there), prints what landed, and stops the server, also
-when a job fails or the user presses Ctrl-C.
+(`<root>/input/<dataset>/`) spread over one folder per day
+(`s3://spark-jobs-local/input/<dataset>/2026/11/<dd>/part-*`), runs every registered job as a
+user would (`python -m jobs.<job>` with the registry's arguments for the root
+`s3://spark-jobs-local`, and `AWS_ENDPOINT_URL_S3` pointing at the server) reading `s3://` and
+writing every table, model and run report to `s3://` (batch scoring uses the model training
+wrote there), prints what landed, and stops the server, also when a job fails or the user
+presses Ctrl-C.
 
 Moto speaks the S3 REST API (signatures, multipart uploads, listings, 403/404 errors) over
 HTTP, so S3A does exactly the calls it would make to AWS; nothing reaches the network.
@@ -24,12 +26,12 @@ import sys
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from tools.emr import registry
 from tools.show_report import summarise
 
 DEFAULT_BUCKET = "spark-jobs-local"
@@ -156,78 +158,48 @@ def split_lines(data: bytes, pieces: int, header: bool = False) -> list[bytes]:
     return chunks or ([b"".join(first)] if first else [])
 
 
-@dataclass(frozen=True)
-class DemoJob:
-    """One job of the S3 demo, as the Makefile's `run` calls it: its inputs (argument -> local
-    sample folder) and other arguments, where `{root}` is s3://<bucket> (as in the EMR registry)."""
-
-    job: str
-    inputs: dict[str, Path]
-    output_flag: str = "--output"
-    arguments: tuple[str, ...] = ()
+INPUT_PREFIX = "{root}/input/"
 
 
-def demo_jobs(sample_root: Path) -> list[DemoJob]:
-    """The jobs `make run S3=1` runs, in order (scoring needs the model trained before it)."""
-    return [
-        DemoJob("log_analytics", {"--input": sample_root / "logs"}),
-        DemoJob(
-            "transaction_etl",
-            {"--transactions": sample_root / "transactions", "--profiles": sample_root / "profiles"},
-            output_flag="--warehouse",
-        ),
-        DemoJob("customer_segmentation", {"--input": sample_root / "customers"}, arguments=("--k-range", "3-7")),
-        DemoJob(
-            "segment_customers",
-            {"--input": sample_root / "new_customers"},
-            arguments=("--model", "{root}/output/customer_segmentation/model"),
-        ),
-    ]
-
-
-def upload_sample(s3: LocalS3, bucket: str, folder: Path, pieces: int) -> str | None:
+def upload_sample(s3: LocalS3, bucket: str, folder: Path, pieces: int) -> int:
     """Upload a sample folder's files spread over day folders under input/<folder name>/2026/11/;
-    returns the glob that reads them, or None when the folder holds no sample file."""
+    returns how many objects (0: the folder holds no sample file)."""
     files = sorted(path for path in folder.glob("part-*") if path.is_file())
     if not files:
-        return None
-    prefix = f"input/{folder.name}/2026/11"
-    keys = s3.upload_spread(files, bucket, prefix, pieces)
-    source = f"s3://{bucket}/{prefix}/*/*{files[0].suffix}"
-    print(f"uploaded {len(keys)} objects: {source}")
-    return source
+        return 0
+    keys = s3.upload_spread(files, bucket, f"input/{folder.name}/2026/11", pieces)
+    print(f"uploaded {len(keys)} objects: s3://{bucket}/input/{folder.name}/")
+    return len(keys)
 
 
 def run_demo(sample_root: Path, bucket: str, pieces: int) -> int:
+    """Every registered job on s3://<bucket>, its inputs uploaded from `sample_root`/input/."""
+    root = f"s3://{bucket}"
     with LocalS3() as s3:
-        print(f"local S3 (moto) at {s3.endpoint}, bucket s3://{bucket}")
+        print(f"local S3 (moto) at {s3.endpoint}, bucket {root}")
         s3.create_bucket(bucket)
         env = {**os.environ, **s3.environment()}
-        for demo in demo_jobs(sample_root):
-            sources = {flag: upload_sample(s3, bucket, folder, pieces) for flag, folder in demo.inputs.items()}
-            missing = [str(demo.inputs[flag]) for flag, source in sources.items() if source is None]
+        for job in registry.in_run_order(registry.present()):
+            datasets = [path[len(INPUT_PREFIX) :] for _, path in job.inputs if path.startswith(INPUT_PREFIX)]
+            missing = [name for name in datasets if not upload_sample(s3, bucket, sample_root / "input" / name, pieces)]
             if missing:
-                print(f"local_s3: error: no sample files in {', '.join(missing)}", file=sys.stderr)
+                print(f"local_s3: error: no sample files in {sample_root}/input/{', '.join(missing)}", file=sys.stderr)
                 return 1
-            output = f"s3://{bucket}/output/{demo.job}"
-            arguments = [
-                *(text for pair in sources.items() for text in pair),
-                *(demo.output_flag, output),
-                *(argument.format(root=f"s3://{bucket}") for argument in demo.arguments),
-            ]
-            print(f"running {demo.job} {' '.join(arguments)}")
-            code = subprocess.run([sys.executable, "-m", f"jobs.{demo.job}", *arguments], env=env, check=False)
+            arguments = job.invocation(root=root)
+            print(f"running {job.name} {' '.join(arguments)}")
+            code = subprocess.run([sys.executable, "-m", job.module, *arguments], env=env, check=False)
             if code.returncode != 0:
                 return code.returncode
-            objects = s3.objects(bucket, f"output/{demo.job}/")
-            report = json.loads(objects[f"output/{demo.job}/run_report.json"])
-            print(summarise(report))
+            output = job.output[1].format(root=root)
+            prefix = output[len(root) + 1 :] + "/"
+            objects = s3.objects(bucket, prefix)
+            print(summarise(json.loads(objects[f"{prefix}run_report.json"])))
             print(f"  report: {output}/run_report.json")
             folders: dict[str, list[int]] = {}
             for key, body in objects.items():
-                parts = key.split("/")
-                if len(parts) > 3:  # output/<job>/<folder>/...; the report sits beside the folders
-                    folders.setdefault(parts[2], []).append(len(body))
+                folder = key[len(prefix) :].split("/")
+                if len(folder) > 1:  # <output>/<folder>/...; the report sits beside the folders
+                    folders.setdefault(folder[0], []).append(len(body))
             for folder, sizes in sorted(folders.items()):
                 print(f"    {output}/{folder}: {len(sizes)} objects, {sum(sizes):,} bytes")
     print("local S3 stopped")
@@ -236,12 +208,12 @@ def run_demo(sample_root: Path, bucket: str, pieces: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="local_s3", description="Run the jobs against a local S3 server.")
-    parser.add_argument("--sample", type=Path, default=Path("data/sample"), help="root of the generated sample data")
+    parser.add_argument("--root", type=Path, default=Path("data"), help="data root: samples under <root>/input/")
     parser.add_argument("--bucket", default=DEFAULT_BUCKET)
     parser.add_argument("--pieces", type=int, default=30, help="objects (day folders) per sample file")
     args = parser.parse_args(argv)
     try:
-        return run_demo(args.sample, args.bucket, args.pieces)
+        return run_demo(args.root, args.bucket, args.pieces)
     except KeyboardInterrupt:
         print("local_s3: interrupted", file=sys.stderr)
         return 130

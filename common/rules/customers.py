@@ -11,18 +11,16 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from common.io import CORRUPT_RECORD
+from common.classify import REASON, Contract, Field, RowRule, valid_rows
+from common.expectations import ordered_pairs
 from common.rules import fields
 from common.segment_scorer import (
     AGE_MAX,
     AGE_MIN,
-    CATEGORICAL_FEATURES,
     CUSTOMER_ID,
-    NUMERIC_FEATURES,
     SPENDING_SCORE_MAX,
     SPENDING_SCORE_MIN,
 )
-from common.validation import REASON, RowRule, classify, keep_raw_only_when_quarantined, ordered_pairs, valid_rows
 from schemas import conform_to
 from schemas.customers import CUSTOMER
 
@@ -39,48 +37,20 @@ def clean_category(value: Column) -> Column:
     return F.lower(fields.strip(value))
 
 
-def present(field: str) -> RowRule:
-    """`missing_<field>` when blank. (A CSV field cannot hold the nested JSON values that
-    `required_text`'s second rule, invalid_<field>, looks for.)"""
-    return fields.required_text(field)[0]
+def parse_age(value: Column) -> Column:
+    return _in_range(fields.parse_integer(value), AGE_MIN, AGE_MAX)
 
 
-def typed_columns() -> dict[str, Column]:
-    """Each raw field parsed once; the rules below judge these values, the jobs keep them."""
-    return {
-        "customer_id_clean": fields.clean_text(F.col("customer_id")),
-        "age_value": _in_range(fields.parse_integer(F.col("age")), AGE_MIN, AGE_MAX),
-        "gender_clean": clean_category(F.col("gender")),
-        "marital_status_clean": clean_category(F.col("marital_status")),
-        "annual_income_value": fields.parse_number(F.col("annual_income")),
-        "spending_score_value": _in_range(
-            fields.parse_integer(F.col("spending_score")), SPENDING_SCORE_MIN, SPENDING_SCORE_MAX
-        ),
-    }
+def parse_spending_score(value: Column) -> Column:
+    return _in_range(fields.parse_integer(value), SPENDING_SCORE_MIN, SPENDING_SCORE_MAX)
 
 
-def row_rules() -> list[RowRule]:
-    """The customer line contract, in column order (needs `typed_columns`)."""
+def income_rules(raw: str, typed: str) -> list[RowRule]:
+    """A plain decimal number, not below zero."""
     return [
-        fields.blank_line(),
-        fields.malformed_csv(),
-        present(CUSTOMER_ID),
-        *fields.required_parsed("age", "age_value", f"an integer from {AGE_MIN} to {AGE_MAX}"),
-        present("gender"),
-        present("marital_status"),
-        *fields.required_parsed("annual_income", "annual_income_value", "a plain decimal number"),
-        RowRule("negative_annual_income", "annual_income is below zero", lambda: F.col("annual_income_value") < 0),
-        *fields.required_parsed(
-            "spending_score",
-            "spending_score_value",
-            f"an integer from {SPENDING_SCORE_MIN} to {SPENDING_SCORE_MAX}",
-        ),
+        *fields.required_parsed("a plain decimal number")(raw, typed),
+        RowRule("negative_annual_income", f"{raw} is below zero", lambda: F.col(typed) < 0),
     ]
-
-
-def reasons() -> list[str]:
-    """Every reason a customer line can be quarantined with."""
-    return [rule.reason for rule in row_rules()] + [DUPLICATE_CUSTOMER_ID]
 
 
 def quarantine_duplicate_ids(classified: DataFrame) -> DataFrame:
@@ -90,30 +60,30 @@ def quarantine_duplicate_ids(classified: DataFrame) -> DataFrame:
     twice; which copy is right is not ours to guess, so all copies go, with their raw lines.
     """
     valid = F.col(REASON).isNull()
-    copies = F.count(F.when(valid, True)).over(Window.partitionBy("customer_id_clean"))
+    copies = F.count(F.when(valid, True)).over(Window.partitionBy(CUSTOMER_ID))
     return classified.withColumn(REASON, F.when(valid & (copies > 1), DUPLICATE_CUSTOMER_ID).otherwise(F.col(REASON)))
 
 
-def classify_lines(lines: DataFrame) -> DataFrame:
-    """Type every line's fields and give it its verdict (`reason`, null when valid)."""
-    raw = ["customer_id", *NUMERIC_FEATURES, *CATEGORICAL_FEATURES]
-    return (
-        lines.withColumns(typed_columns())
-        .transform(lambda df: classify(df, row_rules()))
-        .transform(quarantine_duplicate_ids)
-        .transform(keep_raw_only_when_quarantined)
-        .drop(*raw, CORRUPT_RECORD)
-        .withColumnsRenamed(
-            {
-                "customer_id_clean": "customer_id",
-                "age_value": "age",
-                "gender_clean": "gender",
-                "marital_status_clean": "marital_status",
-                "annual_income_value": "annual_income",
-                "spending_score_value": "spending_score",
-            }
-        )
-    )
+# The customer line contract, in column order: one CSV record per line under the header.
+CUSTOMER_CONTRACT = Contract(
+    kind="customer",
+    line_rules=(fields.blank_line, fields.malformed_csv),
+    fields=(
+        fields.text(CUSTOMER_ID, rules=fields.present),
+        fields.parsed("age", "age", parse_age, f"an integer from {AGE_MIN} to {AGE_MAX}"),
+        fields.text("gender", parse=clean_category, rules=fields.present),
+        fields.text("marital_status", parse=clean_category, rules=fields.present),
+        Field("annual_income", "annual_income", fields.parse_number, income_rules),
+        fields.parsed(
+            "spending_score",
+            "spending_score",
+            parse_spending_score,
+            f"an integer from {SPENDING_SCORE_MIN} to {SPENDING_SCORE_MAX}",
+        ),
+    ),
+    then=(quarantine_duplicate_ids,),
+    extra_reasons=(DUPLICATE_CUSTOMER_ID,),
+)
 
 
 def to_customers(classified: DataFrame) -> DataFrame:

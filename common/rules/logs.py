@@ -7,35 +7,33 @@ from typing import Any
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from common.classify import Contract
+from common.expectations import ordered_pairs
 from common.rules import fields
-from common.validation import RowRule, ordered_pairs
 
 STATUS_MIN, STATUS_MAX = 100, 599
 # A status code from this value up is an error (4xx client, 5xx server).
 ERROR_STATUS_MIN = 400
 
 
-def typed_columns() -> dict[str, Column]:
-    """Each raw field parsed once; the rules below judge these values, the job keeps them."""
-    status = fields.parse_integer(F.col("status_code"))
-    return {
-        "event_ts": fields.parse_iso_timestamp(F.col("timestamp")),
-        "user_id": fields.clean_text(F.col("user_id")),
-        "event_type": fields.clean_text(F.col("event_type")),
-        "status": F.when(status.between(STATUS_MIN, STATUS_MAX), status),
-    }
+def parse_status_code(value: Column) -> Column:
+    """An HTTP status code: an integer within the status range, or null."""
+    status = fields.parse_integer(value)
+    return F.when(status.between(STATUS_MIN, STATUS_MAX), status)
 
 
-def row_rules() -> list[RowRule]:
-    """The log line contract, in the order reasons are assigned (needs `typed_columns`)."""
-    return [
-        fields.blank_line(),
-        fields.malformed_json(),
-        *fields.required_parsed("timestamp", "event_ts", "an ISO-8601 timestamp"),
-        *fields.required_text("user_id"),
-        *fields.required_text("event_type"),
-        *fields.required_parsed("status_code", "status", f"an integer from {STATUS_MIN} to {STATUS_MAX}"),
-    ]
+# The log line contract: one JSON object per line with these four fields (more are ignored),
+# in the order reasons are assigned.
+LOG_CONTRACT = Contract(
+    kind="log",
+    line_rules=(fields.blank_line, fields.malformed_json),
+    fields=(
+        fields.parsed("timestamp", "event_ts", fields.parse_iso_timestamp, "an ISO-8601 timestamp"),
+        fields.text("user_id"),
+        fields.text("event_type"),
+        fields.parsed("status_code", "status_code", parse_status_code, f"an integer from {STATUS_MIN} to {STATUS_MAX}"),
+    ),
+)
 
 
 def event_expectations() -> list[Any]:

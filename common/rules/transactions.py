@@ -8,65 +8,52 @@ from typing import Any
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from common.classify import Contract
 from common.rules import fields
-from common.validation import RowRule
 
 # decimal(18, 2): 16 integer digits, 2 decimals.
 AMOUNT_PRECISION, AMOUNT_SCALE = 18, 2
 # Raw fields whose JSON numbers must reach the parser with their exact digits.
 EXACT_NUMBER_FIELDS = ("amount",)
+# The file a valid transaction came from, kept past the classifier for silver's source_file.
+INGEST_FILE = "_ingest_file"
 
 
-def transaction_columns() -> dict[str, Column]:
-    """Each raw transaction field parsed once; the rules judge these values, the job keeps them."""
-    return {
-        "transaction_id": fields.clean_text(F.col("transaction_id")),
-        "user_id": fields.clean_text(F.col("user_id")),
-        "transaction_ts": fields.parse_iso_timestamp(F.col("timestamp")),
-        "amount_value": fields.parse_decimal(F.col("amount"), AMOUNT_PRECISION, AMOUNT_SCALE),
-    }
+def parse_amount(value: Column) -> Column:
+    return fields.parse_decimal(value, AMOUNT_PRECISION, AMOUNT_SCALE)
 
 
-def transaction_rules() -> list[RowRule]:
-    """The transaction line contract, in the order reasons are assigned."""
-    return [
-        fields.blank_line(),
-        fields.malformed_json(),
-        *fields.required_text("transaction_id"),
-        *fields.required_text("user_id"),
-        *fields.required_parsed("timestamp", "transaction_ts", "an ISO-8601 timestamp"),
-        *fields.required_parsed(
-            "amount", "amount_value", f"a decimal number with at most {AMOUNT_SCALE} decimal places"
-        ),
-    ]
+def text_or_null(value: Column) -> Column:
+    """Trimmed text, or null when blank: an attribute left empty is unknown, not ''."""
+    return F.when(~fields.is_blank(value), fields.clean_text(value))
 
 
-def profile_columns() -> dict[str, Column]:
-    """Each raw profile field parsed once (blank attributes become null)."""
+# The transaction line contract, in the order reasons are assigned. Silver keeps the file each
+# valid row came from (`source_file`), so the classifier keeps it under `ingest_file`.
+TRANSACTION_CONTRACT = Contract(
+    kind="transaction",
+    line_rules=(fields.blank_line, fields.malformed_json),
+    fields=(
+        fields.text("transaction_id"),
+        fields.text("user_id"),
+        fields.parsed("timestamp", "transaction_ts", fields.parse_iso_timestamp, "an ISO-8601 timestamp"),
+        fields.parsed("amount", "amount", parse_amount, f"a decimal number with at most {AMOUNT_SCALE} decimal places"),
+    ),
+    ingest_file=INGEST_FILE,
+)
 
-    def text_or_null(name: str) -> Column:
-        return F.when(~fields.is_blank(F.col(name)), fields.clean_text(F.col(name)))
-
-    return {
-        "user_id": fields.clean_text(F.col("user_id")),
-        "country": text_or_null("country"),
-        "segment": text_or_null("segment"),
-        "signup_date_value": fields.parse_iso_date(F.col("signup_date")),
-        "updated_at_value": fields.parse_iso_timestamp(F.col("updated_at")),
-    }
-
-
-def profile_rules() -> list[RowRule]:
-    """The profile line contract: a user_id; attributes optional but well-formed when present."""
-    return [
-        fields.blank_line(),
-        fields.malformed_json(),
-        *fields.required_text("user_id"),
-        *fields.optional_text("country"),
-        *fields.optional_text("segment"),
-        *fields.optional_parsed("signup_date", "signup_date_value", "a yyyy-MM-dd date"),
-        *fields.optional_parsed("updated_at", "updated_at_value", "an ISO-8601 timestamp"),
-    ]
+# The profile line contract: a user_id; attributes optional but well-formed when present.
+PROFILE_CONTRACT = Contract(
+    kind="profile",
+    line_rules=(fields.blank_line, fields.malformed_json),
+    fields=(
+        fields.text("user_id"),
+        fields.text("country", parse=text_or_null, rules=fields.optional_text),
+        fields.text("segment", parse=text_or_null, rules=fields.optional_text),
+        fields.parsed("signup_date", "signup_date", fields.parse_iso_date, "a yyyy-MM-dd date", required=False),
+        fields.parsed("updated_at", "updated_at", fields.parse_iso_timestamp, "an ISO-8601 timestamp", required=False),
+    ),
+)
 
 
 def batch_expectations() -> list[Any]:

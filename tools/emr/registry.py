@@ -1,14 +1,19 @@
-"""The one place that says which jobs exist, how EMR runs them and in which pipeline.
+"""The one place that says which jobs exist, how to run each on which inputs, and in which
+pipeline.
 
 Adding a job is adding one `Job` here: the artifact (`tools/package.py`), the EMR steps, the
-Step Functions state machines, `make submit` and the tests all read this list. The tests
-fail when a file in `jobs/` has no entry, so the list cannot silently fall behind.
+Step Functions state machines, `make submit`, `make run` (tools/demo.py) and its S3 twin
+(tools/local_s3.py), the benchmark and the end-to-end tests all derive their invocations from
+this list. The tests fail when a file in `jobs/` has no entry, so the list cannot silently
+fall behind.
 
-Arguments are templates: `{root}` is the deployment root given as BUCKET (for example
-`s3://my-bucket/spark-jobs`), so one registry serves every bucket and environment.
-Data layout under the root (the README documents it for the people who load the inputs):
+Paths are templates: `{root}` is a data root, the deployment root given as BUCKET on EMR (for
+example `s3://my-bucket/spark-jobs`) or a local folder (`make run` uses data/), so one registry
+serves every bucket, environment and laptop. Data layout under the root (the README documents
+it for the people who load the inputs):
 
-    {root}/input/<dataset>/...      inputs the jobs read
+    {root}/input/<dataset>/...      inputs the jobs read (logs, transactions, profiles,
+                                    customers, new_customers)
     {root}/output/<job>/...         outputs of the analytics jobs
     {root}/warehouse/...            the transaction ETL's Delta tables and Redshift export
     {root}/models/<job>/...         trained models
@@ -18,7 +23,7 @@ Data layout under the root (the README documents it for the people who load the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -29,12 +34,14 @@ JOBS_DIR = ROOT / "jobs"
 
 @dataclass(frozen=True)
 class Job:
-    """How to run one job on EMR.
+    """How to run one job.
 
     name: the job's name, also the step name and `make submit JOB=<name>`.
     module: the entrypoint module; `jobs.x` ships as `entrypoints/x.py`.
     pipeline / order: the pipeline it runs in, and its position there (1 runs first).
-    arguments: its command-line arguments, templated with `{root}`.
+    inputs: (flag, path template) of every input it reads, in order.
+    output: (flag, path template) of the root it writes (tables, report).
+    options: its other arguments, as production runs it.
     spark_conf: per-job `--conf` settings on top of the cluster's spark-defaults.
     redshift_sql: SQL files (templated URIs) the job writes for Redshift; the pipeline's
         state machine runs them, in this order, with the Redshift Data API after the job.
@@ -44,8 +51,10 @@ class Job:
     module: str
     pipeline: str
     order: int
-    arguments: tuple[str, ...]
+    inputs: tuple[tuple[str, str], ...]
+    output: tuple[str, str]
     description: str
+    options: tuple[str, ...] = ()
     spark_conf: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     redshift_sql: tuple[str, ...] = ()
 
@@ -58,9 +67,45 @@ class Job:
     def source(self) -> Path:
         return ROOT / Path(*self.module.split(".")).with_suffix(".py")
 
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        """Its command-line arguments, templated with `{root}`."""
+        paths = (*self.inputs, self.output)
+        return (*(text for flag, path in paths for text in (flag, path)), *self.options)
+
     def render(self, root: str) -> tuple[str, ...]:
-        """The arguments for one deployment root."""
+        """The arguments for one data root."""
         return tuple(argument.format(root=root) for argument in self.arguments)
+
+    def invocation(
+        self,
+        *,
+        inputs: Mapping[str, str] | None = None,
+        output: str | None = None,
+        options: Sequence[str] | None = None,
+        root: str | None = None,
+    ) -> list[str]:
+        """The arguments for a run on other data: `inputs` binds input flags to paths (only
+        those are passed: an optional input left out is not read), `output` the output root,
+        `options` replaces the production options; whatever is not bound comes from the layout
+        under `root`. A flag the job does not take is refused, so a caller cannot drift from
+        the job's real command line."""
+        flags = {flag for flag, _ in self.inputs}
+        unknown = sorted(set(inputs or {}) - flags)
+        if unknown:
+            raise KeyError(
+                f"{self.name} takes no input {', '.join(unknown)}: its inputs are {', '.join(sorted(flags))}"
+            )
+        if (inputs is None or output is None) and root is None:
+            raise ValueError(f"{self.name}: give a root for the paths not bound")
+        bound = inputs if inputs is not None else {flag: path.format(root=root) for flag, path in self.inputs}
+        out_flag, out_path = self.output
+        return [
+            *(text for flag, _ in self.inputs if flag in bound for text in (flag, str(bound[flag]))),
+            out_flag,
+            str(output) if output is not None else out_path.format(root=root),
+            *(self.options if options is None else options),
+        ]
 
     def render_redshift_sql(self, root: str) -> tuple[str, ...]:
         return tuple(uri.format(root=root) for uri in self.redshift_sql)
@@ -72,7 +117,8 @@ JOBS: tuple[Job, ...] = (
         module="jobs.log_analytics",
         pipeline="logs",
         order=1,
-        arguments=("--input", "{root}/input/logs", "--output", "{root}/output/log_analytics"),
+        inputs=(("--input", "{root}/input/logs"),),
+        output=("--output", "{root}/output/log_analytics"),
         description="Web/app logs to user activity, error patterns, activity windows and anomalies.",
     ),
     Job(
@@ -80,14 +126,8 @@ JOBS: tuple[Job, ...] = (
         module="jobs.transaction_etl",
         pipeline="transactions",
         order=1,
-        arguments=(
-            "--transactions",
-            "{root}/input/transactions",
-            "--profiles",
-            "{root}/input/profiles",
-            "--warehouse",
-            "{root}/warehouse",
-        ),
+        inputs=(("--transactions", "{root}/input/transactions"), ("--profiles", "{root}/input/profiles")),
+        output=("--warehouse", "{root}/warehouse"),
         description="Transactions and profiles MERGEd into Delta tables, exported for Redshift.",
         # The job writes its Redshift export and the SQL that loads it under
         # <warehouse>/redshift/: the DDL first, then one idempotent load per table.
@@ -105,7 +145,10 @@ JOBS: tuple[Job, ...] = (
         # Runs after every ETL batch and works every 7th (it counts the batches in the
         # transactions table since its last run), so the schedule lives with the data, not in
         # the state machine. VACUUM keeps 7 days of versions (the tables' time travel window).
-        arguments=("--warehouse", "{root}/warehouse", "--every-batches", "7", "--retain-hours", "168"),
+        # It rewrites the warehouse's files in place (same rows); its report has a root of its own.
+        inputs=(("--warehouse", "{root}/warehouse"),),
+        output=("--output", "{root}/output/maintain_tables"),
+        options=("--every-batches", "7", "--retain-hours", "168"),
         description="Warehouse maintenance: OPTIMIZE small files per date, VACUUM past the retention.",
     ),
     Job(
@@ -113,16 +156,9 @@ JOBS: tuple[Job, ...] = (
         module="jobs.customer_segmentation",
         pipeline="segmentation",
         order=1,
-        arguments=(
-            "--input",
-            "{root}/input/customers",
-            "--output",
-            "{root}/models/customer_segmentation",
-            "--k-range",
-            "2-8",
-            "--seed",
-            "42",
-        ),
+        inputs=(("--input", "{root}/input/customers"),),
+        output=("--output", "{root}/models/customer_segmentation"),
+        options=("--k-range", "2-8", "--seed", "42"),
         description="KMeans customer segments: trains each k in the range, keeps the best silhouette.",
     ),
     Job(
@@ -130,17 +166,17 @@ JOBS: tuple[Job, ...] = (
         module="jobs.segment_customers",
         pipeline="segmentation",
         order=2,
-        arguments=(
-            "--model",
-            "{root}/models/customer_segmentation/model",
-            "--input",
-            "{root}/input/customers",
-            "--output",
-            "{root}/output/customer_segments",
-        ),
-        description="Batch scoring: assigns every customer the segment of the trained model.",
+        inputs=(("--model", "{root}/models/customer_segmentation/model"), ("--input", "{root}/input/new_customers")),
+        output=("--output", "{root}/output/customer_segments"),
+        description="Batch scoring: assigns each new customer the segment of the trained model.",
     ),
 )
+
+
+def in_run_order(jobs: Iterable[Job] = JOBS) -> list[Job]:
+    """Every job, pipelines in name order, each pipeline's jobs in their order: an order in
+    which each job finds what the jobs before it wrote."""
+    return [job for pipeline in pipelines(jobs).values() for job in pipeline]
 
 
 def present(jobs: Iterable[Job] = JOBS) -> tuple[Job, ...]:

@@ -1,10 +1,8 @@
-"""Two levels of validation.
+"""Data-set validation: Great Expectations 1.x suites run on a DataFrame (valid input, outputs).
 
-Row level: an ordered list of `RowRule`s evaluated in one Spark pass; the first rule a row
-breaks becomes its quarantine reason, so every row is either valid or quarantined with why.
-
-Dataset level: Great Expectations 1.x suites run on a DataFrame (valid input, outputs); their
-results go into the run report and a failed suite stops the job.
+Row rules prove each row's fields (common/classify.py); a suite proves what rows cannot:
+uniqueness, ranges over a table, consistency between columns. Results go into the run report,
+and a failed suite stops the job.
 """
 
 from __future__ import annotations
@@ -12,60 +10,23 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame
 
-from common.errors import InputError, ValidationError
-from common.io import CORRUPT_RECORD, RAW_RECORD, SOURCE_FILE
-from schemas import conform_to
-from schemas.quarantine import QUARANTINE
+from common.errors import ValidationError
 
-REASON = "reason"
 # Great Expectations keeps process-wide state (the current project); one suite at a time.
 _GX_LOCK = threading.Lock()
 # Counts (element, unexpected, observed) but no sample of unexpected values: the report keeps
-# only counts, and on Spark every sample is one more scan of the data per expectation (a
-# suite of 6 on 1.7 M rows ran 14 Spark jobs with samples, 4 without: 2.5x faster).
+# only counts, and on Spark every sample is one more scan of the data per expectation.
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 # A data set known to be this small (an aggregate output) is validated on a pandas copy,
 # collected in one Spark job, instead of on Spark, where every expectation is one or more
-# Spark jobs: a 4-expectation suite on a 50 k-row table took 1.7 s warm (6 s cold) on Spark,
-# 0.2-0.4 s on pandas plus 0.2-0.6 s to collect it. Larger data sets stay on Spark.
+# Spark jobs with their fixed cost. Larger data sets stay on Spark.
 PANDAS_MAX_ROWS = 200_000
-
-
-@dataclass(frozen=True)
-class RowRule:
-    """A named condition a valid row must not meet; `broken` builds the Spark condition."""
-
-    reason: str
-    description: str
-    broken: Callable[[], Column]
-
-
-def first_broken_rule(rules: Sequence[RowRule]) -> Column:
-    """The reason of the first rule a row breaks, or null when it breaks none.
-
-    Rules are checked in order, so a later rule may assume the earlier ones held (e.g. a
-    field is present before its format is checked). A rule whose condition is null counts as
-    broken: a row is valid only when every rule proves it so.
-    """
-    if not rules:
-        raise ValueError("at least one rule is needed")
-    verdict = None
-    for rule in rules:
-        condition = F.coalesce(rule.broken(), F.lit(True))
-        verdict = F.when(condition, rule.reason) if verdict is None else verdict.when(condition, rule.reason)
-    return verdict.otherwise(F.lit(None).cast("string"))
-
-
-def classify(df: DataFrame, rules: Sequence[RowRule]) -> DataFrame:
-    """Add the `reason` column: null for valid rows, the first broken rule's reason otherwise."""
-    return df.withColumn(REASON, first_broken_rule(rules))
 
 
 @dataclass(frozen=True)
@@ -190,58 +151,3 @@ def require_success(results: Sequence[SuiteResult]) -> None:
     failures = [f"{r.suite}: {', '.join(r.failed)}" for r in results if not r.success]
     if failures:
         raise ValidationError("expectations failed: " + "; ".join(failures))
-
-
-def valid_rows(classified: DataFrame) -> DataFrame:
-    """Rows that broke no rule, without the bookkeeping columns."""
-    bookkeeping = [REASON, RAW_RECORD, SOURCE_FILE, CORRUPT_RECORD]
-    return classified.filter(F.col(REASON).isNull()).drop(*bookkeeping)
-
-
-def quarantined_rows(classified: DataFrame) -> DataFrame:
-    """Rows that broke a rule, as the quarantine table: raw record, reason, source file."""
-    return classified.filter(F.col(REASON).isNotNull()).transform(conform_to(QUARANTINE))
-
-
-def keep_raw_only_when_quarantined(classified: DataFrame) -> DataFrame:
-    """Null the raw line and file name on valid rows: they are only needed in the quarantine,
-    and dropping them keeps a cached classification small."""
-    quarantined = F.col(REASON).isNotNull()
-    return classified.withColumns(
-        {RAW_RECORD: F.when(quarantined, F.col(RAW_RECORD)), SOURCE_FILE: F.when(quarantined, F.col(SOURCE_FILE))}
-    )
-
-
-def count_by_reason(classified: DataFrame) -> tuple[int, dict[str, int]]:
-    """Rows read and quarantined rows per reason, in one Spark action."""
-    counts = {row[REASON]: row["rows"] for row in classified.groupBy(REASON).agg(F.count("*").alias("rows")).collect()}
-    rows_read = sum(counts.values())
-    return rows_read, {reason: n for reason, n in counts.items() if reason is not None}
-
-
-def require_valid_rows(kind: str, source: str, rows_read: int, by_reason: dict[str, int]) -> None:
-    """Stop with one line when an input has no rows, or none that can be used: every later
-    step would only produce empty tables that look like a quiet day."""
-    if rows_read == 0:
-        raise InputError(f"no {kind} lines in {source}")
-    if rows_read == sum(by_reason.values()):
-        reasons = ", ".join(f"{reason}={n}" for reason, n in sorted(by_reason.items()))
-        raise InputError(f"no valid {kind} lines in {source}: all {rows_read} quarantined ({reasons})")
-
-
-def classify_input(
-    lines: DataFrame,
-    classify_lines: Callable[[DataFrame], DataFrame],
-    cache: Callable[[DataFrame], DataFrame],
-    *,
-    kind: str,
-    source: str,
-) -> tuple[DataFrame, int, dict[str, int]]:
-    """Classify every input row once and keep the result cached: the quarantine and every
-    output are built from it, so the input is parsed and judged a single time. Returns the
-    classified rows, rows read and quarantined rows per reason; stops when nothing is usable.
-    """
-    classified = cache(lines.transform(classify_lines))
-    rows_read, by_reason = count_by_reason(classified)
-    require_valid_rows(kind, source, rows_read, by_reason)
-    return classified, rows_read, by_reason

@@ -1,94 +1,17 @@
-"""The validation plumbing every job stands on: ordered row rules, the input gate that stops a
-run with nothing usable, and suites that record their result and stop a failing run."""
+"""Expectation suites (common/expectations.py): the same verdicts on pandas and on Spark, counts
+without samples, and errors that say why."""
 
 from __future__ import annotations
 
 import great_expectations as gx
-import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from common.errors import InputError, ValidationError
-from common.report import RunReport
-from common.spark import CacheScope
-from common.validation import (
-    PANDAS_MAX_ROWS,
-    REASON,
-    RowRule,
-    SuiteResult,
-    classify,
-    classify_input,
-    ordered_pairs,
-    run_suite,
-)
-
-RULES = [
-    RowRule("missing_value", "value is null", lambda: F.col("value").isNull()),
-    RowRule("negative_value", "value is below zero", lambda: F.col("value") < 0),
-]
+from common.expectations import PANDAS_MAX_ROWS, SuiteResult, ordered_pairs, run_suite
 
 
 def values(spark: SparkSession, *items: int | None) -> DataFrame:
     return spark.createDataFrame([(v,) for v in items], "value int")
-
-
-def by_rules(df: DataFrame) -> DataFrame:
-    return classify(df, RULES)
-
-
-def test_first_broken_rule_is_the_reason_and_valid_rows_have_none(spark: SparkSession) -> None:
-    rows = by_rules(values(spark, 3, None, -1, 0)).collect()
-    assert [(row.value, row[REASON]) for row in rows] == [
-        (3, None),
-        (None, "missing_value"),  # `value < 0` is null here: the earlier rule decides
-        (-1, "negative_value"),
-        (0, None),
-    ]
-
-
-def test_a_rule_that_cannot_decide_counts_as_broken(spark: SparkSession) -> None:
-    unsure = [RowRule("unproven", "null condition", lambda: F.lit(None).cast("boolean"))]
-    assert classify(values(spark, 1), unsure).first()[REASON] == "unproven"
-
-
-def test_classify_input_counts_every_row_once(spark: SparkSession) -> None:
-    with CacheScope() as cache:
-        classified, rows_read, by_reason = classify_input(
-            values(spark, 1, None, -2, -3, 5), by_rules, cache, kind="value", source="memory"
-        )
-        assert classified.is_cached
-        assert (rows_read, by_reason) == (5, {"missing_value": 1, "negative_value": 2})
-    assert not classified.is_cached  # the scope released it
-
-
-def test_classify_input_stops_on_an_empty_input(spark: SparkSession) -> None:
-    with CacheScope() as cache, pytest.raises(InputError, match=r"^no value lines in memory$"):
-        classify_input(values(spark), by_rules, cache, kind="value", source="memory")
-
-
-def test_classify_input_stops_when_every_row_is_quarantined(spark: SparkSession) -> None:
-    with CacheScope() as cache, pytest.raises(InputError) as error:
-        classify_input(values(spark, None, -1, -1), by_rules, cache, kind="value", source="memory")
-    assert str(error.value) == ("no valid value lines in memory: all 3 quarantined (missing_value=1, negative_value=2)")
-
-
-def test_report_check_records_a_passing_suite(spark: SparkSession) -> None:
-    report = RunReport("test", {})
-    not_null = gx.expectations.ExpectColumnValuesToNotBeNull(column="value")
-    result = report.check(values(spark, 1, 2), "values", [not_null])
-    assert result.success
-    assert report.validation["values"]["success"] is True
-    assert "validate_values" in report.timings
-
-
-def test_report_check_records_and_stops_a_failing_suite(spark: SparkSession) -> None:
-    report = RunReport("test", {})
-    expectations = [gx.expectations.ExpectColumnValuesToBeBetween(column="value", min_value=0)]
-    with pytest.raises(ValidationError, match=r"^expectations failed: values: expect_column_values_to_be_between"):
-        report.check(values(spark, 1, -5), "values", expectations)
-    recorded = report.validation["values"]
-    assert recorded["success"] is False
-    assert recorded["expectations"][0]["unexpected_count"] == 1
 
 
 def output_like(spark: SparkSession) -> DataFrame:
@@ -190,14 +113,3 @@ def test_a_data_set_above_the_pandas_limit_stays_on_spark(spark: SparkSession) -
     result = run_suite(values(spark, 1, None), "values", [not_null], rows=PANDAS_MAX_ROWS + 1)
     assert result.engine == "spark"
     assert result.expectations[0]["unexpected_count"] == 1
-
-
-def test_row_accounting_adds_up() -> None:
-    report = RunReport("test", {})
-    report.record_counts(10, {"b": 2, "a": 1})
-    assert report.counts == {
-        "rows_read": 10,
-        "rows_valid": 7,
-        "rows_quarantined": 3,
-        "quarantined_by_reason": {"a": 1, "b": 2},
-    }

@@ -1,0 +1,144 @@
+"""Files on local paths and s3:// URIs alike, through Hadoop's FileSystem: existence, listing,
+small text files, deletion. Failures talking to storage end as one line (`storage_errors`).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from common.errors import InputError
+from common.storage_errors import storage_errors
+
+
+def _filesystem(spark: SparkSession, path: str):
+    """The Hadoop FileSystem serving `path` (local, S3A or EMRFS) and the path as a JVM object."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    return hadoop_path.getFileSystem(conf), hadoop_path
+
+
+def _is_visible(name: str) -> bool:
+    """Spark skips files starting with '_' or '.' (markers, checksums); so do our checks."""
+    return not name.startswith(("_", "."))
+
+
+def require_input(spark: SparkSession, path: str) -> None:
+    """Fail with one line unless `path` (file, directory or glob) names at least one data file.
+
+    This is the first touch of the storage, so a missing bucket, refused credentials or a dead
+    endpoint surface here, as one line, before Spark plans anything.
+    """
+    with storage_errors(path, "read", InputError):
+        fs, hadoop_path = _filesystem(spark, path)
+        matches = fs.globStatus(hadoop_path)
+        if matches is None or len(matches) == 0:
+            raise InputError(f"input path not found: {path}")
+        for status in matches:
+            if status.isFile():
+                return
+            files = fs.listFiles(status.getPath(), True)
+            while files.hasNext():
+                file_status = files.next()
+                if _is_visible(file_status.getPath().getName()):
+                    return
+    raise InputError(f"no input files under {path}")
+
+
+def input_files(spark: SparkSession, path: str) -> list[str]:
+    """The data files Spark reads for `path` (file, directory or glob; directories recursively),
+    skipping files and folders whose name starts with '_' or '.' as Spark does."""
+    require_input(spark, path)
+    fs, hadoop_path = _filesystem(spark, path)
+    files: list[str] = []
+    pending = list(fs.globStatus(hadoop_path))
+    while pending:
+        status = pending.pop()
+        if status.isFile():
+            files.append(status.getPath().toString())
+            continue
+        pending.extend(child for child in fs.listStatus(status.getPath()) if _is_visible(child.getPath().getName()))
+    return sorted(files)
+
+
+def first_line(spark: SparkSession, path: str) -> str | None:
+    """The first line of a text file (decompressed like Spark would), or None when it is empty."""
+    jvm = spark.sparkContext._jvm
+    fs, hadoop_path = _filesystem(spark, path)
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(hadoop_path)
+    stream = fs.open(hadoop_path)
+    if codec is not None:
+        stream = codec.createInputStream(stream)
+    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+    try:
+        return reader.readLine()
+    finally:
+        reader.close()
+
+
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Write a small text file (e.g. a run report) wherever Spark can write tables."""
+    with storage_errors(path, "write"):
+        fs, hadoop_path = _filesystem(spark, path)
+        stream = fs.create(hadoop_path, True)
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
+
+
+def read_text(spark: SparkSession, path: str) -> str:
+    """Read a small text file written by `write_text`."""
+    with storage_errors(path, "read"):
+        fs, hadoop_path = _filesystem(spark, path)
+        stream = fs.open(hadoop_path)
+        try:
+            jvm = spark.sparkContext._jvm
+            return jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        finally:
+            stream.close()
+
+
+def path_exists(spark: SparkSession, path: str) -> bool:
+    """Whether a file or folder exists at `path`."""
+    fs, hadoop_path = _filesystem(spark, path)
+    return bool(fs.exists(hadoop_path))
+
+
+def delete_path(spark: SparkSession, path: str) -> None:
+    """Remove a file or folder if present (used to retire a stale completion marker)."""
+    with storage_errors(path, "write"):
+        fs, hadoop_path = _filesystem(spark, path)
+        if fs.exists(hadoop_path):
+            fs.delete(hadoop_path, True)
+
+
+def list_data_files(spark: SparkSession, path: str, suffix: str = "") -> list[tuple[str, int]]:
+    """(URI, size in bytes) of every visible file under `path` ending with `suffix`, sorted.
+
+    Markers such as `_SUCCESS` and checksums are left out, as Spark leaves them out.
+    """
+    fs, hadoop_path = _filesystem(spark, path)
+    if not fs.exists(hadoop_path):
+        return []
+    found = []
+    files = fs.listFiles(hadoop_path, True)
+    while files.hasNext():
+        status = files.next()
+        name = status.getPath().getName()
+        if _is_visible(name) and name.endswith(suffix):
+            found.append((str(status.getPath().toString()), int(status.getLen())))
+    return sorted(found)
+
+
+def qualify(spark: SparkSession, path: str) -> str:
+    """`path` as a full URI (`file:/abs/dir`, `s3://bucket/key`): some APIs, such as Delta's
+    table builder, refuse a relative path."""
+    fs, hadoop_path = _filesystem(spark, path)
+    return str(fs.makeQualified(hadoop_path).toString())
+
+
+def join_path(root: str, *parts: str) -> str:
+    """Join URI or local path segments with '/', as Hadoop paths expect."""
+    return "/".join([root.rstrip("/"), *parts])

@@ -1,0 +1,218 @@
+"""The skeleton every job's run is built on: `JobRun` owns what each run does around its
+pipeline, so a job's `run()` reads as the pipeline itself.
+
+    with JobRun(spark, JOB, args, output=args.output) as run:
+        classified = run.accept_input(read_json_lines(...), LOG_CONTRACT, source=args.input)
+        events = run.check(classified.transform(to_events), "events", event_expectations())
+        run.publish("user_activity", user_activity(events), expectations=...)
+        run.reconcile({...})
+        return run.finish()
+
+What it owns, in the order a run meets it:
+- the run report (common/report.py) and its stage timings;
+- Great Expectations' import, started on a thread while Spark reads the input;
+- a cache scope: everything cached during the run is released at its end, even on failure;
+- the main input's row accounting (rows read, valid, quarantined by reason), and the one-line
+  stop when nothing is usable;
+- retiring the previous run's report once the input is accepted, before any output changes,
+  so outputs without a report are from a run that did not finish;
+- publishing tables (count and check before writing, returning what was published);
+- reconciliation (every check holds or the run stops) and writing the report last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from common.classify import Contract, classify_lines, count_by_reason, require_valid_rows
+from common.errors import ValidationError
+from common.expectations import SuiteResult, require_success, run_suite, warm_up_great_expectations
+from common.fs import delete_path, join_path, write_text
+from common.logs import get_logger
+from common.report import REPORT_FILE, RunReport, row_accounting
+from common.spark import CacheScope
+from common.tables import TableFormat, write_table
+
+
+@dataclass(frozen=True)
+class Published:
+    """A table a run wrote: its rows (cached for the rest of the run), their count, its path."""
+
+    name: str
+    rows: DataFrame
+    count: int
+    path: str
+
+
+def require_all_hold(checks: Mapping[str, bool], what: str) -> dict[str, bool]:
+    """The checks, when every one holds; otherwise stop naming those that do not."""
+    failed = [name for name, ok in checks.items() if not ok]
+    if failed:
+        raise ValidationError(f"{what}: {', '.join(failed)}")
+    return dict(checks)
+
+
+class JobRun(AbstractContextManager["JobRun"]):
+    """One run of a job, writing its report into `output` when it finishes."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        job: str,
+        args: argparse.Namespace,
+        *,
+        output: str,
+        fmt: TableFormat = "delta",
+        recorded: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`recorded`: values the run derived from its arguments (e.g. a batch id) that the
+        report lists with them."""
+        self.spark = spark
+        self.job = job
+        self.output = output
+        self.fmt = fmt
+        self.log = get_logger(job)
+        self.report = RunReport(job, {**vars(args), **(recorded or {})})
+        self.cache = CacheScope()
+
+    def __enter__(self) -> JobRun:
+        warm_up_great_expectations()
+        self.cache.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cache.__exit__(*exc_info)
+
+    @property
+    def run_id(self) -> str:
+        return self.report.run_id
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        """The main input's row accounting: rows_read, rows_valid, rows_quarantined, by reason."""
+        return self.report.counts
+
+    def stage(self, name: str) -> AbstractContextManager[None]:
+        """Time a stage of the run into the report."""
+        return self.report.stage(name)
+
+    def classify(self, lines: DataFrame, contract: Contract, *, source: str) -> tuple[DataFrame, dict[str, Any]]:
+        """Classify every input row once and keep the result cached (the quarantine and every
+        output are built from it); returns the rows and their accounting. Stops with one line
+        when the input has no rows or none that can be used."""
+        classified = self.cache(classify_lines(lines, contract))
+        rows_read, by_reason = count_by_reason(classified)
+        require_valid_rows(contract.kind, source, rows_read, by_reason)
+        return classified, row_accounting(rows_read, by_reason)
+
+    def accept_input(
+        self,
+        lines: DataFrame,
+        contract: Contract,
+        *,
+        source: str,
+        require: Callable[[dict[str, Any]], None] | None = None,
+        stage: str = "read_and_classify",
+    ) -> DataFrame:
+        """Classify the run's main input (see `classify`), record its accounting at the top of
+        the report, and, once it is accepted (`require` may still refuse it), retire the
+        previous run's report: from here on outputs change."""
+        with self.stage(stage):
+            classified, accounting = self.classify(lines, contract, source=source)
+        self.report.counts = accounting
+        self.log.info(f"{contract.kind} input classified", extra={"job": self.job, **accounting})
+        if require is not None:
+            require(accounting)
+        delete_path(self.spark, join_path(self.output, REPORT_FILE))
+        return classified
+
+    def check(self, df: DataFrame, suite: str, expectations: Sequence[Any], rows: int | None = None) -> DataFrame:
+        """Run an expectation suite as a timed stage, keep its result, stop the run if it failed
+        (`rows`: the known row count, see `run_suite`); returns `df` for chaining."""
+        self._suite(df, suite, expectations, rows)
+        return df
+
+    def _suite(self, df: DataFrame, suite: str, expectations: Sequence[Any], rows: int | None) -> SuiteResult:
+        with self.stage(f"validate_{suite}"):
+            result = run_suite(df, suite, expectations, rows)
+        self.report.validation[result.suite] = result.as_report()
+        require_success([result])
+        return result
+
+    def publish(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        expectations: Sequence[Any] | None = None,
+        partition_by: list[str] | None = None,
+    ) -> Published:
+        """Check table `name`'s rows, then replace it under the output root.
+
+        The rows are computed once and cached: the count, the suite, the write and any later
+        step that builds on the table (anomalies on windows, reconciliation) read that one copy,
+        so the source is scanned once. Checking before writing means a table that fails its
+        suite is never published. The count recorded is that of the rows handed to the writer.
+        """
+        path = join_path(self.output, name)
+        rows = self.cache(df)
+        count = rows.count()
+        if expectations is not None:
+            self._suite(rows, name, expectations, count)
+        with self.stage(f"write_{name}"):
+            write_table(rows, path, self.fmt, partition_by)
+        self.record_table(name, path, count, self.fmt)
+        return Published(name, rows, count, path)
+
+    def record_table(self, name: str, path: str, rows: int, fmt: str = "delta") -> None:
+        """List a table the run wrote by other means (e.g. a MERGE) in the report."""
+        self.report.tables[name] = {"path": path, "format": fmt, "rows": rows}
+
+    def write_json(self, name: str, content: Any) -> str:
+        """Write a small JSON document (metrics, a model description) beside the tables."""
+        path = join_path(self.output, name)
+        write_text(self.spark, path, json.dumps(content, indent=2, default=str) + "\n")
+        return path
+
+    def metric(self, name: str, value: Any) -> Any:
+        """Record a figure of the run in the report's metrics; returns it."""
+        self.report.metrics[name] = value
+        return value
+
+    def reconcile(
+        self, checks: Mapping[str, bool], what: str = "outputs do not reconcile with the input counts"
+    ) -> dict[str, bool]:
+        """Cross-table checks that must all hold; recorded, or the run stops before it looks complete."""
+        return self.metric("reconciliation", require_all_hold(checks, what))
+
+    def finish(self, **facts: Any) -> dict[str, Any]:
+        """Write the report, the run's completion marker, last; returns what was written."""
+        content = self.report.write(self.spark, self.output)
+        self.log.info("run succeeded", extra={"job": self.job, "output": self.output, **facts})
+        return content
+
+
+def run_concurrently(tasks: Mapping[str, Callable[[], Published]], max_workers: int = 4) -> dict[str, Published]:
+    """Run independent publishing tasks on threads of one Spark application.
+
+    Writing a table is partly waiting (commits, listings, job scheduling); overlapping
+    independent tables keeps the executors busy. The first failure is re-raised once the
+    running tasks finish; tasks not yet started are cancelled.
+    """
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="publish") as pool:
+        futures = {name: pool.submit(task) for name, task in tasks.items()}
+        done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
+        failed = [f for f in done if f.exception() is not None]
+        if failed:
+            for future in futures.values():
+                future.cancel()
+            raise failed[0].exception()
+    return {name: future.result() for name, future in futures.items()}
