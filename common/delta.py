@@ -149,15 +149,15 @@ def ensure_table(
 
     Creating before the first load fixes the schema, its NOT NULL columns, the partitioning
     and table properties (e.g. change data feed) from version 0, whatever writes next.
-    An existing table gets the `properties` it lacks or has with another value (one metadata
-    commit, only when something differs), so tables created by an earlier release pick up new
-    layout settings.
+    An existing table gets the `properties` it lacks (one metadata commit, only then), so
+    tables created by an earlier release pick up new layout settings; a value the table has
+    (an owner's longer retention, say) is kept.
     """
     properties = dict(properties or {})
     if table_exists(spark, path):
         table = DeltaTable.forPath(spark, path)
         current = table.detail().select("properties").first()[0] or {}
-        missing = {key: value for key, value in properties.items() if current.get(key) != value}
+        missing = {key: value for key, value in properties.items() if key not in current}
         if missing:
             settings = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(missing.items()))
             with concurrent_writes(path):
