@@ -185,7 +185,8 @@ class MergeMetrics:
     inserted: int
     updated: int
     # What it cost: target rows rewritten unchanged (copy-on-write), target files it read
-    # after pruning, and files it removed and added.
+    # after pruning (the commit does not record it: `files_in` counts them), and files it
+    # removed and added.
     copied: int = 0
     files_read: int = 0
     files_removed: int = 0
@@ -275,7 +276,6 @@ def upsert(
         inserted=int(metrics.get("numTargetRowsInserted", 0)),
         updated=int(metrics.get("numTargetRowsUpdated", 0)),
         copied=int(metrics.get("numTargetRowsCopied", 0)),
-        files_read=int(metrics.get("numTargetFilesAfterSkipping", 0)),
         files_removed=int(metrics.get("numTargetFilesRemoved", 0)),
         files_added=int(metrics.get("numTargetFilesAdded", 0)),
     )
@@ -413,6 +413,15 @@ def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
 def deleted_file_retention_hours(spark: SparkSession, path: str) -> float:
     """The table's time travel window: how long removed files must stay (Delta's default 7 days)."""
     return interval_hours(table_properties(spark, path).get(DELETED_FILE_RETENTION, DEFAULT_DELETED_FILE_RETENTION))
+
+
+def files_in(spark: SparkSession, path: str, predicate: str | None, at_version: int) -> int:
+    """Data files of version `at_version` a scan with partition `predicate` reads (None: all),
+    from the log's file list after partition pruning: no data file is opened."""
+    df = spark.read.format("delta").option("versionAsOf", at_version).load(path)
+    if predicate:
+        df = df.where(predicate)
+    return len(df.inputFiles())
 
 
 def file_count(spark: SparkSession, path: str) -> int:

@@ -343,7 +343,10 @@ def merge_batch(run: JobRun, paths: dict[str, str], batch: DataFrame, window_day
             target_filter=scope.target_filter(),
             expected_version=scope.version,
         )
-    run.metric("merge_transactions_cost", {**merged.cost(), **scope.as_report()})
+    # What the MERGE read: the files on its dates at the version it merged into.
+    dates = scope.dates
+    read = 0 if dates.is_none else delta.files_in(run.spark, paths[SILVER], dates.predicate(), scope.version)
+    run.metric("merge_transactions_cost", {**merged.cost(), "files_read": read, **scope.as_report()})
     collapsed = run.counts["rows_valid"] - merged.source_rows
     return run.metric("merge_transactions", {**merged.as_report(), "duplicates_collapsed": collapsed})
 

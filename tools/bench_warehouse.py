@@ -196,7 +196,7 @@ def verdicts(batches: list[dict[str, Any]], backfill: dict[str, Any] | None) -> 
     if len(batches) >= 5:
         base, last = batches[4], batches[-1]
         for key in ("rows_copied", "files_read", "etl_seconds"):
-            ratio = last[key] / base[key] if base[key] else (0.0 if not last[key] else float("inf"))
+            ratio = last[key] / base[key] if base[key] else (1.0 if not last[key] else float("inf"))
             out[f"{key}_last_over_batch5"] = {"ratio": round(ratio, 2), "ok": ratio <= TARGET_RATIO}
     after = [b["max_files_per_date"] for b in batches if b["maintained"]]
     worst = max(after) if after else max(b["max_files_per_date"] for b in batches)
