@@ -20,7 +20,9 @@ S3 ?= 0
 CUSTOMERS_SIZE ?= 2MB
 NEW_CUSTOMERS_SIZE ?= 512KB
 BENCH_SIZE ?= 1GB
-BENCH_ROUNDS ?= 3
+BENCH_ROUNDS ?= 2
+# make bench SCALE_CHECK=4GB: also log analytics alone at 4 GB (cost per GB against 1 GB's, JVM peak).
+SCALE_CHECK ?=
 # make bench-warehouse: daily batches loaded one by one, with table maintenance every few.
 BENCH_BATCHES ?= 60
 BENCH_ROWS ?= 200000
@@ -38,14 +40,27 @@ INSTANCE_PROFILE ?= EMR_EC2_DefaultRole
 CLUSTER_ID ?=
 JOB ?=
 ARGS ?=
+# Cost knobs (EMR on EC2): Spot task nodes on instance fleets (core stays on-demand), their
+# instance types and allocation strategy, and managed scaling's upper limit (core + task units).
+# Graviton: INSTANCE_TYPE=m7g.xlarge with WHEELHOUSE=.../wheelhouse/aarch64/.
+SPOT_TASK_UNITS ?= 0
+TASK_INSTANCE_TYPES ?=
+SPOT_ALLOCATION_STRATEGY ?= price-capacity-optimized
+MAX_CAPACITY ?=
+# EMR Serverless: the job runtime role and the image built from serverless/Dockerfile (both, or
+# no Serverless documents), its architecture (x86_64 or aarch64), and the application to run on.
+SERVERLESS_ROLE_ARN ?=
+SERVERLESS_IMAGE ?=
+SERVERLESS_ARCH ?= x86_64
+APPLICATION_ID ?=
 
 # Executors and spark-submit drivers use the virtualenv's Python, like EMR's PYSPARK_PYTHON.
 export PYSPARK_PYTHON := $(abspath $(PY))
 # Great Expectations must not try to reach the network.
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help check-java setup run test lint format package bench bench-warehouse lock clean distclean
-.PHONY: emr-artifacts deploy cluster submit
+.PHONY: help check-java setup run test lint format package bench bench-warehouse lock lock-wheels wheelhouse clean distclean
+.PHONY: emr-artifacts deploy cluster submit submit-serverless
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -109,11 +124,16 @@ format: setup ## Apply ruff fixes and formatting
 package: $(INSTALLED) ## Build the EMR artifact in dist/
 	$(PY) -m tools.package --dist dist
 
-emr-artifacts: package ## EMR steps, Step Functions state machines, cluster JSON in dist/emr (BUCKET=s3://...)
+emr-artifacts: package ## EMR (EC2 and Serverless) documents and Step Functions state machines in dist/emr (BUCKET=s3://...)
 	$(PY) -m tools.emr artifacts --bucket "$(BUCKET)" --out dist/emr --release-label "$(RELEASE_LABEL)" \
 		--instance-type "$(INSTANCE_TYPE)" --core-nodes "$(CORE_NODES)" \
 		--service-role "$(SERVICE_ROLE)" --instance-profile "$(INSTANCE_PROFILE)" \
-		$(if $(SUBNET_ID),--subnet-id "$(SUBNET_ID)") $(if $(WHEELHOUSE),--wheelhouse "$(WHEELHOUSE)")
+		$(if $(SUBNET_ID),--subnet-id "$(SUBNET_ID)") $(if $(WHEELHOUSE),--wheelhouse "$(WHEELHOUSE)") \
+		--spot-task-units "$(SPOT_TASK_UNITS)" --spot-allocation-strategy "$(SPOT_ALLOCATION_STRATEGY)" \
+		$(if $(TASK_INSTANCE_TYPES),--task-instance-types "$(TASK_INSTANCE_TYPES)") \
+		$(if $(MAX_CAPACITY),--max-capacity "$(MAX_CAPACITY)") \
+		$(if $(SERVERLESS_ROLE_ARN),--serverless-role-arn "$(SERVERLESS_ROLE_ARN)") \
+		$(if $(SERVERLESS_IMAGE),--serverless-image "$(SERVERLESS_IMAGE)") --serverless-architecture "$(SERVERLESS_ARCH)"
 
 deploy: package ## Upload the artifact and bootstrap files to BUCKET/artifacts/<version>/ (boto3)
 	$(PY) -m tools.emr deploy --bucket "$(BUCKET)" --dist dist
@@ -124,17 +144,30 @@ cluster: emr-artifacts ## Start a cluster for `make submit` (idles out after 1 h
 submit: $(INSTALLED) ## Run JOB on cluster CLUSTER_ID and wait, printing its states (ARGS replaces its arguments)
 	$(PY) -m tools.emr submit --bucket "$(BUCKET)" --cluster-id "$(CLUSTER_ID)" --job "$(JOB)" $(if $(ARGS),--args '$(ARGS)')
 
-bench: setup ## Benchmark the jobs against the mission's seed scripts (~1 GB, cached)
-	$(PY) -m tools.bench --size $(BENCH_SIZE) --rounds $(BENCH_ROUNDS)
+submit-serverless: $(INSTALLED) ## Run JOB on EMR Serverless application APPLICATION_ID and wait (SERVERLESS_ROLE_ARN, BUCKET)
+	$(PY) -m tools.emr submit-serverless --bucket "$(BUCKET)" --application-id "$(APPLICATION_ID)" \
+		--role-arn "$(SERVERLESS_ROLE_ARN)" --job "$(JOB)" $(if $(ARGS),--args '$(ARGS)')
+
+bench: setup ## Jobs against the mission's seed scripts: fixed cost (8 MB) and cost per GB (to ~1 GB)
+	$(PY) -m tools.bench --size $(BENCH_SIZE) --rounds $(BENCH_ROUNDS) $(if $(SCALE_CHECK),--scale-check $(SCALE_CHECK))
 
 bench-warehouse: setup ## Warehouse over daily batches: MERGE cost, files per date, maintenance, a backfill
 	$(PY) -m tools.bench_warehouse --batches $(BENCH_BATCHES) --rows $(BENCH_ROWS)
 
-lock: ## Re-resolve requirements/dev.txt and rewrite the lock file
+lock: ## Re-resolve requirements/dev.txt, rewrite the lock file, resolve the cluster wheels (x86_64, aarch64)
 	rm -rf .cache/lock-venv && $(PYTHON) -m venv .cache/lock-venv
 	.cache/lock-venv/bin/pip install --quiet -r requirements/dev.txt
 	{ head -3 requirements/constraints.txt; .cache/lock-venv/bin/pip freeze; } > requirements/constraints.txt.new
 	mv requirements/constraints.txt.new requirements/constraints.txt
+	.cache/lock-venv/bin/python -m tools.emr.wheels resolve
+
+# pip's resolver, dry run, for Python 3.11 on EMR 7.x x86_64 and aarch64 nodes, wheels only:
+# fails when a pin has no wheel there; records the wheels in requirements/cluster-wheels.json.
+lock-wheels: $(INSTALLED) ## Only re-resolve the cluster wheels for the current lock file (network)
+	$(PY) -m tools.emr.wheels resolve
+
+wheelhouse: package ## Download the cluster wheels for offline nodes into wheelhouse/{x86_64,aarch64}/ (checked against the lock)
+	$(PY) -m tools.emr.wheels download --requirements dist/requirements.txt --out wheelhouse
 
 clean: ## Remove generated data, outputs and builds (keeps .venv and the jar cache)
 	rm -rf data dist build *.egg-info spark-warehouse metastore_db derby.log .pytest_cache .ruff_cache

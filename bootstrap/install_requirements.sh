@@ -6,8 +6,8 @@
 # REQUIREMENTS_URI is the requirements.txt `make deploy` uploads (s3:// or a local path).
 # Without --wheelhouse, pip installs from PyPI (the node needs internet access, e.g. a NAT
 # gateway). With --wheelhouse, pip installs only from the wheels under that S3 prefix
-# (`pip download -r dist/requirements.txt -d wheelhouse --only-binary=:all:
-# --python-version 3.11 --platform manylinux2014_x86_64`, then upload), for private subnets.
+# (`make wheelhouse` writes wheelhouse/x86_64/ and wheelhouse/aarch64/; upload the folder of
+# the nodes' architecture), for private subnets.
 #
 # EMR 7.x runs Amazon Linux 2023, whose /usr/bin/python3 is Python 3.9 for the life of the
 # OS; Python 3.11 is the separate python3.11 package, installed here when missing.

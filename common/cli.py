@@ -7,6 +7,7 @@ Whatever goes wrong, the user gets one line naming the problem and a non-zero ex
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from pyspark.sql import SparkSession
 from common.errors import JobError
 from common.logs import get_logger
 from common.spark import build_session
+from common.tables import TABLE_FORMATS
 from common.version import __version__
 
 
@@ -41,6 +43,14 @@ class JobArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
+    def add_path(self, flag: str, help: str, *, required: bool = True) -> None:
+        """A location argument: a local path or a URI, never one carrying credentials."""
+        self.add_argument(flag, required=required, type=storage_path, help=help)
+
+    def add_table_format(self) -> None:
+        """`--format` of the output tables."""
+        self.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
+
 
 def positive_int(text: str) -> int:
     """An argparse type for counts and sizes."""
@@ -63,6 +73,14 @@ def positive_number(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
     return value
+
+
+def iso_date(text: str) -> dt.date:
+    """An argparse type: a calendar date, yyyy-mm-dd."""
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-30") from None
 
 
 def storage_path(text: str) -> str:

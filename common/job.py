@@ -52,6 +52,17 @@ class Published:
     path: str
 
 
+# Rows per file of a published table: outputs are aggregates or quarantined lines, so a file of
+# this many rows is tens of MB. Fewer, larger files are cheaper to write (one task per file) and
+# to read (Athena and Spectrum pay per file).
+ROWS_PER_FILE = 500_000
+
+
+def files_for(count: int) -> int:
+    """How many files `count` rows are written as, at most (coalescing only merges partitions)."""
+    return max(1, -(-count // ROWS_PER_FILE))
+
+
 def require_all_hold(checks: Mapping[str, bool], what: str) -> dict[str, bool]:
     """The checks, when every one holds; otherwise stop naming those that do not."""
     failed = [name for name, ok in checks.items() if not ok]
@@ -134,6 +145,20 @@ class JobRun(AbstractContextManager["JobRun"]):
         delete_path(self.spark, join_path(self.output, REPORT_FILE))
         return classified
 
+    def accept_rows(
+        self, kind: str, rows: int, *, source: str, require: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
+        """Accept a main input that has no lines to judge (rows derived from tables another job
+        validated when it loaded them, e.g. users from the warehouse): every row is valid, none
+        at all stops the run with one line; then as `accept_input`."""
+        require_valid_rows(kind, source, rows, {})
+        accounting = row_accounting(rows, {})
+        self.report.counts = accounting
+        self.log.info(f"{kind} input accepted", extra={"job": self.job, **accounting})
+        if require is not None:
+            require(accounting)
+        delete_path(self.spark, join_path(self.output, REPORT_FILE))
+
     def check(self, df: DataFrame, suite: str, expectations: Sequence[Any], rows: int | None = None) -> DataFrame:
         """Run an expectation suite as a timed stage, keep its result, stop the run if it failed
         (`rows`: the known row count, see `run_suite`); returns `df` for chaining."""
@@ -168,7 +193,7 @@ class JobRun(AbstractContextManager["JobRun"]):
         if expectations is not None:
             self._suite(rows, name, expectations, count)
         with self.stage(f"write_{name}"):
-            write_table(rows, path, self.fmt, partition_by)
+            write_table(rows.coalesce(files_for(count)), path, self.fmt, partition_by)
         self.record_table(name, path, count, self.fmt)
         return Published(name, rows, count, path)
 

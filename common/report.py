@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pyspark.sql import SparkSession
 
+from common import emf
 from common.fs import join_path, write_text
 from common.version import __version__
 
@@ -107,4 +108,5 @@ class RunReport:
         """Write the report into the output root and return what was written."""
         content = self.as_dict()
         write_text(spark, join_path(output_root, REPORT_FILE), json.dumps(content, indent=2, default=str) + "\n")
+        emf.emit(content)  # the run's CloudWatch metrics, one line, once the report marks it complete
         return content

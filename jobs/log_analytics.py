@@ -22,11 +22,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from common.classify import quarantined_rows, valid_rows
-from common.cli import JobArgumentParser, positive_int, positive_number, run_job, storage_path
+from common.cli import JobArgumentParser, positive_int, positive_number, run_job
 from common.job import JobRun, Published, run_concurrently
 from common.lines import read_json_lines
 from common.rules.logs import ERROR_STATUS_MIN, LOG_CONTRACT, event_expectations, output_expectations
-from common.tables import TABLE_FORMATS
 from schemas import conform_to
 from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, ERROR_PATTERNS, EVENT, RAW_LOG, USER_ACTIVITY
 
@@ -147,13 +146,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Clean JSON-lines web/app logs and write user activity, error patterns, "
         "activity per time window and error-rate anomalies, plus a quarantine of bad lines.",
     )
-    parser.add_argument(
-        "--input", required=True, type=storage_path, help="JSON-lines logs: file, directory or glob; local or s3://"
-    )
-    parser.add_argument(
-        "--output", required=True, type=storage_path, help="output root; one folder per table, plus run_report.json"
-    )
-    parser.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
+    parser.add_path("--input", "JSON-lines logs: file, directory or glob; local or s3://")
+    parser.add_path("--output", "output root; one folder per table, plus run_report.json")
+    parser.add_table_format()
     parser.add_argument("--window-minutes", type=positive_int, default=60, help="tumbling window length")
     parser.add_argument(
         "--z-threshold",

@@ -26,7 +26,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from common import delta
-from common.cli import JobArgumentParser, positive_int, run_job, storage_path
+from common.cli import JobArgumentParser, positive_int, run_job
 from common.errors import InputError, JobError, ValidationError
 from common.fs import delete_path, join_path, path_exists, read_text
 from common.logs import get_logger
@@ -66,13 +66,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Compact the transaction warehouse's small files and VACUUM files no kept version needs, "
         "every N ETL batches.",
     )
-    parser.add_argument("--warehouse", required=True, type=storage_path, help="the transaction ETL's --warehouse")
-    parser.add_argument(
-        "--output",
-        required=True,
-        type=storage_path,
-        help="where its run_report.json goes (not the warehouse root: that one is the ETL's)",
-    )
+    parser.add_path("--warehouse", "the transaction ETL's --warehouse")
+    parser.add_path("--output", "where its run_report.json goes (not the warehouse root: that one is the ETL's)")
     parser.add_argument(
         "--every-batches",
         type=positive_int,

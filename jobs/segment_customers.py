@@ -1,10 +1,15 @@
-"""Customer segmentation, batch scoring: a saved model and a customer CSV in; each customer's
-segment out (the mission's "Machine Learning with Amazon EMR", step 6, batch predictions).
+"""Customer segmentation, batch scoring: a saved model and a customer CSV and/or the transaction
+warehouse in; each customer's segment out (the mission's "Machine Learning with Amazon EMR",
+step 6, batch predictions).
 
-    model/ ─ load (one-line error if missing or not a segmentation model)
+    model/ ─ load (one-line error if missing or not a segmentation model), with its feature set
     lines ─ read once ─> classify by the customer contract ─┬─> quarantine (raw line, reason, file)
-                                                            └─> customers ─> model ─> predictions
+                                                            └─> customers ─┐
+    warehouse transactions ─> behaviour per user (the model's look-back) ──┴─> model ─> predictions
     then run_report.json, written last: the run's completion marker.
+
+The model says which inputs it needs: a demographic model a customer CSV, a behaviour model
+the warehouse (behaviour only: every warehouse user is scored), a combined model both.
 
 The input follows the training job's contract and is cleaned by the same rules, so a customer
 scored here gets the segment the training run gave it. Categories the model never saw are
@@ -23,13 +28,20 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from common.behaviour import add_behaviour_arguments, load_behaviour, require_a_source
 from common.classify import quarantined_rows
-from common.cli import JobArgumentParser, run_job, storage_path
+from common.cli import JobArgumentParser, run_job
+from common.errors import InputError
 from common.job import JobRun
 from common.lines import read_csv_lines
-from common.rules.customers import CUSTOMER_CONTRACT, customer_expectations, prediction_expectations, to_customers
-from common.segmentation import load_model, model_k, predict, predictions
-from common.tables import TABLE_FORMATS
+from common.rules.customers import (
+    CUSTOMER_CONTRACT,
+    behaviour_expectations,
+    customer_expectations,
+    prediction_expectations,
+    to_customers,
+)
+from common.segmentation import FeatureSet, load_model, model_k, predict, predictions
 from schemas.customers import RAW_CUSTOMER
 
 JOB = "segment_customers"
@@ -41,47 +53,68 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Score customers with a segmentation model saved by customer_segmentation: write "
         "each customer's segment, plus a quarantine of bad lines.",
     )
-    parser.add_argument(
-        "--model", required=True, type=storage_path, help="the model/ folder a customer_segmentation run wrote"
-    )
-    parser.add_argument(
+    parser.add_path("--model", "the model/ folder a customer_segmentation run wrote")
+    parser.add_path(
         "--input",
-        required=True,
-        type=storage_path,
-        help="customer CSV with header: file, directory or glob; local or s3://",
+        "customer CSV with header: file, directory or glob; local or s3:// (the model's demographics)",
+        required=False,
     )
-    parser.add_argument(
-        "--output", required=True, type=storage_path, help="output root; one folder per table, plus run_report.json"
-    )
-    parser.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
-    return parser.parse_args(argv)
+    add_behaviour_arguments(parser)
+    parser.add_path("--output", "output root; one folder per table, plus run_report.json")
+    parser.add_table_format()
+    args = parser.parse_args(argv)
+    require_a_source(parser, args)
+    return args
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Score the input; returns the run report it wrote."""
     with JobRun(spark, JOB, args, output=args.output, fmt=args.format) as run:
         with run.stage("load_model"):
-            model = load_model(spark, args.model)
+            model, features = load_model(spark, args.model)
+        require_the_models_inputs(features, args)
         k = model_k(model)
-        classified = run.accept_input(
-            read_csv_lines(spark, args.input, RAW_CUSTOMER), CUSTOMER_CONTRACT, source=args.input
-        )
-        customers = run.check(classified.transform(to_customers), "customers", customer_expectations())
-        quarantine = run.publish("quarantine", classified.transform(quarantined_rows))
+        classified, population = None, None
+        if args.input:
+            classified = run.accept_input(
+                read_csv_lines(spark, args.input, RAW_CUSTOMER), CUSTOMER_CONTRACT, source=args.input
+            )
+            population = run.check(classified.transform(to_customers), "customers", customer_expectations())
+        if args.warehouse:
+            with run.stage("derive_behaviour"):
+                found = load_behaviour(spark, args.warehouse, args.as_of, features.lookback_days, population, run.cache)
+            if population is None:
+                run.accept_rows("warehouse user", found.figures["users"], source=args.warehouse)
+            population = run.check(found.population, "behaviour", behaviour_expectations(features.lookback_days))
+            run.metric("behaviour", found.figures)
+        quarantine = run.publish("quarantine", classified.transform(quarantined_rows)) if classified else None
         with run.stage("score"):
             scored = run.publish(
-                "predictions", predictions(predict(model, customers)), expectations=prediction_expectations(k)
+                "predictions", predictions(predict(model, population)), expectations=prediction_expectations(k)
             )
         sizes = {row["segment"]: row["count"] for row in scored.rows.groupBy("segment").count().collect()}
-        run.metric("model", {"path": args.model, "k": k})
+        run.metric("model", {"path": args.model, "k": k, "families": list(features.families)})
         run.metric("customers_by_segment", {str(s): n for s, n in sorted(sizes.items())})
         run.reconcile(
             {
-                "quarantine_rows_equal_rows_quarantined": quarantine.count == run.counts["rows_quarantined"],
+                "quarantine_rows_equal_rows_quarantined": (quarantine.count if quarantine else 0)
+                == run.counts["rows_quarantined"],
                 "predictions_equal_rows_valid": scored.count == run.counts["rows_valid"],
             }
         )
         return run.finish(k=k)
+
+
+def require_the_models_inputs(features: FeatureSet, args: argparse.Namespace) -> None:
+    """Each family the model was trained on needs its source, and no source goes unused."""
+    for needed, given, flag, what in (
+        (features.demographics, args.input, "--input", "demographics"),
+        (features.behaviour, args.warehouse, "--warehouse", "behaviour"),
+    ):
+        if needed and not given:
+            raise InputError(f"the model at {args.model} was trained on {what}: give {flag}")
+        if given and not needed:
+            raise InputError(f"the model at {args.model} was not trained on {what}: {flag} would be ignored")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

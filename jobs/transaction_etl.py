@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 
 from common import delta, redshift
 from common.classify import quarantined_rows, valid_rows
-from common.cli import JobArgumentParser, describe_failure, positive_int, run_job, storage_path
+from common.cli import JobArgumentParser, describe_failure, positive_int, run_job
 from common.fs import join_path, list_data_files, write_text
 from common.job import JobRun
 from common.lines import read_json_lines
@@ -180,13 +180,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Load JSON-lines transactions (and user profiles) into Delta tables with MERGE, "
         "refresh the daily totals of the dates they touch, and export them for Redshift.",
     )
-    parser.add_argument(
-        "--transactions", required=True, type=storage_path, help="JSON-lines transactions: file, directory or glob"
-    )
-    parser.add_argument("--profiles", type=storage_path, help="JSON-lines user profiles to upsert (optional)")
-    parser.add_argument(
-        "--warehouse", required=True, type=storage_path, help="root of the Delta tables, the export and run_report.json"
-    )
+    parser.add_path("--transactions", "JSON-lines transactions: file, directory or glob")
+    parser.add_path("--profiles", "JSON-lines user profiles to upsert (optional)", required=False)
+    parser.add_path("--warehouse", "root of the Delta tables, the export and run_report.json")
     parser.add_argument(
         "--batch-id",
         help="name of this batch in the tables and quarantine (default: derived from the input paths, "

@@ -9,6 +9,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StructType
 
+from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, ERROR_PATTERNS, USER_ACTIVITY
+from schemas.quarantine import QUARANTINE
+from schemas.transactions import DAILY_USER_TOTALS, ETL_QUARANTINE, TRANSACTIONS, USER_PROFILES
+from tools.emr import registry
+
 
 def read_expected(spark: SparkSession, path: Path, schema: StructType) -> DataFrame:
     """Expected rows as JSON lines, read with the table's contract schema."""
@@ -32,3 +37,57 @@ def assert_table_equals(actual: DataFrame, expected: DataFrame, approx: bool = F
         assert_approx_df_equality(ordered_actual, ordered_expected, precision=1e-9, ignore_nullable=True)
     else:
         assert_df_equality(ordered_actual, ordered_expected, ignore_nullable=True)
+
+
+# ── the golden cases' table specs and helpers, shared by the per-job golden tests, the
+# end-to-end spark-submit test and the S3 test ──
+
+LOG_ANALYTICS_TABLES = {
+    "user_activity": USER_ACTIVITY,
+    "error_patterns": ERROR_PATTERNS,
+    "activity_windows": ACTIVITY_WINDOWS,
+    "anomalies": ANOMALIES,
+    "quarantine": QUARANTINE,
+}
+# The golden log fixture's options: hourly windows, scored from 3 events.
+LOG_ANALYTICS_OPTIONS = ("--window-minutes", "60", "--min-window-events", "3")
+
+
+def log_analytics_args(fixtures: Path, output: Path, *extra: str) -> list[str]:
+    """The log analytics job on the golden fixture, as the registry runs it."""
+    job = registry.find("log_analytics")
+    inputs = {"--input": str(fixtures / "log_analytics" / "input")}
+    return job.invocation(inputs=inputs, output=str(output), options=(*LOG_ANALYTICS_OPTIONS, *extra))
+
+
+def without(schema: StructType, *names: str) -> StructType:
+    return StructType([f for f in schema.fields if f.name not in names])
+
+
+# Table -> (contract, columns compared with the golden file: ingestion times vary per run).
+TRANSACTION_ETL_TABLES = {
+    "transactions": (TRANSACTIONS, without(TRANSACTIONS, "ingested_at")),
+    "daily_user_totals": (DAILY_USER_TOTALS, DAILY_USER_TOTALS),
+    "user_profiles": (USER_PROFILES, without(USER_PROFILES, "ingested_at")),
+    "quarantine": (ETL_QUARANTINE, ETL_QUARANTINE),
+}
+
+
+GROUPS = {"A": 0, "B": 1, "C": 2}  # group letter (first letter of the id) -> segment in expected files
+
+
+def relabelling(segments: dict[str, int]) -> dict[int, int]:
+    """The job's segment number -> the expected files' number for the same group. KMeans numbers
+    segments arbitrarily; a segment mixing groups maps to one of them, so its rows then differ."""
+    return {segment: GROUPS[customer[0]] for customer, segment in segments.items()}
+
+
+def relabelled(df: DataFrame, relabel: dict[int, int]) -> DataFrame:
+    mapping = F.create_map(*(F.lit(v) for pair in sorted(relabel.items()) for v in pair))
+    return df.withColumn("segment", mapping[F.col("segment")])
+
+
+def orderable(df: DataFrame) -> DataFrame:
+    """Maps cannot be sorted or compared by Spark: as sorted arrays of (category, share)."""
+    shares = [f.name for f in df.schema.fields if f.name.endswith("_share")]
+    return df.withColumns({name: F.array_sort(F.map_entries(name)) for name in shares})

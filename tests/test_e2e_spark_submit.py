@@ -7,16 +7,16 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from common.tables import read_table
-from tests.golden import assert_table_equals, file_name_only, read_expected
+from tests.golden import LOG_ANALYTICS_TABLES as TABLES
+from tests.golden import assert_table_equals, file_name_only, log_analytics_args, read_expected
 from tests.submit import spark_submit
-from tests.test_log_analytics_golden import TABLES, job_args
 
 
 def test_log_analytics_from_the_zip(spark: SparkSession, dist: Path, fixtures: Path, tmp_path: Path) -> None:
     workdir = tmp_path / "empty"
     workdir.mkdir()
     output = tmp_path / "out"
-    result = spark_submit(dist, "log_analytics", job_args(fixtures, output), cwd=workdir)
+    result = spark_submit(dist, "log_analytics", log_analytics_args(fixtures, output), cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (output / "run_report.json").exists()
     for table, schema in TABLES.items():

@@ -17,7 +17,7 @@ from botocore.validate import validate_parameters
 from moto import mock_aws
 
 from tools import package
-from tools.emr import launch, registry
+from tools.emr import launch, registry, shapes
 from tools.emr.__main__ import load_configurations
 from tools.emr.__main__ import main as emr_main
 
@@ -116,6 +116,8 @@ def test_cluster_runs_emr_7_with_our_bootstrap_and_configurations(docs, deployme
     assert defaults["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert defaults["spark.serializer"] == "org.apache.spark.serializer.KryoSerializer"
     assert defaults["spark.sql.adaptive.enabled"] == "true"
+    assert defaults["spark.eventLog.enabled"] == "true"
+    assert defaults["spark.eventLog.dir"] == defaults["spark.history.fs.logDirectory"] == f"{ROOT}/logs/spark-events/"
     assert cluster["Instances"]["Ec2SubnetId"] == spec.subnet_id
     assert cluster["AutoTerminationPolicy"]["IdleTimeout"] == spec.idle_timeout_seconds
 
@@ -172,6 +174,108 @@ def test_moto_emr_and_step_functions_accept_and_store_them(docs, machines) -> No
         assert json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"]) == machine
 
 
+# ── cost knobs: Spot task fleets, Graviton, managed scaling ─────────────────────────────
+
+
+def _cluster(deployment: launch.Deployment, **kwargs: Any) -> dict[str, Any]:
+    return launch.run_job_flow(deployment, launch.ClusterSpec(**kwargs), load_configurations())
+
+
+def test_spot_task_capacity_uses_fleets_with_on_demand_core_nodes(deployment) -> None:
+    cluster = _cluster(deployment, spot_task_units=6, subnet_id="subnet-0123456789abcdef0")
+    assert shapes.problems("emr", "RunJobFlow", cluster) == []
+    fleets = {f["InstanceFleetType"]: f for f in cluster["Instances"]["InstanceFleets"]}
+    assert "InstanceGroups" not in cluster["Instances"]
+    assert fleets["MASTER"]["TargetOnDemandCapacity"] == 1 and "TargetSpotCapacity" not in fleets["MASTER"]
+    assert fleets["CORE"]["TargetOnDemandCapacity"] == 2 and "TargetSpotCapacity" not in fleets["CORE"]
+    task = fleets["TASK"]
+    assert task["TargetSpotCapacity"] == 6 and "TargetOnDemandCapacity" not in task
+    assert len(task["InstanceTypeConfigs"]) >= 3  # several Spot pools to pick from
+    spot = task["LaunchSpecifications"]["SpotSpecification"]
+    assert spot["AllocationStrategy"] == "price-capacity-optimized" and spot["TimeoutAction"] == "SWITCH_TO_ON_DEMAND"
+    assert cluster["Instances"]["Ec2SubnetIds"] == ["subnet-0123456789abcdef0"]
+    # drivers (YARN application masters) stay on the on-demand core nodes
+    [yarn] = [c for c in cluster["Configurations"] if c["Classification"] == "yarn-site"]
+    assert yarn["Properties"]["yarn.node-labels.am.default-node-label-expression"] == "CORE"
+    assert "yarn-site" not in json.dumps(_cluster(deployment))  # on-demand only: nothing to steer
+
+
+def test_graviton_cluster_with_managed_scaling(deployment) -> None:
+    cluster = _cluster(
+        deployment,
+        primary_instance_type="m7g.xlarge",
+        core_instance_type="m7g.xlarge",
+        spot_task_units=4,
+        max_capacity=20,
+        wheelhouse="s3://my-bucket/spark-jobs/wheelhouse/aarch64",
+    )
+    assert shapes.problems("emr", "RunJobFlow", cluster) == []
+    types = [c["InstanceType"] for f in cluster["Instances"]["InstanceFleets"] for c in f["InstanceTypeConfigs"]]
+    assert {launch.architecture(t) for t in types} == {"aarch64"}
+    assert cluster["BootstrapActions"][0]["ScriptBootstrapAction"]["Args"][-1].endswith("/aarch64")
+    assert cluster["ManagedScalingPolicy"]["ComputeLimits"] == {
+        "UnitType": "InstanceFleetUnits",
+        "MinimumCapacityUnits": 2,
+        "MaximumCapacityUnits": 20,
+        "MaximumOnDemandCapacityUnits": 2,  # above the core nodes, only Spot
+        "MaximumCoreCapacityUnits": 2,  # core nodes hold HDFS: they do not scale
+    }
+    groups = _cluster(deployment, max_capacity=5)
+    assert shapes.problems("emr", "RunJobFlow", groups) == []
+    assert groups["ManagedScalingPolicy"]["ComputeLimits"]["UnitType"] == "Instances"
+
+
+@mock_aws
+def test_moto_emr_starts_the_spot_fleet_cluster(deployment) -> None:
+    """moto takes fleets and the scaling policy (it lists neither back: botocore's model is the check)."""
+    emr = boto3.client("emr", region_name="eu-west-1")
+    cluster_id = emr.run_job_flow(**_cluster(deployment, spot_task_units=3, max_capacity=9))["JobFlowId"]
+    stored = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
+    assert "yarn-site" in [c["Classification"] for c in stored["Configurations"]]
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"core_instance_type": "m7g.xlarge"}, "one architecture per cluster"),
+        ({"spot_task_units": 2, "task_instance_types": ("m6i.xlarge", "m7g.xlarge")}, "one architecture per cluster"),
+        ({"wheelhouse": "s3://my-bucket/wheelhouse/aarch64"}, "x86_64 nodes need the x86_64 wheelhouse"),
+        ({"max_capacity": 3, "spot_task_units": 2}, "below the 4 core and task units"),
+        ({"spot_allocation_strategy": "cheapest"}, "spot allocation strategy must be one of"),
+    ],
+)
+def test_cost_knobs_refuse_inconsistent_clusters(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        launch.ClusterSpec(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "instance_type,arch",
+    [
+        ("m7g.xlarge", "aarch64"),
+        ("r6gd.2xlarge", "aarch64"),
+        ("c6gn.large", "aarch64"),
+        ("m6i.xlarge", "x86_64"),
+        ("g5.xlarge", "x86_64"),
+        ("m5dn.4xlarge", "x86_64"),
+    ],
+)
+def test_instance_architecture(instance_type: str, arch: str) -> None:
+    assert launch.architecture(instance_type) == arch
+
+
+def test_artifacts_command_takes_the_cost_knobs(tmp_path: Path) -> None:
+    argv = ["artifacts", "--bucket", ROOT, "--out", str(tmp_path), "--instance-type", "m7g.2xlarge"]
+    argv += ["--spot-task-units", "3", "--task-instance-types", "m7g.2xlarge,m6g.2xlarge", "--max-capacity", "9"]
+    assert emr_main(argv) == 0
+    cluster = json.loads((tmp_path / "run-job-flow.json").read_text())
+    [task] = [f for f in cluster["Instances"]["InstanceFleets"] if f["InstanceFleetType"] == "TASK"]
+    assert [c["InstanceType"] for c in task["InstanceTypeConfigs"]] == ["m7g.2xlarge", "m6g.2xlarge"]
+    assert cluster["ManagedScalingPolicy"]["ComputeLimits"]["MaximumCapacityUnits"] == 9
+    machine = json.loads((tmp_path / "state-machine-logs.json").read_text())
+    assert machine["States"]["Create cluster"]["Arguments"]["Instances"] == cluster["Instances"]
+
+
 # ── state machines ──────────────────────────────────────────────────────────────────────
 
 
@@ -209,7 +313,7 @@ def test_jobs_run_in_order_and_the_cluster_always_ends(machines, pipeline: str) 
         assert state["Arguments"]["ClusterId"] == "{% $clusterId %}"
         assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"]
         assert state["Catch"][0]["Next"] == "Terminate cluster after failure"
-        assert state["Retry"] and state["TimeoutSeconds"] > 0
+        assert bool(state.get("Retry")) == job.idempotent and state["TimeoutSeconds"] > 0
     assert states["Create cluster"]["Resource"].endswith("createCluster.sync")
     assert states["Create cluster"]["Assign"] == {"clusterId": "{% $states.result.ClusterId %}"}
     for terminate in ("Terminate cluster", "Terminate cluster after failure"):

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from common.classify import Contract, Field, RowRule
 from common.errors import InputError, ValidationError
 from common.fs import path_exists
-from common.job import JobRun, require_all_hold
+from common.job import ROWS_PER_FILE, JobRun, files_for, require_all_hold
 from common.lines import RAW_RECORD, SOURCE_FILE
 from common.report import REPORT_FILE, row_accounting
 
@@ -153,3 +153,11 @@ def test_row_accounting_adds_up() -> None:
         "rows_quarantined": 3,
         "quarantined_by_reason": {"a": 1, "b": 2},
     }
+
+
+def test_a_small_table_is_written_as_one_file(spark: SparkSession, tmp_path: Path) -> None:
+    with job_run(spark, tmp_path) as run:
+        run.publish("values", values(spark, *range(1, 50)).repartition(4))
+    files = list((tmp_path / "values").glob("*.parquet"))
+    assert len(files) == 1
+    assert files_for(ROWS_PER_FILE * 2 + 1) == 3 and files_for(0) == 1

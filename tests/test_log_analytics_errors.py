@@ -9,11 +9,7 @@ import pytest
 
 from common.version import __version__
 from jobs import log_analytics
-
-
-def last_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    return lines[-1]
+from tests.cli import error_line
 
 
 def run_main(*args: str) -> int:
@@ -23,14 +19,14 @@ def run_main(*args: str) -> int:
 def test_missing_input_path(spark, tmp_path: Path, capsys) -> None:
     code = run_main("--input", str(tmp_path / "nope"), "--output", str(tmp_path / "out"))
     assert code == 1
-    assert last_error_line(capsys) == f"log_analytics: error: input path not found: {tmp_path / 'nope'}"
+    assert error_line(capsys.readouterr().err) == f"log_analytics: error: input path not found: {tmp_path / 'nope'}"
     assert not (tmp_path / "out").exists()
 
 
 def test_glob_matching_nothing(spark, tmp_path: Path, capsys) -> None:
     code = run_main("--input", str(tmp_path / "*.jsonl"), "--output", str(tmp_path / "out"))
     assert code == 1
-    assert last_error_line(capsys).endswith(f"input path not found: {tmp_path / '*.jsonl'}")
+    assert error_line(capsys.readouterr().err).endswith(f"input path not found: {tmp_path / '*.jsonl'}")
 
 
 def test_empty_directory(spark, tmp_path: Path, capsys) -> None:
@@ -38,14 +34,14 @@ def test_empty_directory(spark, tmp_path: Path, capsys) -> None:
     (tmp_path / "in" / "_SUCCESS").touch()
     code = run_main("--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"))
     assert code == 1
-    assert last_error_line(capsys) == f"log_analytics: error: no input files under {tmp_path / 'in'}"
+    assert error_line(capsys.readouterr().err) == f"log_analytics: error: no input files under {tmp_path / 'in'}"
 
 
 def test_empty_file(spark, tmp_path: Path, capsys) -> None:
     (tmp_path / "empty.jsonl").touch()
     code = run_main("--input", str(tmp_path / "empty.jsonl"), "--output", str(tmp_path / "out"))
     assert code == 1
-    assert last_error_line(capsys) == f"log_analytics: error: no log lines in {tmp_path / 'empty.jsonl'}"
+    assert error_line(capsys.readouterr().err) == f"log_analytics: error: no log lines in {tmp_path / 'empty.jsonl'}"
     assert not (tmp_path / "out").exists()
 
 
@@ -54,7 +50,7 @@ def test_file_of_garbage(spark, tmp_path: Path, capsys) -> None:
     garbage.write_bytes(b'\x00\x01binary\xff\nnot json at all\n{"half": \n')
     code = run_main("--input", str(garbage), "--output", str(tmp_path / "out"))
     assert code == 1
-    assert last_error_line(capsys) == (
+    assert error_line(capsys.readouterr().err) == (
         f"log_analytics: error: no valid log lines in {garbage}: all 3 quarantined (malformed_json=3)"
     )
     assert not (tmp_path / "out").exists()

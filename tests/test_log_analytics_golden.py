@@ -10,37 +10,16 @@ from pyspark.sql import SparkSession
 
 from common.tables import read_table
 from jobs import log_analytics
-from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, ERROR_PATTERNS, USER_ACTIVITY
-from schemas.quarantine import QUARANTINE
-from tests.golden import assert_table_equals, file_name_only, read_expected
+from schemas.logs import USER_ACTIVITY
+from tests.golden import LOG_ANALYTICS_TABLES, assert_table_equals, file_name_only, log_analytics_args, read_expected
 
-TABLES = {
-    "user_activity": USER_ACTIVITY,
-    "error_patterns": ERROR_PATTERNS,
-    "activity_windows": ACTIVITY_WINDOWS,
-    "anomalies": ANOMALIES,
-    "quarantine": QUARANTINE,
-}
-
-
-def job_args(fixtures: Path, output: Path, *extra: str) -> list[str]:
-    return [
-        "--input",
-        str(fixtures / "log_analytics" / "input"),
-        "--output",
-        str(output),
-        "--window-minutes",
-        "60",
-        "--min-window-events",
-        "3",
-        *extra,
-    ]
+TABLES = LOG_ANALYTICS_TABLES
 
 
 @pytest.fixture(scope="module")
 def golden_run(spark: SparkSession, fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     output = tmp_path_factory.mktemp("log_analytics") / "out"
-    report = log_analytics.run(spark, log_analytics.parse_args(job_args(fixtures, output)))
+    report = log_analytics.run(spark, log_analytics.parse_args(log_analytics_args(fixtures, output)))
     return output, report
 
 
@@ -102,7 +81,7 @@ def test_report_holds_every_expectation_suite(golden_run) -> None:
 
 def test_rerun_replaces_outputs(spark: SparkSession, fixtures: Path, golden_run) -> None:
     output, first = golden_run
-    second = log_analytics.run(spark, log_analytics.parse_args(job_args(fixtures, output)))
+    second = log_analytics.run(spark, log_analytics.parse_args(log_analytics_args(fixtures, output)))
     assert second["run_id"] != first["run_id"]
     assert {n: t["rows"] for n, t in second["tables"].items()} == {n: t["rows"] for n, t in first["tables"].items()}
     assert read_table(spark, str(output / "user_activity"), "delta").count() == 7
@@ -110,7 +89,7 @@ def test_rerun_replaces_outputs(spark: SparkSession, fixtures: Path, golden_run)
 
 def test_parquet_format_writes_the_same_tables(spark: SparkSession, fixtures: Path, tmp_path: Path) -> None:
     output = tmp_path / "out"
-    log_analytics.run(spark, log_analytics.parse_args(job_args(fixtures, output, "--format", "parquet")))
+    log_analytics.run(spark, log_analytics.parse_args(log_analytics_args(fixtures, output, "--format", "parquet")))
     assert not (output / "user_activity" / "_delta_log").exists()
     actual = read_table(spark, str(output / "user_activity"), "parquet")
     expected = read_expected(spark, fixtures / "log_analytics" / "expected" / "user_activity.jsonl", USER_ACTIVITY)

@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 
 from common.s3 import configure_s3
 from jobs import log_analytics
+from tests.cli import error_line, run_cli
 from tools.local_s3 import LocalS3
 
 BUCKET = "failures"
@@ -35,13 +36,9 @@ def bucket(s3: LocalS3, fixtures: Path) -> str:
 
 
 def run_job(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    """Exit code and the error line; fails the test on a stack trace or a second error line."""
-    code = log_analytics.main(list(args))
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    errors = [line for line in err.splitlines() if line.startswith("log_analytics: error:")]
-    assert len(errors) == 1, err[-2000:]
-    return code, errors[0]
+    """Exit code and the error line."""
+    code, err = run_cli(log_analytics.main, capsys, *args)
+    return code, error_line(err)
 
 
 @contextmanager

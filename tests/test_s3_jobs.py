@@ -37,11 +37,18 @@ from common.tables import read_table, write_table
 from schemas.customers import PREDICTIONS, SEGMENT_PROFILES
 from schemas.logs import RAW_LOG
 from schemas.quarantine import QUARANTINE
-from tests.golden import assert_table_equals, file_name_only, read_expected
+from tests.golden import (
+    LOG_ANALYTICS_OPTIONS,
+    LOG_ANALYTICS_TABLES,
+    TRANSACTION_ETL_TABLES,
+    assert_table_equals,
+    file_name_only,
+    orderable,
+    read_expected,
+    relabelled,
+    relabelling,
+)
 from tests.submit import spark_submit
-from tests.test_log_analytics_golden import TABLES as LOG_ANALYTICS_TABLES
-from tests.test_segmentation_golden import orderable, relabelled, relabelling
-from tests.test_transaction_etl_golden import TABLES as TRANSACTION_ETL_TABLES
 from tools.emr import registry
 from tools.local_s3 import LocalS3
 
@@ -148,7 +155,7 @@ JOBS = [
         runs=(
             Run(
                 (Input("--input", FIXTURES / "log_analytics" / "input"),),
-                ("--window-minutes", "60", "--min-window-events", "3"),
+                LOG_ANALYTICS_OPTIONS,
             ),
         ),
         tables=LOG_ANALYTICS_TABLES,

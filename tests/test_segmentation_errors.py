@@ -3,28 +3,14 @@ non-zero exit, and no output that looks complete."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
 
 from jobs import customer_segmentation, segment_customers
+from tests.cli import error_line
 
 HEADER = "customer_id,age,gender,marital_status,annual_income,spending_score"
-
-
-@pytest.fixture(autouse=True)
-def job_logs_to_captured_stderr(capsys) -> None:
-    """Job loggers keep the stderr they were created with, which an earlier test's capture
-    closed: drop their handlers so `get_logger` binds this test's stderr."""
-    for job in (customer_segmentation, segment_customers):
-        logging.getLogger(job.JOB).handlers.clear()
-
-
-def last_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return [line for line in err.splitlines() if line.strip()][-1]
 
 
 @pytest.mark.parametrize(
@@ -55,7 +41,7 @@ def test_wrong_arguments_give_one_line_and_exit_2(job, args: list[str], message:
     with pytest.raises(SystemExit) as exit_info:
         job.parse_args(args)
     assert exit_info.value.code == 2
-    line = last_error_line(capsys)
+    line = error_line(capsys.readouterr().err)
     assert line.startswith(f"{job.JOB}: error: ") and message in line
 
 
@@ -70,7 +56,7 @@ def test_missing_model(spark, fixtures: Path, tmp_path: Path, capsys) -> None:
         str(tmp_path / "out"),
     ]
     assert segment_customers.main(args) == 1
-    assert last_error_line(capsys) == (
+    assert error_line(capsys.readouterr().err) == (
         f"segment_customers: error: model not found: {model} (expected the model/ folder a training run wrote)"
     )
     assert not (tmp_path / "out").exists()
@@ -89,21 +75,26 @@ def test_unreadable_model(spark, fixtures: Path, tmp_path: Path, capsys) -> None
         str(tmp_path / "out"),
     ]
     assert segment_customers.main(args) == 1
-    assert last_error_line(capsys).startswith(f"segment_customers: error: cannot load the model at {model}: ")
+    assert error_line(capsys.readouterr().err).startswith(
+        f"segment_customers: error: cannot load the model at {model}: "
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_missing_input(spark, tmp_path: Path, capsys) -> None:
     args = ["--input", str(tmp_path / "nope.csv"), "--output", str(tmp_path / "out")]
     assert customer_segmentation.main(args) == 1
-    assert last_error_line(capsys) == f"customer_segmentation: error: input path not found: {tmp_path / 'nope.csv'}"
+    assert (
+        error_line(capsys.readouterr().err)
+        == f"customer_segmentation: error: input path not found: {tmp_path / 'nope.csv'}"
+    )
 
 
 def test_header_not_the_contract(spark, tmp_path: Path, capsys) -> None:
     path = tmp_path / "customers.csv"
     path.write_text("CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n1,Male,19,15,39\n")
     assert customer_segmentation.main(["--input", str(path), "--output", str(tmp_path / "out")]) == 1
-    line = last_error_line(capsys)
+    line = error_line(capsys.readouterr().err)
     assert line.startswith("customer_segmentation: error: ") and "customers.csv: header 'CustomerID,Gender,Age" in line
     assert line.endswith(
         "does not match the contract 'customer_id,age,gender,marital_status,annual_income,spending_score'"
@@ -114,12 +105,12 @@ def test_only_a_header(spark, tmp_path: Path, capsys) -> None:
     path = tmp_path / "customers.csv"
     path.write_text(HEADER + "\n")
     assert customer_segmentation.main(["--input", str(path), "--output", str(tmp_path / "out")]) == 1
-    assert last_error_line(capsys) == f"customer_segmentation: error: no customer lines in {path}"
+    assert error_line(capsys.readouterr().err) == f"customer_segmentation: error: no customer lines in {path}"
 
 
 def test_too_few_customers_for_k(spark, tmp_path: Path, capsys) -> None:
     path = tmp_path / "customers.csv"
     path.write_text(HEADER + "\na,30,Male,Single,1000,5\nb,60,Female,Married,90000,80\nc,,Male,Single,1,1\n")
     assert customer_segmentation.main(["--input", str(path), "--output", str(tmp_path / "out"), "--k", "3"]) == 1
-    assert last_error_line(capsys) == "customer_segmentation: error: 2 valid customers are too few for k=3"
+    assert error_line(capsys.readouterr().err) == "customer_segmentation: error: 2 valid customers are too few for k=3"
     assert not (tmp_path / "out").exists()

@@ -12,17 +12,14 @@ from pathlib import Path
 
 import pytest
 from pyspark.ml import PipelineModel
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
 from common.segment_scorer import InvalidCustomerError, load_model
 from common.tables import read_table
 from jobs import customer_segmentation, segment_customers
 from schemas.customers import PREDICTIONS, SEGMENT_PROFILES
 from schemas.quarantine import QUARANTINE
-from tests.golden import assert_table_equals, file_name_only, read_expected
-
-GROUPS = {"A": 0, "B": 1, "C": 2}  # group letter (first letter of the id) -> segment in expected files
+from tests.golden import assert_table_equals, file_name_only, orderable, read_expected, relabelled, relabelling
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +41,6 @@ def training_segments(spark: SparkSession, trained) -> dict[str, int]:
     return {r.customer_id: r.segment for r in read_table(spark, str(output / "predictions"), "delta").collect()}
 
 
-def relabelling(segments: dict[str, int]) -> dict[int, int]:
-    """The job's segment number -> the expected files' number for the same group. KMeans numbers
-    segments arbitrarily; a segment mixing groups maps to one of them, so its rows then differ."""
-    return {segment: GROUPS[customer[0]] for customer, segment in segments.items()}
-
-
 @pytest.fixture(scope="module")
 def relabel(training_segments: dict[str, int]) -> dict[int, int]:
     return relabelling(training_segments)
@@ -66,17 +57,6 @@ def scored(spark: SparkSession, golden: Path, trained, tmp_path_factory: pytest.
     args = ["--model", str(output / "model"), "--input", str(inputs), "--output", str(scored_out)]
     report = segment_customers.run(spark, segment_customers.parse_args([*args, "--format", "parquet"]))
     return scored_out, report
-
-
-def relabelled(df: DataFrame, relabel: dict[int, int]) -> DataFrame:
-    mapping = F.create_map(*(F.lit(v) for pair in sorted(relabel.items()) for v in pair))
-    return df.withColumn("segment", mapping[F.col("segment")])
-
-
-def orderable(df: DataFrame) -> DataFrame:
-    """Maps cannot be sorted or compared by Spark: as sorted arrays of (category, share)."""
-    shares = [f.name for f in df.schema.fields if f.name.endswith("_share")]
-    return df.withColumns({name: F.array_sort(F.map_entries(name)) for name in shares})
 
 
 def test_segments_are_the_known_groups_up_to_relabelling(training_segments: dict[str, int]) -> None:

@@ -68,6 +68,7 @@ def test_the_demos_run_every_job_on_the_samples_make_run_generates() -> None:
     jobs = [job.name for job in registry.in_run_order(registry.present())]
     assert sorted(jobs) == sorted(job.name for job in registry.present())
     assert jobs.index("customer_segmentation") < jobs.index("segment_customers")
+    assert jobs.index("transaction_etl") < jobs.index("customer_segmentation")  # it reads the warehouse
     makefile = (Path(__file__).parents[1] / "Makefile").read_text()
     samples = re.search(r"^SAMPLES := \$\(foreach d,([\w ]+),", makefile, re.MULTILINE)
     assert samples is not None

@@ -1,64 +1,176 @@
-"""Benchmark each job against the mission's seed script on the same generated data.
+"""Benchmark each job against the mission's seed script: fixed cost and cost per GB.
 
-    python -m tools.bench --size 1GB --rounds 3            # every comparison
-    python -m tools.bench --only log_analytics --size 200MB
+    python -m tools.bench                                  # every workload, 8 MB and 1 GB, 2 rounds
+    python -m tools.bench --only log_analytics --size 200MB --rounds 3
+    python -m tools.bench --only log_analytics --scale-check 4GB
 
 Both sides run the way EMR runs them: spark-submit, same master, same driver memory, same
-jars, our job from the packaged zip. Rounds alternate which side goes first, so neither
-always gets the warmer page cache. Printed: median wall time of each side, input throughput
-in MB/s, and the ratio job / seed (lower is better). Results are also written as JSON.
-Speed is measured here, never asserted in a test.
+jars, our job from the packaged zip with the registry's command line. Each workload runs at a
+tiny size and a large one; in each round the two sides alternate which goes first, so neither
+always gets the warmer page cache or the quieter minute. Printed per workload:
+
+- the median wall time of seed and job at both sizes;
+- the cost per GB of each side, the slope between the sizes ((t_large - t_tiny) / GB between
+  them), and their ratio: what each further GB costs;
+- the fixed cost gap, job - seed at the tiny size: what a run costs before its data;
+- the ratio job / seed at the large size;
+- the driver JVM's peak resident memory (its own, not the Python driver's).
+
+`--scale-check 4GB` also runs the job alone on 4 GB and compares its cost per GB (from the
+tiny size) with the large size's: a plan that degrades with size shows here. Speed is measured
+here, never asserted in a test. Results are also written as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import bench_segmentation, generate, package, submit
+from tools import generate, package, submit
 from tools.emr import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / ".cache" / "bench"
+SEEDS = ROOT / "tools" / "seed"
 BENCH_CONF = {"spark.ui.showConsoleProgress": "false"}
+GB = 1024**3
+# Share of the first batch's transactions the update batch corrects.
+UPDATE_SHARE = 100
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """Our job and the seed script doing the same workload on the same input."""
+class Command:
+    script: Path
+    args: list[str]
+    packaged: bool  # ours, from the zip; the seed scripts run bare
 
+
+@dataclass(frozen=True)
+class Workload:
+    """One job and the seed script doing the same work on the same input.
+
+    prepare: run once per input before the timed runs (untimed), e.g. the first load an
+        update batch merges into; returns what the sides need (a folder).
+    setup: run before each timed job run (untimed), e.g. restoring that first load.
+    """
+
+    name: str
     dataset: str
-    seed_script: Path
-    seed_args: Callable[[Path, Path], list[str]]
-    job: str
-    input_flag: str  # the job's input the data set is bound to (the registry has the rest)
-
-    def job_args(self, data: Path, out: Path) -> list[str]:
-        """The job's command line from the registry, on this data, with default options."""
-        return registry.find(self.job).invocation(inputs={self.input_flag: str(data)}, output=str(out), options=())
+    seed: Callable[[Path, Path, Path | None], Command]
+    job: Callable[[Path, Path, Path | None], Command]
+    prepare: Callable[[Path, Path, Callable[[Command, Path], float]], Path] | None = None
+    setup: Callable[[Path, Path | None], None] | None = None
 
 
-COMPARISONS: dict[str, Comparison] = {
-    "log_analytics": Comparison(
-        dataset="logs",
-        seed_script=ROOT / "tools" / "seed" / "log_analysis.py",
-        seed_args=lambda data, out: [str(data), str(out)],
-        job="log_analytics",
-        input_flag="--input",
+def ours(job_name: str, inputs: dict[str, str], output: Path, options: Sequence[str] = ()) -> Command:
+    """Our job's spark-submit, with the registry's command line bound to this data."""
+    job = registry.find(job_name)
+    args = job.invocation(inputs=inputs, output=str(output), options=tuple(options))
+    return Command(Path(job.entrypoint), args, packaged=True)
+
+
+def seed_script(name: str, *args: Path | str) -> Command:
+    return Command(SEEDS / name, [str(a) for a in args], packaged=False)
+
+
+def update_batch(first: Path, folder: Path) -> Path:
+    """Every UPDATE_SHARE-th line of the first batch again, a day later and a cent more: a
+    batch of corrections to existing ids, as a daily feed brings them."""
+    marker = folder / generate.COMPLETE_MARKER
+    if marker.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "part-00000.jsonl").open("w") as out:
+        for path in sorted(first.glob("part-*")):
+            with path.open() as lines:
+                for number, line in enumerate(lines):
+                    if number % UPDATE_SHARE:
+                        continue
+                    try:
+                        record = json.loads(line)
+                        record["timestamp"] = record["timestamp"].replace("2026-", "2027-", 1)
+                        record["amount"] = f"{float(record['amount']) + 0.01:.2f}"
+                    except (ValueError, KeyError, TypeError, AttributeError):
+                        continue  # the generator's bad lines: not corrections
+                    out.write(json.dumps(record) + "\n")
+    marker.touch()
+    return folder
+
+
+def prepare_first_load(data: Path, out: Path, timed: Callable[[Command, Path], float]) -> Path:
+    """The warehouse the update batch merges into: the first batch's load, made once."""
+    warehouse = out / "first_load"
+    if not (warehouse / "run_report.json").exists():
+        first = data.parent / data.name.replace("update-", "")
+        timed(ours("transaction_etl", {"--transactions": str(first)}, warehouse), warehouse)
+    return warehouse
+
+
+def restore_first_load(output: Path, warehouse: Path | None) -> None:
+    shutil.rmtree(output, ignore_errors=True)
+    assert warehouse is not None
+    shutil.copytree(warehouse, output)
+
+
+def prepare_models(data: Path, out: Path, timed: Callable[[Command, Path], float]) -> Path:
+    """Both sides' trained models, made once on the customers the scoring reads."""
+    models = out / "models"
+    if not (models / "ours" / "run_report.json").exists():
+        timed(seed_script("customer_segmentation.py", "train", data, models / "seed"), models / "seed")
+        train = ours("customer_segmentation", {"--input": str(data)}, models / "ours", ("--k", "5", "--seed", "1"))
+        timed(train, models / "ours")
+    return models
+
+
+WORKLOADS: dict[str, Workload] = {
+    "log_analytics": Workload(
+        "log_analytics",
+        "logs",
+        seed=lambda data, out, _: seed_script("log_analysis.py", data, out),
+        job=lambda data, out, _: ours("log_analytics", {"--input": str(data)}, out),
     ),
-    "transaction_etl": Comparison(
-        dataset="transactions",
-        seed_script=ROOT / "tools" / "seed" / "transaction_etl.py",
-        seed_args=lambda data, out: [str(data), str(out)],
-        job="transaction_etl",
-        input_flag="--transactions",
+    "transaction_etl": Workload(
+        "transaction_etl",
+        "transactions",
+        seed=lambda data, out, _: seed_script("transaction_etl.py", data, out),
+        job=lambda data, out, _: ours("transaction_etl", {"--transactions": str(data)}, out),
+    ),
+    "transaction_etl_update": Workload(
+        "transaction_etl_update",
+        "update-transactions",
+        seed=lambda data, out, _: seed_script("transaction_etl.py", data, out),
+        job=lambda data, out, _: ours("transaction_etl", {"--transactions": str(data)}, out),
+        prepare=prepare_first_load,
+        setup=restore_first_load,
+    ),
+    "customer_segmentation": Workload(
+        "customer_segmentation",
+        "customers",
+        seed=lambda data, out, _: seed_script("customer_segmentation.py", "train", data, out),
+        job=lambda data, out, _: ours(
+            "customer_segmentation", {"--input": str(data)}, out, ("--k", "5", "--seed", "1")
+        ),
+    ),
+    "segment_customers": Workload(
+        "segment_customers",
+        "customers",
+        seed=lambda data, out, models: seed_script(
+            "customer_segmentation.py", "score", f"{models}/seed/model", data, out
+        ),
+        job=lambda data, out, models: ours(
+            "segment_customers", {"--model": f"{models}/ours/model", "--input": str(data)}, out
+        ),
+        prepare=prepare_models,
     ),
 }
 
@@ -66,6 +178,8 @@ COMPARISONS: dict[str, Comparison] = {
 def dataset(name: str, size: int, seed: int = 11) -> Path:
     """The cached benchmark input, generated once per (data set, size)."""
     folder = BENCH_DIR / "data" / f"{name}-{size}"
+    if name.startswith("update-"):
+        return update_batch(dataset(name.removeprefix("update-"), size, seed), folder)
     if not (folder / generate.COMPLETE_MARKER).exists():
         print(f"generating {size / 1024**2:.0f} MiB of {name} in {folder}", flush=True)
         generate.generate(name, folder, size, seed)
@@ -76,97 +190,206 @@ def input_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
 
 
-def timed_submit(script: Path, args: list[str], archive: Path | None, driver_memory: str, output: Path) -> float:
-    """Wall time of one spark-submit run into a fresh `output` (every run is a first load, the
-    ETL's MERGE included); a failed run stops the benchmark with its log tail."""
-    shutil.rmtree(output, ignore_errors=True)
-    cmd = submit.command(script, args, archive, driver_memory=driver_memory, conf=BENCH_CONF)
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, pending = [], [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def jvm_peak_kb(pid: int) -> int:
+    """The largest high-water mark of resident memory among `pid` and the processes below it
+    that are java (spark-submit's script execs the driver JVM in its own process)."""
+    peak = 0
+    for child in [pid, *descendants(pid)]:
+        try:
+            if Path(f"/proc/{child}/comm").read_text().strip() != "java":
+                continue
+            for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            continue
+    return peak
+
+
+@dataclass
+class Timing:
+    seconds: float
+    jvm_peak_mb: int
+
+
+def run_submit(command: Command, output: Path, archive: Path, entrypoints: Path, driver_memory: str) -> Timing:
+    """Wall time and the driver JVM's peak memory of one spark-submit run into `output`; a
+    failed run stops the benchmark with its log tail."""
+    script = entrypoints / command.script.name if command.packaged else command.script
+    cmd = submit.command(
+        script, command.args, archive if command.packaged else None, driver_memory=driver_memory, conf=BENCH_CONF
+    )
     started = time.perf_counter()
-    result = submit.run(cmd, cwd=BENCH_DIR)
+    process = subprocess.Popen(
+        cmd, cwd=BENCH_DIR, env=submit.environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    peak = [0]
+
+    def watch() -> None:
+        while process.poll() is None:
+            peak[0] = max(peak[0], jvm_peak_kb(process.pid))
+            time.sleep(0.25)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    log, _ = process.communicate()
     elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-        raise SystemExit(f"bench: {script.name} failed (exit {result.returncode}):\n{tail}")
-    return elapsed
+    watcher.join()
+    if process.returncode != 0:
+        tail = "\n".join(log.splitlines()[-15:])
+        raise SystemExit(f"bench: {script.name} failed (exit {process.returncode}):\n{tail}")
+    return Timing(elapsed, peak[0] // 1024)
 
 
-def compare(name: str, size: int, rounds: int, driver_memory: str, archive: Path, entrypoints: Path) -> dict:
-    spec = COMPARISONS[name]
-    data = dataset(spec.dataset, size)
-    megabytes = input_bytes(data) / 1024**2
-    out = BENCH_DIR / "out" / name
-    seed_times: list[float] = []
-    job_times: list[float] = []
-    for round_number in range(rounds):
-        sides = [
-            (
-                "seed",
-                lambda: timed_submit(
-                    spec.seed_script, spec.seed_args(data, out / "seed"), None, driver_memory, out / "seed"
-                ),
-            ),
-            (
-                "job",
-                lambda: timed_submit(
-                    entrypoints / f"{spec.job}.py",
-                    spec.job_args(data, out / "job"),
-                    archive,
-                    driver_memory,
-                    out / "job",
-                ),
-            ),
-        ]
-        if round_number % 2:
-            sides.reverse()
-        for side, run in sides:
-            seconds = run()
-            (seed_times if side == "seed" else job_times).append(seconds)
-            print(f"  {name} round {round_number + 1} {side}: {seconds:.1f}s", flush=True)
-    seed_median, job_median = statistics.median(seed_times), statistics.median(job_times)
+@dataclass
+class Measured:
+    size_bytes: int
+    seed: list[float]
+    job: list[float]
+    job_peak_mb: int
+
+    @property
+    def seed_median(self) -> float:
+        return statistics.median(self.seed)
+
+    @property
+    def job_median(self) -> float:
+        return statistics.median(self.job)
+
+
+class Bench:
+    def __init__(self, rounds: int, driver_memory: str) -> None:
+        self.rounds = rounds
+        self.driver_memory = driver_memory
+        dist = BENCH_DIR / "dist"
+        shutil.rmtree(dist, ignore_errors=True)
+        package.main(["--dist", str(dist)])
+        self.archive = dist / f"spark_jobs-{package.version()}.zip"
+        self.entrypoints = dist / "entrypoints"
+
+    def timed(self, command: Command, output: Path) -> float:
+        shutil.rmtree(output, ignore_errors=True)
+        return run_submit(command, output, self.archive, self.entrypoints, self.driver_memory).seconds
+
+    def measure(self, workload: Workload, size: int, sides: Sequence[str] = ("seed", "job")) -> Measured:
+        data = dataset(workload.dataset, size)
+        out = BENCH_DIR / "out" / workload.name / str(size)
+        state = workload.prepare(data, out, self.timed) if workload.prepare else None
+        measured = Measured(input_bytes(data), [], [], 0)
+        for round_number in range(self.rounds):
+            order = list(sides) if round_number % 2 == 0 else list(reversed(sides))
+            for side in order:
+                output = out / side
+                shutil.rmtree(output, ignore_errors=True)
+                if side == "job" and workload.setup:
+                    workload.setup(output, state)
+                command = (workload.seed if side == "seed" else workload.job)(data, output, state)
+                timing = run_submit(command, output, self.archive, self.entrypoints, self.driver_memory)
+                getattr(measured, side).append(timing.seconds)
+                if side == "job":
+                    measured.job_peak_mb = max(measured.job_peak_mb, timing.jvm_peak_mb)
+                print(
+                    f"  {workload.name} {size / 1024**2:.0f} MiB round {round_number + 1} {side}: "
+                    f"{timing.seconds:.1f} s, JVM peak {timing.jvm_peak_mb} MB",
+                    flush=True,
+                )
+        return measured
+
+
+def per_gb(tiny: float, large: float, tiny_bytes: int, large_bytes: int) -> float:
+    """Seconds per GB between two sizes (the generator writes files of ~8 MB at the least: the
+    sizes must differ by more than that)."""
+    if large_bytes <= tiny_bytes:
+        raise SystemExit(f"bench: the large input ({large_bytes:,} bytes) is not larger than the tiny one")
+    return (large - tiny) / ((large_bytes - tiny_bytes) / GB)
+
+
+def summarise(name: str, tiny: Measured, large: Measured) -> dict:
+    seed_per_gb = per_gb(tiny.seed_median, large.seed_median, tiny.size_bytes, large.size_bytes)
+    job_per_gb = per_gb(tiny.job_median, large.job_median, tiny.size_bytes, large.size_bytes)
     return {
-        "comparison": name,
-        "input_mb": round(megabytes, 1),
-        "rounds": rounds,
-        "seed_median_s": round(seed_median, 1),
-        "job_median_s": round(job_median, 1),
-        "seed_mb_per_s": round(megabytes / seed_median, 1),
-        "job_mb_per_s": round(megabytes / job_median, 1),
-        "ratio_job_over_seed": round(job_median / seed_median, 2),
-        "seed_times_s": [round(t, 1) for t in seed_times],
-        "job_times_s": [round(t, 1) for t in job_times],
+        "workload": name,
+        "tiny_mb": round(tiny.size_bytes / 1024**2, 1),
+        "large_mb": round(large.size_bytes / 1024**2, 1),
+        "seed_tiny_s": round(tiny.seed_median, 1),
+        "job_tiny_s": round(tiny.job_median, 1),
+        "seed_large_s": round(large.seed_median, 1),
+        "job_large_s": round(large.job_median, 1),
+        "seed_cost_per_gb_s": round(seed_per_gb, 1),
+        "job_cost_per_gb_s": round(job_per_gb, 1),
+        "cost_per_gb_ratio": round(job_per_gb / seed_per_gb, 2) if seed_per_gb > 0 else None,
+        "fixed_cost_gap_s": round(tiny.job_median - tiny.seed_median, 1),
+        "large_ratio": round(large.job_median / large.seed_median, 2),
+        "job_jvm_peak_mb_large": large.job_peak_mb,
+        "runs_s": {"tiny": {"seed": tiny.seed, "job": tiny.job}, "large": {"seed": large.seed, "job": large.job}},
     }
+
+
+def print_summary(row: dict) -> None:
+    print(
+        f"{row['workload']}: seed {row['seed_tiny_s']} s / {row['seed_large_s']} s, "
+        f"job {row['job_tiny_s']} s / {row['job_large_s']} s ({row['tiny_mb']:.0f} MB / {row['large_mb']:.0f} MB); "
+        f"cost per GB seed {row['seed_cost_per_gb_s']} s, job {row['job_cost_per_gb_s']} s "
+        f"(ratio {row['cost_per_gb_ratio']}); fixed cost gap {row['fixed_cost_gap_s']} s; "
+        f"ratio at {row['large_mb']:.0f} MB {row['large_ratio']}; job JVM peak {row['job_jvm_peak_mb_large']} MB",
+        flush=True,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description="Benchmark the jobs against the seed scripts.")
-    parser.add_argument("--size", type=generate.parse_size, default=generate.parse_size("1GB"))
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", choices=sorted(COMPARISONS), action="append", help="run only these comparisons")
-    parser.add_argument("--driver-memory", default="4g")
+    parser.add_argument("--size", type=generate.parse_size, default=generate.parse_size("1GB"), help="large size")
+    parser.add_argument("--tiny-size", type=generate.parse_size, default=generate.parse_size("8MB"))
     parser.add_argument(
-        "--customers", type=int, default=1_000_000, help="rows for the segmentation benchmark (0: skip it)"
+        "--segmentation-size",
+        type=generate.parse_size,
+        default=generate.parse_size("100MB"),
+        help="large size of the customer workloads (KMeans on 2 cores: ~2.3 M customers per 100 MB)",
     )
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--only", choices=sorted(WORKLOADS), action="append", help="run only these workloads")
+    parser.add_argument("--scale-check", type=generate.parse_size, help="also run log analytics alone at this size")
+    parser.add_argument("--driver-memory", default="4g")
     args = parser.parse_args(argv)
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    dist = BENCH_DIR / "dist"
-    shutil.rmtree(dist, ignore_errors=True)
-    package.main(["--dist", str(dist)])
-    archive, entrypoints = dist / f"spark_jobs-{package.version()}.zip", dist / "entrypoints"
+    bench = Bench(args.rounds, args.driver_memory)
     results = []
-    for name in args.only or sorted(COMPARISONS):
-        result = compare(name, args.size, args.rounds, args.driver_memory, archive, entrypoints)
-        results.append(result)
-        print(
-            f"{name}: {result['input_mb']:.0f} MB, seed {result['seed_median_s']}s ({result['seed_mb_per_s']} MB/s), "
-            f"job {result['job_median_s']}s ({result['job_mb_per_s']} MB/s), "
-            f"ratio job/seed {result['ratio_job_over_seed']}",
-            flush=True,
-        )
-    if args.customers and not args.only:
-        # Training has no seed-script equivalent worth racing: time it and the scoring.
-        segmentation = bench_segmentation.run(args.customers)
-        results.append({"comparison": "customer_segmentation", **segmentation})
-        print(f"customer_segmentation: {json.dumps(segmentation)}", flush=True)
+    for name in args.only or list(WORKLOADS):
+        workload = WORKLOADS[name]
+        large = args.segmentation_size if workload.dataset == "customers" else args.size
+        tiny = bench.measure(workload, args.tiny_size)
+        row = summarise(name, tiny, bench.measure(workload, large))
+        results.append(row)
+        print_summary(row)
+        if args.scale_check and name == "log_analytics":
+            scaled = bench.measure(workload, args.scale_check, sides=("job",))
+            scaled_per_gb = per_gb(tiny.job_median, scaled.job_median, tiny.size_bytes, scaled.size_bytes)
+            row["scale_check"] = {
+                "size_mb": round(scaled.size_bytes / 1024**2, 1),
+                "job_s": round(scaled.job_median, 1),
+                "job_cost_per_gb_s": round(scaled_per_gb, 1),
+                "against_large": round(scaled_per_gb / row["job_cost_per_gb_s"], 2),
+                "job_jvm_peak_mb": scaled.job_peak_mb,
+            }
+            print(f"log_analytics scale check: {json.dumps(row['scale_check'])}", flush=True)
     (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"results: {BENCH_DIR / 'results.json'}")
     return 0

@@ -101,7 +101,7 @@ def _measure(spark: SparkSession, train_input: Path, score_input: Path, out: Pat
     report, wall = _timed_job(segment_customers, spark, argv)
     figures["score_job"] = {"job_seconds": wall, "rows_per_second": round(report["rows_read"] / wall)}
 
-    spark_model = load_spark_model(spark, model_path)
+    spark_model, _ = load_spark_model(spark, model_path)
     with CacheScope() as cache:
         customers = cache(
             read_csv_lines(spark, str(score_input), RAW_CUSTOMER).transform(classify_lines, CUSTOMER_CONTRACT)

@@ -5,8 +5,10 @@
 
 The same arguments always give the same bytes. Data is realistic where the jobs care:
 skewed users, bursts of server errors, several timestamp styles, customers in distinct groups,
-and a small share of bad lines of every kind the contracts reject. Files are written in parallel (one seeded stream
-per file), so a gigabyte takes seconds, not minutes.
+and a small share of bad lines of every kind the contracts reject. Customers and transactions
+share ids (`u000042` is customer 42 and user 42), and a customer's group also shapes what the
+user spends and refunds, so segmentation on the warehouse's behaviour means something. Files
+are written in parallel (one seeded stream per file), so a gigabyte takes seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -171,7 +173,7 @@ def _bad_transaction_line(rng: np.random.Generator, good: str) -> str:
 def _transaction_chunks(plan: FilePlan) -> Iterator[list[str]]:
     """Transaction lines covering the file's slice of the week, a chunk at a time."""
     rng = np.random.default_rng([plan.seed, plan.index])
-    users = [f"u{n:06d}" for n in range(USERS)]
+    users = [user_id(n) for n in range(USERS)]
     channels = ["web", "app", "pos", "api"]
     slice_ms = SPAN_HOURS * 3_600_000 // plan.files
     slice_start = START + np.timedelta64(plan.index * slice_ms, "ms")
@@ -184,8 +186,9 @@ def _transaction_chunks(plan: FilePlan) -> Iterator[list[str]]:
         instants = slice_start + offsets.astype("timedelta64[ms]")
         stamps = np.datetime_as_string(instants, unit="s")
         user_ix = (rng.zipf(1.3, size=n) - 1) % USERS
-        cents = np.maximum(1, np.round(rng.lognormal(8.1, 1.1, size=n))).astype(np.int64)
-        cents = np.where(rng.random(size=n) < TX_REFUND_SHARE, -cents, cents)
+        group = customer_group(user_ix)
+        cents = np.maximum(1, np.round(rng.lognormal(8.1 + GROUP_BASKET_LOG[group], 1.1, size=n))).astype(np.int64)
+        cents = np.where(rng.random(size=n) < TX_REFUND_SHARE * GROUP_REFUND_FACTOR[group], -cents, cents)
         as_string = rng.random(size=n) < TX_STRING_AMOUNT_SHARE
         channel = rng.integers(0, len(channels), size=n)
         lines = []
@@ -247,6 +250,25 @@ CUSTOMER_GROUPS = [
     (0.27, 42, 10, 55_000, 7_000, 50, 6, 0.50, [0.25, 0.60, 0.10, 0.05]),  # mainstream
     (0.15, 63, 7, 27_000, 6_000, 20, 7, 0.50, [0.05, 0.50, 0.15, 0.30]),  # frugal seniors
 ]
+# What each customer group's users do in the transactions: baskets scaled (on the log scale
+# of the amount) with the group's spending score, refunds more or less often than the mean.
+GROUP_BASKET_LOG = np.log(np.array([g[5] for g in CUSTOMER_GROUPS]) / 50.0)
+GROUP_REFUND_FACTOR = np.array([0.5, 0.7, 2.5, 1.0, 1.5])
+
+
+def user_id(n: int) -> str:
+    """Customer n's id, also user n's in the transactions and profiles."""
+    return f"u{n:06d}"
+
+
+def customer_group(n: np.ndarray) -> np.ndarray:
+    """Customer (and user) n's group, a fixed function of n with the groups' shares: the
+    customer and transaction generators agree on it without sharing a random stream."""
+    shares = np.array([g[0] for g in CUSTOMER_GROUPS])
+    uniform = (np.asarray(n, dtype=np.uint64) * np.uint64(2654435761) % np.uint64(2**32)) / 2.0**32
+    return np.minimum(np.searchsorted(np.cumsum(shares / shares.sum()), uniform, side="right"), len(shares) - 1)
+
+
 # Average bytes per customer line: a file of `target_bytes` holds target_bytes // this rows,
 # so a row count maps to an exact size (see customer_file_size).
 CUSTOMER_LINE_BYTES = 45
@@ -293,11 +315,11 @@ def _customer_chunks(plan: FilePlan) -> Iterator[list[str]]:
     """target_bytes // CUSTOMER_LINE_BYTES customer CSV lines (no header), a chunk at a time."""
     rng = np.random.default_rng([plan.seed, plan.index])
     rows = max(1, plan.target_bytes // CUSTOMER_LINE_BYTES)
-    shares = np.array([g[0] for g in CUSTOMER_GROUPS])
+    first = plan.index * rows  # customers of every file in one id sequence
     done = 0
     while done < rows:
         n = min(CHUNK_LINES, rows - done)
-        group = rng.choice(len(CUSTOMER_GROUPS), size=n, p=shares / shares.sum())
+        group = customer_group(first + done + np.arange(n))
         params = np.array([g[1:8] for g in CUSTOMER_GROUPS], dtype=float)[group]
         age = np.clip(np.rint(rng.normal(params[:, 0], params[:, 1])), 18, 95).astype(int)
         income = np.maximum(rng.normal(params[:, 2], params[:, 3]), 8_000)
@@ -316,7 +338,7 @@ def _customer_chunks(plan: FilePlan) -> Iterator[list[str]]:
             elif style[i] < 0.03:
                 marital = f" {marital} "
             amount = f"{income[i]:.2f}" if cents[i] else f"{income[i]:.0f}"
-            fields = [f"C{plan.seed:02d}-{plan.index:03d}-{done + i:07d}", str(age[i]), gender, marital, amount]
+            fields = [user_id(first + done + i), str(age[i]), gender, marital, amount]
             lines.append(",".join([*fields, str(score[i])]))
         for i in np.flatnonzero(rng.random(size=n) < CUSTOMER_BAD_SHARE):
             if rng.random() < 0.1 and i > 0:

@@ -1,26 +1,36 @@
 """Validity of customer records (row rules) and of segmentation data sets (expectation suites).
 
-The ranges and the category cleaning come from `common.segment_scorer`, the plain-Python
-statement of the same contract the real-time scorer enforces.
+Field names, ranges and the category cleaning come from `common.customer_contract`, the
+plain-Python statement of the same contract the real-time scorer enforces.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from common.classify import REASON, Contract, Field, RowRule, valid_rows
-from common.expectations import ordered_pairs
-from common.rules import fields
-from common.segment_scorer import (
+from common.customer_contract import (
     AGE_MAX,
     AGE_MIN,
+    ANNUAL_INCOME_MIN,
+    AVG_BASKET,
+    BEHAVIOUR,
     CUSTOMER_ID,
+    DEMOGRAPHICS,
+    FREQUENCY,
+    MONETARY,
+    RECENCY_DAYS,
+    REFUND_SHARE,
     SPENDING_SCORE_MAX,
     SPENDING_SCORE_MIN,
+    behaviour_ranges,
 )
+from common.expectations import ordered_pairs
+from common.rules import fields
 from schemas import conform_to
 from schemas.customers import CUSTOMER
 
@@ -33,7 +43,7 @@ def _in_range(value: Column, low: int, high: int) -> Column:
 
 
 def clean_category(value: Column) -> Column:
-    """Same cleaning as `segment_scorer.clean_category`: trimmed, lower case."""
+    """Same cleaning as `customer_contract.clean_category`: trimmed, lower case."""
     return F.lower(fields.strip(value))
 
 
@@ -100,9 +110,27 @@ def customer_expectations() -> list[Any]:
         *(gxe.ExpectColumnValuesToNotBeNull(column=f.name) for f in CUSTOMER.fields),
         gxe.ExpectColumnValuesToBeUnique(column=CUSTOMER_ID),
         gxe.ExpectColumnValuesToBeBetween(column="age", min_value=AGE_MIN, max_value=AGE_MAX),
-        gxe.ExpectColumnValuesToBeBetween(column="annual_income", min_value=0),
+        gxe.ExpectColumnValuesToBeBetween(column="annual_income", min_value=ANNUAL_INCOME_MIN),
         gxe.ExpectColumnValuesToBeBetween(
             column="spending_score", min_value=SPENDING_SCORE_MIN, max_value=SPENDING_SCORE_MAX
+        ),
+    ]
+
+
+def behaviour_expectations(lookback_days: int) -> list[Any]:
+    """Derived behaviour as a data set: one complete row per customer, every feature within
+    the range the contract gives for the window (the ranges the scorer checks requests by)."""
+    import great_expectations.expectations as gxe
+
+    bounded = [(name, low, high) for name, (low, high) in behaviour_ranges(lookback_days).items()]
+    return [
+        gxe.ExpectColumnValuesToBeUnique(column=CUSTOMER_ID),
+        *(gxe.ExpectColumnValuesToNotBeNull(column=name) for name, _, _ in bounded),
+        gxe.ExpectColumnValuesToBeBetween(column="transactions", min_value=0),
+        *(
+            gxe.ExpectColumnValuesToBeBetween(column=name, min_value=low, max_value=high)
+            for name, low, high in bounded
+            if low is not None or high is not None
         ),
     ]
 
@@ -119,17 +147,25 @@ def prediction_expectations(k: int) -> list[Any]:
     ]
 
 
-def profile_expectations(k: int) -> list[Any]:
+def profile_expectations(k: int, families: Sequence[str] = (DEMOGRAPHICS,)) -> list[Any]:
     """Per segment: one row, a positive size, min <= mean <= max.
 
     The mean of whole numbers (an exact sum, one rounding) cannot leave [min, max]; a mean of
-    decimals can, by an ulp (e.g. three incomes of 0.1), so income is only checked min <= max.
+    decimals can, by an ulp (e.g. three incomes of 0.1), so income and the behaviour's money
+    and shares are only checked min <= max.
     """
     import great_expectations.expectations as gxe
 
+    whole, decimal = [], []
+    if DEMOGRAPHICS in families:
+        whole += ["age", "spending_score"]
+        decimal += ["annual_income"]
+    if BEHAVIOUR in families:
+        whole += [RECENCY_DAYS, FREQUENCY]
+        decimal += [MONETARY, AVG_BASKET, REFUND_SHARE]
     ranges = ordered_pairs(
-        *((f"{name}_{a}", f"{name}_{b}", True) for name in ("age", "spending_score") for a, b in MEAN_IN_RANGE),
-        ("annual_income_max", "annual_income_min", True),
+        *((f"{name}_{a}", f"{name}_{b}", True) for name in whole for a, b in MEAN_IN_RANGE),
+        *((f"{name}_max", f"{name}_min", True) for name in decimal),
     )
     return [
         gxe.ExpectColumnValuesToBeUnique(column="segment"),

@@ -14,20 +14,10 @@ from pyspark.sql import functions as F
 
 from common.classify import Field, RowRule
 from common.lines import CORRUPT_RECORD, RAW_RECORD
+from common.patterns import INTEGER_PATTERN, ISO_DATE_PATTERN, ISO_TIMESTAMP_PATTERN, NUMBER_PATTERN, WHITESPACE
 
-# ISO-8601 date-time: 'T' or a space between date and time, seconds required, optional
-# fraction, optional 'Z' or +hh:mm / +hhmm offset. A bare date is not a timestamp.
-ISO_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$"
-# A plain integer (a JSON number or a numeric string); "404.0" is not one.
-INTEGER_PATTERN = r"^[0-9]{1,9}$"
-# A calendar date, ISO-8601 extended form.
-ISO_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
-# A plain number with an optional sign: "52000", "-3", "48.75". No exponent, thousands
-# separator or currency sign: "5e4", "52,000" and "$52000" are not numbers in a contract.
-NUMBER_PATTERN = r"^[+-]?[0-9]{1,15}(\.[0-9]{1,9})?$"
-
-
-WHITESPACE = " \t\r\n"
+# The patterns themselves live in a standard-library module the plain-Python scorer shares.
+__all__ = ["INTEGER_PATTERN", "ISO_DATE_PATTERN", "ISO_TIMESTAMP_PATTERN", "NUMBER_PATTERN", "WHITESPACE"]
 
 
 def strip(value: Column) -> Column:

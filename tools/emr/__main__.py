@@ -4,6 +4,8 @@
     python -m tools.emr deploy    --bucket s3://my-bucket/prefix      # make deploy
     python -m tools.emr cluster   --bucket s3://my-bucket/prefix      # make cluster
     python -m tools.emr submit    --bucket s3://my-bucket/prefix --cluster-id j-XXXX --job log_analytics
+    python -m tools.emr submit-serverless --bucket s3://my-bucket/prefix --application-id 00f... \
+        --role-arn arn:aws:iam::123456789012:role/spark-jobs-serverless --job log_analytics
 
 Bad arguments end with one line and exit 2; a failed AWS call or step with one line and exit 1.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import shutil
 import sys
@@ -20,11 +23,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from tools import package
-from tools.emr import registry
-from tools.emr.aws import AwsError, create_cluster, deploy, require_deployed, submit
+from tools.emr import registry, serverless, shapes
+from tools.emr.aws import AwsError, create_cluster, deploy, require_deployed, submit, submit_serverless
 from tools.emr.launch import (
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_RELEASE_LABEL,
+    SPOT_ALLOCATION_STRATEGIES,
     ClusterSpec,
     Deployment,
     documents,
@@ -62,6 +66,7 @@ def write_documents(out: Path, docs: dict[str, Any]) -> list[Path]:
     written = []
     for name, document in sorted(docs.items()):
         path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2) + "\n")
         written.append(path)
     return written
@@ -87,6 +92,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     artifacts.add_argument("--wheelhouse", type=root_argument, help="s3:// prefix of wheels for offline installs")
     artifacts.add_argument("--service-role", default="EMR_DefaultRole")
     artifacts.add_argument("--instance-profile", default="EMR_EC2_DefaultRole")
+    artifacts.add_argument("--spot-task-units", type=int, default=0, help="Spot task nodes (instance fleets)")
+    artifacts.add_argument("--task-instance-types", type=_types, default=(), help="comma-separated Spot task types")
+    artifacts.add_argument(
+        "--spot-allocation-strategy", default="price-capacity-optimized", choices=SPOT_ALLOCATION_STRATEGIES
+    )
+    artifacts.add_argument("--max-capacity", type=int, help="managed scaling: at most this many core+task units")
+    artifacts.add_argument("--serverless-role-arn", help="EMR Serverless job runtime role (with --serverless-image)")
+    artifacts.add_argument("--serverless-image", help="ECR URI of the image built from serverless/Dockerfile")
+    artifacts.add_argument("--serverless-architecture", default="x86_64", choices=sorted(serverless.ARCHITECTURES))
+    artifacts.add_argument("--serverless-max-cpu", default=serverless.ServerlessSpec.max_cpu)
+    artifacts.add_argument("--serverless-max-memory", default=serverless.ServerlessSpec.max_memory)
 
     upload = with_bucket("deploy", "Upload the built artifact (dist/) to <bucket>/artifacts/<version>/.")
     upload.add_argument("--dist", type=Path, default=ROOT / "dist")
@@ -104,7 +120,56 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     step.add_argument("--poll-seconds", type=float, default=30.0)
     step.add_argument("--timeout-minutes", type=float, default=360.0)
     step.add_argument("--region")
+
+    run_serverless = with_bucket("submit-serverless", "Start a job run on an EMR Serverless application and wait.")
+    run_serverless.add_argument("--application-id", required=True, type=_application_id)
+    run_serverless.add_argument("--role-arn", required=True, help="the job runtime role")
+    run_serverless.add_argument("--job", required=True, choices=[job.name for job in registry.present()])
+    run_serverless.add_argument("--args", help="the job's arguments, replacing the registry's defaults")
+    run_serverless.add_argument("--poll-seconds", type=float, default=30.0)
+    run_serverless.add_argument("--timeout-minutes", type=float, default=360.0)
+    run_serverless.add_argument("--region")
     return parser.parse_args(argv)
+
+
+def _types(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _application_id(text: str) -> str:
+    if not re.fullmatch(r"[0-9a-z]{1,64}", text):
+        raise argparse.ArgumentTypeError(
+            f"an EMR Serverless application id is lowercase letters and digits, got {text!r}"
+        )
+    return text
+
+
+def check_documents(docs: dict[str, Any]) -> None:
+    """Refuse to write what the APIs would refuse (botocore's models, enums and patterns too)."""
+    for name, doc in docs.items():
+        if name == "run-job-flow.json":
+            shapes.require_valid("emr", "RunJobFlow", doc, name)
+        elif name == "serverless/create-application.json":
+            shapes.require_valid("emr-serverless", "CreateApplication", {**doc, "clientToken": "check"}, name)
+        elif name.startswith("serverless/start-job-run-"):
+            request = {**doc, "applicationId": "00fapplicationid", "clientToken": "check"}
+            shapes.require_valid("emr-serverless", "StartJobRun", request, name)
+
+
+def serverless_spec(args: argparse.Namespace) -> serverless.ServerlessSpec | None:
+    """The Serverless documents need the runtime role and the image; without both, none are written."""
+    if bool(args.serverless_role_arn) != bool(args.serverless_image):
+        raise ValueError("EMR Serverless documents need both SERVERLESS_ROLE_ARN and SERVERLESS_IMAGE")
+    if not args.serverless_role_arn:
+        return None
+    return serverless.ServerlessSpec(
+        role_arn=args.serverless_role_arn,
+        image_uri=args.serverless_image,
+        release_label=args.release_label,
+        architecture=args.serverless_architecture,
+        max_cpu=args.serverless_max_cpu,
+        max_memory=args.serverless_max_memory,
+    )
 
 
 def run(args: argparse.Namespace, clients: Any = None) -> int:
@@ -120,12 +185,24 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
             instance_profile=args.instance_profile,
             subnet_id=args.subnet_id,
             wheelhouse=args.wheelhouse,
+            spot_task_units=args.spot_task_units,
+            task_instance_types=args.task_instance_types,
+            spot_allocation_strategy=args.spot_allocation_strategy,
+            max_capacity=args.max_capacity,
         )
-        docs = documents(registry.present(), deployment, spec, load_configurations())
+        configurations = load_configurations()
+        docs = documents(registry.present(), deployment, spec, configurations)
+        on_serverless = serverless_spec(args)
+        if on_serverless is not None:
+            more = serverless.documents(registry.present(), deployment, on_serverless, configurations)
+            docs.update({f"serverless/{name}": doc for name, doc in more.items()})
+        check_documents(docs)
         for path in write_documents(args.out, docs):
             print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         for job in registry.missing():
             sys.stderr.write(f"emr: note: {job.name} is registered but not in jobs/; left out\n")
+        if on_serverless is None:
+            sys.stderr.write("emr: note: no EMR Serverless documents: give SERVERLESS_ROLE_ARN and SERVERLESS_IMAGE\n")
         return 0
     if clients is None:
         import boto3
@@ -146,6 +223,19 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
         return 0
     job = registry.find(args.job, registry.present())
     arguments = shlex.split(args.args) if args.args is not None else None
+    if args.command == "submit-serverless":
+        # The job run needs no image here: the application already has one.
+        spec = serverless.ServerlessSpec(role_arn=args.role_arn, image_uri=serverless.ANY_IMAGE)
+        request = serverless.start_job_run(job, deployment, spec, load_configurations(), arguments)
+        require_deployed(clients("s3", args.region), deployment)
+        submit_serverless(
+            clients("emr-serverless", args.region),
+            {**request, "applicationId": args.application_id},
+            out=sys.stdout,
+            poll_seconds=args.poll_seconds,
+            timeout_seconds=args.timeout_minutes * 60,
+        )
+        return 0
     require_deployed(clients("s3", args.region), deployment)
     submit(
         clients("emr", args.region),

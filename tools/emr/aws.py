@@ -1,4 +1,5 @@
-"""The AWS edge: upload the artifact, start a cluster, submit a step and follow it.
+"""The AWS edge: upload the artifact, start a cluster, submit a step (or an EMR Serverless job
+run) and follow it.
 
 Each function takes a boto3 client, so tests hand in clients bound to moto and nothing
 else here knows where AWS is. Failures raise `AwsError` with the one line to show.
@@ -16,6 +17,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tools.emr.launch import Deployment, split_s3_uri
+from tools.emr.serverless import driver_log
 
 STEP_DONE = "COMPLETED"
 STEP_FAILED = ("CANCELLED", "FAILED", "INTERRUPTED")
@@ -155,4 +157,57 @@ def submit(
             raise AwsError(f"step {step_id} ({step['Name']}) {state}: {_failure(status)}")
         if clock() >= deadline:
             raise AwsError(f"gave up waiting after {timeout_seconds:.0f}s: step {step_id} is still {state}")
+        sleep(poll_seconds)
+
+
+# ── EMR Serverless ───────────────────────────────────────────────────────────────────────
+
+JOB_RUN_DONE = "SUCCESS"
+JOB_RUN_FAILED = ("FAILED", "CANCELLED")
+
+
+def submit_serverless(
+    emr_serverless: Any,
+    request: Mapping[str, Any],
+    out: TextIO,
+    poll_seconds: float = 30.0,
+    timeout_seconds: float = 6 * 3600,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str:
+    """Start a job run (a StartJobRun request with its applicationId) and wait for it, printing
+    each state it enters (SUBMITTED, PENDING, SCHEDULED, RUNNING, ...).
+
+    Returns the job run id on SUCCESS; raises AwsError with the reason and the driver's log
+    when it fails or is cancelled, or when the wait times out (the run keeps going then).
+    """
+    application_id, name = request["applicationId"], request.get("name", "job run")
+    try:
+        job_run_id = emr_serverless.start_job_run(**request)["jobRunId"]
+    except (BotoCoreError, ClientError) as exc:
+        raise AwsError(f"job run not started on {application_id}: {describe_client_error(exc)}") from None
+    out.write(f"{name}: job run {job_run_id} started on {application_id}\n")
+    log_root = request.get("configurationOverrides", {}).get("monitoringConfiguration", {})
+    log_root = log_root.get("s3MonitoringConfiguration", {}).get("logUri")
+    deadline = clock() + timeout_seconds
+    last = None
+    while True:
+        try:
+            run = emr_serverless.get_job_run(applicationId=application_id, jobRunId=job_run_id)["jobRun"]
+        except (BotoCoreError, ClientError) as exc:
+            raise AwsError(f"cannot follow job run {job_run_id}: {describe_client_error(exc)}") from None
+        state = run["state"]
+        if state != last:
+            out.write(f"{name}: {state}\n")
+            out.flush()
+            last = state
+        if state == JOB_RUN_DONE:
+            return job_run_id
+        if state in JOB_RUN_FAILED:
+            where = f" (driver log: {driver_log(log_root, application_id, job_run_id)})" if log_root else ""
+            attempt = f" after {run['attempt']} attempts" if run.get("attempt", 1) > 1 else ""
+            reason = run.get("stateDetails") or "no reason given"
+            raise AwsError(f"job run {job_run_id} ({name}) {state}{attempt}: {reason}{where}")
+        if clock() >= deadline:
+            raise AwsError(f"gave up waiting after {timeout_seconds:.0f}s: job run {job_run_id} is still {state}")
         sleep(poll_seconds)

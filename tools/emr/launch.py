@@ -79,10 +79,36 @@ class Deployment:
     def log_uri(self) -> str:
         return f"{self.root}/logs/emr/"
 
+    @property
+    def event_log_uri(self) -> str:
+        """Spark event logs of EMR on EC2 runs (EMR Serverless keeps its own under its log URI)."""
+        return f"{self.root}/logs/spark-events/"
+
+
+# Graviton families: a "g" after the generation digit (m7g, r6gd, c6gn, i4g...); g5 is x86 + GPU.
+GRAVITON_FAMILY = re.compile(r"[a-z]+\d+[a-z]*g[a-z]*")
+# Spot task nodes of the same size from several families: Spot capacity is per instance pool,
+# and an allocation strategy can only pick the pools it is offered.
+SPOT_FAMILIES = {"x86_64": ("m6i", "m5", "m6a", "m5a"), "aarch64": ("m7g", "m6g")}
+SPOT_ALLOCATION_STRATEGIES = ("price-capacity-optimized", "capacity-optimized", "lowest-price", "diversified")
+
+
+def architecture(instance_type: str) -> str:
+    """x86_64 or aarch64 (Graviton) for an EC2 instance type like m6i.xlarge or m7g.xlarge."""
+    family = instance_type.split(".", 1)[0]
+    return "aarch64" if GRAVITON_FAMILY.fullmatch(family) else "x86_64"
+
 
 @dataclass(frozen=True)
 class ClusterSpec:
-    """The cluster our pipelines run on; every field is a `make emr-artifacts` variable."""
+    """The cluster our pipelines run on; every field is a `make emr-artifacts` variable.
+
+    Cost knobs: `spot_task_units` > 0 switches to instance fleets: primary and core nodes stay
+    on-demand (core nodes hold HDFS and, with YARN's CORE label, every driver), the task fleet is
+    Spot over `task_instance_types` with `spot_allocation_strategy`. Graviton instance types
+    (m7g...) make an aarch64 cluster (use the aarch64 wheelhouse). `max_capacity` turns on EMR
+    managed scaling between the core nodes and that many units (instances).
+    """
 
     release_label: str = DEFAULT_RELEASE_LABEL
     primary_instance_type: str = DEFAULT_INSTANCE_TYPE
@@ -95,14 +121,49 @@ class ClusterSpec:
     # An idle cluster terminates itself after this long: the safety net if an orchestrator
     # dies between creating a cluster and terminating it.
     idle_timeout_seconds: int = 3600
+    spot_task_units: int = 0
+    task_instance_types: tuple[str, ...] = ()
+    spot_allocation_strategy: str = "price-capacity-optimized"
+    max_capacity: int | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"emr-7\.\d+\.\d+", self.release_label):
             raise ValueError(f"release label must be an EMR 7.x label like {DEFAULT_RELEASE_LABEL}")
         if self.core_nodes < 1:
             raise ValueError("core_nodes must be at least 1")
+        if self.spot_task_units < 0:
+            raise ValueError("spot task units must be 0 (none) or more")
+        if self.spot_allocation_strategy not in SPOT_ALLOCATION_STRATEGIES:
+            raise ValueError(f"spot allocation strategy must be one of {', '.join(SPOT_ALLOCATION_STRATEGIES)}")
+        types = [self.primary_instance_type, self.core_instance_type, *self.spot_task_types]
+        arches = {t: architecture(t) for t in types}
+        if len(set(arches.values())) > 1:
+            raise ValueError(f"one architecture per cluster: {', '.join(f'{t} ({a})' for t, a in arches.items())}")
         if self.wheelhouse is not None:
             parse_root(self.wheelhouse)
+            other = "x86_64" if self.architecture == "aarch64" else "aarch64"
+            if other in self.wheelhouse:
+                arch = self.architecture
+                raise ValueError(f"{arch} nodes need the {arch} wheelhouse, not {self.wheelhouse}")
+        if self.max_capacity is not None and self.max_capacity < self.core_nodes + self.spot_task_units:
+            raise ValueError(
+                f"max capacity {self.max_capacity} is below the {self.core_nodes + self.spot_task_units} "
+                "core and task units the cluster starts with"
+            )
+
+    @property
+    def architecture(self) -> str:
+        return architecture(self.core_instance_type)
+
+    @property
+    def spot_task_types(self) -> tuple[str, ...]:
+        """The task fleet's instance types: as given, else the core nodes' size in a few families."""
+        if not self.spot_task_units:
+            return ()
+        if self.task_instance_types:
+            return self.task_instance_types
+        size = self.core_instance_type.split(".", 1)[1]
+        return tuple(f"{family}.{size}" for family in SPOT_FAMILIES[self.architecture])
 
 
 # ── steps ────────────────────────────────────────────────────────────────────────────────
@@ -164,28 +225,15 @@ def cluster_config(
     bootstrap_args = [deployment.requirements_uri]
     if spec.wheelhouse:
         bootstrap_args += ["--wheelhouse", spec.wheelhouse]
-    instances: dict[str, Any] = {
-        "InstanceGroups": [
-            {
-                "Name": "primary",
-                "InstanceRole": "MASTER",
-                "Market": "ON_DEMAND",
-                "InstanceType": spec.primary_instance_type,
-                "InstanceCount": 1,
-            },
-            {
-                "Name": "core",
-                "InstanceRole": "CORE",
-                "Market": "ON_DEMAND",
-                "InstanceType": spec.core_instance_type,
-                "InstanceCount": spec.core_nodes,
-            },
-        ],
-        "KeepJobFlowAliveWhenNoSteps": True,
-        "TerminationProtected": False,
-    }
+    instances: dict[str, Any] = {**_capacity(spec), "KeepJobFlowAliveWhenNoSteps": True, "TerminationProtected": False}
     if spec.subnet_id:
-        instances["Ec2SubnetId"] = spec.subnet_id
+        instances["Ec2SubnetIds" if spec.spot_task_units else "Ec2SubnetId"] = (
+            [spec.subnet_id] if spec.spot_task_units else spec.subnet_id
+        )
+    configurations = with_event_logs(configurations, deployment)
+    if spec.spot_task_units:
+        configurations = [*configurations, AM_ON_CORE_NODES]
+    scaling = {"ManagedScalingPolicy": _managed_scaling(spec)} if spec.max_capacity is not None else {}
     return {
         "Name": name,
         "ReleaseLabel": spec.release_label,
@@ -202,8 +250,108 @@ def cluster_config(
         "ServiceRole": spec.service_role,
         "JobFlowRole": spec.instance_profile,
         "AutoTerminationPolicy": {"IdleTimeout": spec.idle_timeout_seconds},
+        **scaling,
         "Tags": [{"Key": key, "Value": value} for key, value in sorted(tags.items())],
     }
+
+
+def with_event_logs(configurations: list[dict[str, Any]], deployment: Deployment) -> list[dict[str, Any]]:
+    """The configurations with Spark's event logs on S3 (not the cluster's HDFS, gone with it), so
+    a History Server anywhere can replay any past run; a given `spark.eventLog.dir` is kept."""
+    out = []
+    for configuration in configurations:
+        if configuration.get("Classification") == "spark-defaults":
+            properties = {
+                "spark.eventLog.enabled": "true",
+                "spark.eventLog.dir": deployment.event_log_uri,
+                "spark.history.fs.logDirectory": deployment.event_log_uri,
+                **configuration.get("Properties", {}),
+            }
+            configuration = {**configuration, "Properties": properties}
+        out.append(configuration)
+    return out
+
+
+# With Spot task nodes, YARN must start every application master (the driver, in cluster mode)
+# on a core node: a driver on a reclaimed Spot node fails the whole job (maxAppAttempts=1),
+# an executor on one only loses tasks that Spark reruns elsewhere.
+AM_ON_CORE_NODES: dict[str, Any] = {
+    "Classification": "yarn-site",
+    "Properties": {"yarn.node-labels.enabled": "true", "yarn.node-labels.am.default-node-label-expression": "CORE"},
+}
+
+
+def _capacity(spec: ClusterSpec) -> dict[str, Any]:
+    """On-demand instance groups, or fleets with an on-demand core and a Spot task fleet."""
+    if not spec.spot_task_units:
+        return {
+            "InstanceGroups": [
+                {
+                    "Name": "primary",
+                    "InstanceRole": "MASTER",
+                    "Market": "ON_DEMAND",
+                    "InstanceType": spec.primary_instance_type,
+                    "InstanceCount": 1,
+                },
+                {
+                    "Name": "core",
+                    "InstanceRole": "CORE",
+                    "Market": "ON_DEMAND",
+                    "InstanceType": spec.core_instance_type,
+                    "InstanceCount": spec.core_nodes,
+                },
+            ]
+        }
+    on_demand = {"OnDemandSpecification": {"AllocationStrategy": "lowest-price"}}
+    return {
+        "InstanceFleets": [
+            {
+                "Name": "primary",
+                "InstanceFleetType": "MASTER",
+                "TargetOnDemandCapacity": 1,
+                "InstanceTypeConfigs": [{"InstanceType": spec.primary_instance_type}],
+                "LaunchSpecifications": on_demand,
+            },
+            {
+                "Name": "core",
+                "InstanceFleetType": "CORE",
+                "TargetOnDemandCapacity": spec.core_nodes,
+                "InstanceTypeConfigs": [{"InstanceType": spec.core_instance_type, "WeightedCapacity": 1}],
+                "LaunchSpecifications": on_demand,
+            },
+            {
+                "Name": "task-spot",
+                "InstanceFleetType": "TASK",
+                "TargetSpotCapacity": spec.spot_task_units,
+                "InstanceTypeConfigs": [
+                    {"InstanceType": t, "WeightedCapacity": 1, "BidPriceAsPercentageOfOnDemandPrice": 100}
+                    for t in spec.spot_task_types
+                ],
+                "LaunchSpecifications": {
+                    "SpotSpecification": {
+                        "AllocationStrategy": spec.spot_allocation_strategy,
+                        # No Spot capacity within 10 minutes: start on-demand task nodes instead.
+                        "TimeoutDurationMinutes": 10,
+                        "TimeoutAction": "SWITCH_TO_ON_DEMAND",
+                    }
+                },
+            },
+        ]
+    }
+
+
+def _managed_scaling(spec: ClusterSpec) -> dict[str, Any]:
+    """EMR managed scaling between the core nodes and `max_capacity`; with Spot task nodes, core
+    stays as it is (HDFS) and everything above it is Spot."""
+    limits: dict[str, Any] = {
+        "UnitType": "InstanceFleetUnits" if spec.spot_task_units else "Instances",
+        "MinimumCapacityUnits": spec.core_nodes,
+        "MaximumCapacityUnits": spec.max_capacity,
+    }
+    if spec.spot_task_units:
+        limits["MaximumOnDemandCapacityUnits"] = spec.core_nodes
+        limits["MaximumCoreCapacityUnits"] = spec.core_nodes
+    return {"ComputeLimits": limits}
 
 
 def run_job_flow(deployment: Deployment, spec: ClusterSpec, configurations: list[dict[str, Any]]) -> dict[str, Any]:
@@ -367,14 +515,15 @@ def state_machine(
             "Resource": "arn:aws:states:::elasticmapreduce:addStep.sync",
             "Arguments": {"ClusterId": "{% $clusterId %}", "Step": step_config(job, deployment)},
             "TimeoutSeconds": STEP_TIMEOUT_SECONDS,
-            # Jobs are idempotent (a rerun replaces its outputs), so one retry is safe and
-            # rides out a lost node or an S3 hiccup.
-            "Retry": [
-                {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 60, "MaxAttempts": 1, "BackoffRate": 2.0}
-            ],
             "Catch": _catch("Terminate cluster after failure"),
             "Next": _state_name(jobs[index + 1]) if index + 1 < len(jobs) else "Terminate cluster",
         }
+        if job.idempotent:
+            # A rerun replaces its outputs, so one retry is safe and rides out a lost node or an
+            # S3 hiccup.
+            states[_state_name(job)]["Retry"] = [
+                {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 60, "MaxAttempts": 1, "BackoffRate": 2.0}
+            ]
     terminate_retry = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 30, "MaxAttempts": 3, "BackoffRate": 2.0}]
     states["Terminate cluster"] = {
         "Type": "Task",

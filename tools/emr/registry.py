@@ -45,6 +45,9 @@ class Job:
     spark_conf: per-job `--conf` settings on top of the cluster's spark-defaults.
     redshift_sql: SQL files (templated URIs) the job writes for Redshift; the pipeline's
         state machine runs them, in this order, with the Redshift Data API after the job.
+    idempotent: a rerun with the same arguments gives the same outputs (it replaces them), so
+        the orchestrators retry it once after a failure (a lost Spot node, an S3 hiccup) and
+        EMR Serverless gets a retry policy. Say False for a job that appends or sends.
     """
 
     name: str
@@ -57,6 +60,7 @@ class Job:
     options: tuple[str, ...] = ()
     spark_conf: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     redshift_sql: tuple[str, ...] = ()
+    idempotent: bool = True
 
     @property
     def entrypoint(self) -> str:
@@ -156,7 +160,8 @@ JOBS: tuple[Job, ...] = (
         module="jobs.customer_segmentation",
         pipeline="segmentation",
         order=1,
-        inputs=(("--input", "{root}/input/customers"),),
+        # Demographics from the customer files, behaviour from the transaction ETL's warehouse.
+        inputs=(("--input", "{root}/input/customers"), ("--warehouse", "{root}/warehouse")),
         output=("--output", "{root}/models/customer_segmentation"),
         options=("--k-range", "2-8", "--seed", "42"),
         description="KMeans customer segments: trains each k in the range, keeps the best silhouette.",
@@ -166,17 +171,36 @@ JOBS: tuple[Job, ...] = (
         module="jobs.segment_customers",
         pipeline="segmentation",
         order=2,
-        inputs=(("--model", "{root}/models/customer_segmentation/model"), ("--input", "{root}/input/new_customers")),
+        inputs=(
+            ("--model", "{root}/models/customer_segmentation/model"),
+            ("--input", "{root}/input/new_customers"),
+            ("--warehouse", "{root}/warehouse"),
+        ),
         output=("--output", "{root}/output/customer_segments"),
         description="Batch scoring: assigns each new customer the segment of the trained model.",
     ),
 )
 
 
+def _reads_from(reader: Iterable[Job], writer: Iterable[Job]) -> bool:
+    """Whether a job of `reader` takes an input that a job of `writer` writes."""
+    outputs = [job.output[1] for job in writer]
+    return any(path == out or path.startswith(out + "/") for job in reader for _, path in job.inputs for out in outputs)
+
+
 def in_run_order(jobs: Iterable[Job] = JOBS) -> list[Job]:
-    """Every job, pipelines in name order, each pipeline's jobs in their order: an order in
-    which each job finds what the jobs before it wrote."""
-    return [job for pipeline in pipelines(jobs).values() for job in pipeline]
+    """Every job, each pipeline's jobs in their order, a pipeline after those whose outputs it
+    reads (segmentation reads the transaction ETL's warehouse), otherwise in name order: an
+    order in which each job finds what the jobs before it wrote."""
+    waiting = dict(pipelines(jobs))
+    ordered: list[Job] = []
+    while waiting:
+        name = next(
+            (n for n, p in waiting.items() if not any(_reads_from(p, o) for m, o in waiting.items() if m != n)),
+            next(iter(waiting)),  # a cycle: name order
+        )
+        ordered += waiting.pop(name)
+    return ordered
 
 
 def present(jobs: Iterable[Job] = JOBS) -> tuple[Job, ...]:
