@@ -23,6 +23,9 @@ BENCH_SIZE ?= 1GB
 BENCH_ROUNDS ?= 2
 # make bench SCALE_CHECK=4GB: also log analytics alone at 4 GB (cost per GB against 1 GB's, JVM peak).
 SCALE_CHECK ?=
+# make bench-warehouse: daily batches loaded one by one, with table maintenance every few.
+BENCH_BATCHES ?= 60
+BENCH_ROWS ?= 200000
 # Step Functions validator (npm), installed into tools/asl/node_modules by `make test`.
 ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
 # EMR: the deployment root and the cluster (see README, "Running on EMR").
@@ -56,7 +59,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # Great Expectations must not try to reach the network.
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help check-java check-chromium setup run test lint format package bench lock lock-wheels wheelhouse clean distclean
+.PHONY: help check-java check-chromium setup run test lint format package bench bench-warehouse lock lock-wheels wheelhouse clean distclean
 .PHONY: emr-artifacts deploy cluster submit submit-serverless
 
 help: ## List the targets
@@ -151,6 +154,9 @@ submit-serverless: $(INSTALLED) ## Run JOB on EMR Serverless application APPLICA
 
 bench: setup ## Jobs against the mission's seed scripts: fixed cost (8 MB) and cost per GB (to ~1 GB)
 	$(PY) -m tools.bench --size $(BENCH_SIZE) --rounds $(BENCH_ROUNDS) $(if $(SCALE_CHECK),--scale-check $(SCALE_CHECK))
+
+bench-warehouse: setup ## Warehouse over daily batches: MERGE cost, files per date, maintenance, a backfill
+	$(PY) -m tools.bench_warehouse --batches $(BENCH_BATCHES) --rows $(BENCH_ROWS)
 
 lock: ## Re-resolve requirements/dev.txt, rewrite the lock file, resolve the cluster wheels (x86_64, aarch64)
 	rm -rf .cache/lock-venv && $(PYTHON) -m venv .cache/lock-venv

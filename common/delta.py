@@ -1,27 +1,137 @@
 """Delta Lake operations an incremental warehouse needs: create, upsert, replace a slice,
-find what changed, and publish manifests for engines that cannot read the Delta log.
+find what changed, publish manifests for engines that cannot read the Delta log, and keep the
+tables healthy over many batches (file layout, compaction, VACUUM).
 
 Every function takes a table path (local or s3://), so jobs need no metastore.
+
+File layout: tables get `delta.autoOptimize.optimizeWrite`, so every write (MERGE included)
+shuffles its rows by the partition columns and bin-packs each partition into files of about
+the target size (`use_target_file_size`), whatever the shuffle partitions: a batch writes, per
+partition it touches, about ceil(bytes / target) files. Concurrency: one writer per table at a
+time (see `concurrent_writes`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from delta import exceptions as delta_exceptions
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from common.errors import JobError
-from common.fs import qualify
+from common.fs import list_data_files, qualify
 from common.sql import in_predicate
 
 # Commit metadata key under which a derived table records the source version it reflects.
 SOURCE_VERSION_KEY = "source_version"
+
+# Table properties of the warehouse's tables.
+OPTIMIZE_WRITE = "delta.autoOptimize.optimizeWrite"
+# Delta rewrites `_symlink_format_manifest/` of the partitions a commit touched, on every commit
+# (incrementally; the first commit after enabling writes it whole). Incompatible with deletion
+# vectors, which is why the tables do not use them.
+SYMLINK_MANIFEST = "delta.compatibility.symlinkFormatManifest.enabled"
+CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
+# How long files a commit removed stay on storage (VACUUM deletes them after): the time travel
+# window. And how long the log keeps commits (cleaned up at checkpoints): the change feed and
+# the history reach back at most that far.
+DELETED_FILE_RETENTION = "delta.deletedFileRetentionDuration"
+LOG_RETENTION = "delta.logRetentionDuration"
+DEFAULT_DELETED_FILE_RETENTION = "interval 7 days"
+DEFAULT_LOG_RETENTION = "interval 30 days"
+# Target size of the files writes and compaction produce, in MiB (EMR users expect 128 MB-1 GB
+# files; 128 keeps a day of a few million rows in one or two files).
+DEFAULT_TARGET_FILE_MB = 128
+
+
+def layout_properties(manifest: bool = True) -> dict[str, str]:
+    """Properties every warehouse table gets: bounded files on every write, retention windows
+    stated in the table (not left to defaults a reader cannot see), and manifests kept current."""
+    properties = {
+        OPTIMIZE_WRITE: "true",
+        DELETED_FILE_RETENTION: DEFAULT_DELETED_FILE_RETENTION,
+        LOG_RETENTION: DEFAULT_LOG_RETENTION,
+    }
+    if manifest:
+        properties[SYMLINK_MANIFEST] = "true"
+    return properties
+
+
+def use_target_file_size(spark: SparkSession, target_mb: int = DEFAULT_TARGET_FILE_MB) -> None:
+    """Make optimized writes bin-pack each partition into ~`target_mb` files, and OPTIMIZE
+    compact files smaller than that into files of that size.
+
+    The bin size is measured on the shuffled rows (before Parquet's encoding and compression),
+    so files come out somewhat smaller than the target, never more numerous than
+    ceil(partition bytes / target).
+    """
+    if target_mb < 1:
+        raise ValueError("target file size must be at least 1 MiB")
+    spark.conf.set("spark.databricks.delta.optimizeWrite.binSize", str(target_mb))
+    spark.conf.set("spark.databricks.delta.optimize.maxFileSize", str(target_mb * 1024 * 1024))
+    spark.conf.set("spark.databricks.delta.optimize.minFileSize", str(target_mb * 1024 * 1024))
+
+
+def files_for(total_bytes: int, target_mb: int = DEFAULT_TARGET_FILE_MB) -> int:
+    """How many files of ~`target_mb` hold `total_bytes` (at least one)."""
+    return max(1, math.ceil(total_bytes / (target_mb * 1024 * 1024)))
+
+
+def scanned_bytes(df: DataFrame) -> int:
+    """The bytes of the distinct files a (file-based) DataFrame reads, after partition pruning:
+    what a rewrite of those rows will roughly occupy."""
+    files = df.select(F.col("_metadata.file_path").alias("f"), F.col("_metadata.file_size").alias("s")).distinct()
+    return int(files.agg(F.sum("s")).first()[0] or 0)
+
+
+class ConcurrentWriteError(JobError):
+    """Another writer committed to a table this run was writing: the run stops before it looks
+    complete; rerunning the same batch converges (each commit is atomic, reruns idempotent)."""
+
+
+# Delta's commit conflicts, as PySpark raises them (`delta.exceptions` converts the JVM's).
+CONFLICTS: tuple[type[Exception], ...] = (
+    delta_exceptions.DeltaConcurrentModificationException,
+    delta_exceptions.ConcurrentWriteException,
+    delta_exceptions.MetadataChangedException,
+    delta_exceptions.ProtocolChangedException,
+    delta_exceptions.ConcurrentAppendException,
+    delta_exceptions.ConcurrentDeleteReadException,
+    delta_exceptions.ConcurrentDeleteDeleteException,
+    delta_exceptions.ConcurrentTransactionException,
+)
+
+
+def concurrent_write_message(path: str, detail: str) -> str:
+    return (
+        f"another writer committed to {path} while this run wrote it ({detail}); "
+        "one writer per table at a time: rerun this batch once it has finished"
+    )
+
+
+@contextmanager
+def concurrent_writes(path: str) -> Iterator[None]:
+    """Turn Delta's commit conflict on the table at `path` into one line (`ConcurrentWriteError`).
+
+    Delta detects a conflict only when both writers' commits reach the same log through a log
+    store that makes commits atomic across them: on S3 that is one Spark driver at a time
+    (S3SingleDriverLogStore, the default), or the DynamoDB log store for several clusters.
+    """
+    try:
+        yield
+    except CONFLICTS as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ConcurrentWriteError(concurrent_write_message(path, f"{type(exc).__name__}: {first.strip()}")) from None
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -39,11 +149,24 @@ def ensure_table(
 
     Creating before the first load fixes the schema, its NOT NULL columns, the partitioning
     and table properties (e.g. change data feed) from version 0, whatever writes next.
+    An existing table gets the `properties` it lacks (one metadata commit, only then), so
+    tables created by an earlier release pick up new layout settings; a value the table has
+    (an owner's longer retention, say) is kept.
     """
+    properties = dict(properties or {})
+    if table_exists(spark, path):
+        table = DeltaTable.forPath(spark, path)
+        current = table.detail().select("properties").first()[0] or {}
+        missing = {key: value for key, value in properties.items() if key not in current}
+        if missing:
+            settings = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(missing.items()))
+            with concurrent_writes(path):
+                spark.sql(f"ALTER TABLE delta.`{qualify(spark, path)}` SET TBLPROPERTIES ({settings})")
+        return table
     builder = DeltaTable.createIfNotExists(spark).location(qualify(spark, path)).addColumns(schema)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
-    for key, value in (properties or {}).items():
+    for key, value in properties.items():
         builder = builder.property(key, value)
     return builder.execute()
 
@@ -61,6 +184,13 @@ class MergeMetrics:
     source_rows: int
     inserted: int
     updated: int
+    # What it cost: target rows rewritten unchanged (copy-on-write), target files it read
+    # after pruning (the commit does not record it: `files_in` counts them), and files it
+    # removed and added.
+    copied: int = 0
+    files_read: int = 0
+    files_removed: int = 0
+    files_added: int = 0
 
     @property
     def unchanged(self) -> int:
@@ -76,6 +206,15 @@ class MergeMetrics:
             "unchanged": self.unchanged,
         }
 
+    def cost(self) -> dict[str, int]:
+        """What the MERGE read and rewrote: the figures that must follow the batch, not the table."""
+        return {
+            "rows_copied": self.copied,
+            "files_read": self.files_read,
+            "files_removed": self.files_removed,
+            "files_added": self.files_added,
+        }
+
 
 def upsert(
     spark: SparkSession,
@@ -83,6 +222,8 @@ def upsert(
     source: DataFrame,
     keys: Sequence[str],
     update_when: str,
+    target_filter: str | None = None,
+    expected_version: int | None = None,
 ) -> MergeMetrics:
     """MERGE `source` into the table at `path` on `keys`: insert new keys, update a matched
     row only when `update_when` holds (SQL over aliases `t` target and `s` source).
@@ -91,33 +232,52 @@ def upsert(
     rows match one target row). A condition that is false for an identical row makes a
     rerun of the same batch a no-op. Into an empty table, the rows are simply written
     (`first_load`), with the same metrics.
+
+    `target_filter` (SQL over `t`, e.g. the partitions that can hold a source key) joins the ON
+    condition: Delta then reads and rewrites only the files it selects, so the MERGE costs what
+    the batch touches, not the table. The caller guarantees that no stored row of a source key
+    lies outside it (else that key would be inserted a second time). `expected_version`: the
+    version that guarantee was established on; a MERGE that read another one (a commit landed
+    in between) stops the run with `ConcurrentWriteError`.
     """
     target = DeltaTable.forPath(spark, path)
     before = version(spark, path)
+    if expected_version is not None and before != expected_version:
+        raise ConcurrentWriteError(concurrent_write_message(path, f"version {before}, expected {expected_version}"))
     if target.detail().select("numFiles").first()[0] == 0:
         return first_load(target, path, source, before)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    if target_filter:
+        on = f"{on} AND ({target_filter})"
     columns = {f"`{c}`": f"s.`{c}`" for c in source.columns}
-    (
-        target.alias("t")
-        .merge(source.alias("s"), on)
-        .whenMatchedUpdate(condition=update_when, set=columns)
-        .whenNotMatchedInsert(values=columns)
-        .execute()
-    )
-    last = target.history(1).select("version", "operation", "operationMetrics").first()
+    with concurrent_writes(path):
+        (
+            target.alias("t")
+            .merge(source.alias("s"), on)
+            .whenMatchedUpdate(condition=update_when, set=columns)
+            .whenNotMatchedInsert(values=columns)
+            .execute()
+        )
+    last = target.history(1).select("version", "readVersion", "operation", "operationMetrics").first()
     if last["version"] == before:
         # Delta skips the commit of a MERGE that changed nothing: every source row matched
         # a row that needed no update.
         return MergeMetrics(version=before, source_rows=source.count(), inserted=0, updated=0)
     if last["operation"] != "MERGE":
         raise JobError(f"expected the MERGE commit at version {last['version']} of {path}, found {last['operation']}")
+    if expected_version is not None and last["readVersion"] != expected_version:
+        raise ConcurrentWriteError(
+            concurrent_write_message(path, f"the MERGE read version {last['readVersion']}, expected {expected_version}")
+        )
     metrics = last["operationMetrics"] or {}
     return MergeMetrics(
         version=int(last["version"]),
         source_rows=int(metrics.get("numSourceRows", 0)),
         inserted=int(metrics.get("numTargetRowsInserted", 0)),
         updated=int(metrics.get("numTargetRowsUpdated", 0)),
+        copied=int(metrics.get("numTargetRowsCopied", 0)),
+        files_removed=int(metrics.get("numTargetFilesRemoved", 0)),
+        files_added=int(metrics.get("numTargetFilesAdded", 0)),
     )
 
 
@@ -130,18 +290,20 @@ def first_load(target: DeltaTable, path: str, source: DataFrame, empty_version: 
     between the emptiness check and its start shows as a read version other than
     `empty_version`, which stops the run naming the version to restore.
     """
-    source.write.format("delta").mode("overwrite").save(path)
+    with concurrent_writes(path):
+        source.write.format("delta").mode("overwrite").save(path)
     last = target.history(1).select("version", "readVersion", "operation", "operationMetrics").first()
     if last["operation"] != "WRITE":
         raise JobError(f"expected the first load at version {last['version']} of {path}, found {last['operation']}")
     if last["readVersion"] != empty_version:
-        raise JobError(
+        raise ConcurrentWriteError(
             f"another writer committed to {path} during its first load (version {last['readVersion']}, "
             f"expected {empty_version}); its rows are in version {last['readVersion']}: restore it and rerun the batch"
         )
     metrics = last["operationMetrics"] or {}
     rows = int(metrics["numOutputRows"]) if "numOutputRows" in metrics else source.count()
-    return MergeMetrics(version=int(last["version"]), source_rows=rows, inserted=rows, updated=0)
+    files = int(metrics.get("numFiles", 0))
+    return MergeMetrics(version=int(last["version"]), source_rows=rows, inserted=rows, updated=0, files_added=files)
 
 
 def replace_where(
@@ -162,7 +324,8 @@ def replace_where(
         writer = writer.partitionBy(*partition_by)
     if source_version is not None:
         writer = writer.option("userMetadata", json.dumps({SOURCE_VERSION_KEY: source_version}))
-    writer.save(path)
+    with concurrent_writes(path):
+        writer.save(path)
 
 
 def overwrite(df: DataFrame, path: str, partition_by: Sequence[str] = (), source_version: int | None = None) -> None:
@@ -173,7 +336,8 @@ def overwrite(df: DataFrame, path: str, partition_by: Sequence[str] = (), source
         writer = writer.partitionBy(*partition_by)
     if source_version is not None:
         writer = writer.option("userMetadata", json.dumps({SOURCE_VERSION_KEY: source_version}))
-    writer.save(path)
+    with concurrent_writes(path):
+        writer.save(path)
 
 
 def last_source_version(spark: SparkSession, path: str) -> int | None:
@@ -226,3 +390,155 @@ def generate_symlink_manifest(spark: SparkSession, path: str) -> None:
     """Write `_symlink_format_manifest/` (one manifest per partition): the list of data files
     of the current version, which Redshift Spectrum, Athena and Presto read instead of the log."""
     DeltaTable.forPath(spark, path).generate("symlink_format_manifest")
+
+
+# ── maintenance: compaction and VACUUM ──────────────────────────────────────────────────
+
+_INTERVAL = re.compile(r"^\s*(?:interval\s+)?(\d+)\s*(week|day|hour|minute|second)s?\s*$", re.IGNORECASE)
+_HOURS_PER_UNIT = {"week": 168.0, "day": 24.0, "hour": 1.0, "minute": 1 / 60, "second": 1 / 3600}
+
+
+def interval_hours(text: str) -> float:
+    """'interval 7 days' (a Delta retention property) -> 168.0."""
+    match = _INTERVAL.match(text)
+    if not match:
+        raise ValueError(f"not a retention interval: {text!r} (expected e.g. 'interval 7 days')")
+    return int(match[1]) * _HOURS_PER_UNIT[match[2].lower()]
+
+
+def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
+    return dict(DeltaTable.forPath(spark, path).detail().select("properties").first()[0] or {})
+
+
+def deleted_file_retention_hours(spark: SparkSession, path: str) -> float:
+    """The table's time travel window: how long removed files must stay (Delta's default 7 days)."""
+    return interval_hours(table_properties(spark, path).get(DELETED_FILE_RETENTION, DEFAULT_DELETED_FILE_RETENTION))
+
+
+def files_in(spark: SparkSession, path: str, predicate: str | None, at_version: int) -> int:
+    """Data files of version `at_version` a scan with partition `predicate` reads (None: all),
+    from the log's file list after partition pruning: no data file is opened."""
+    df = spark.read.format("delta").option("versionAsOf", at_version).load(path)
+    if predicate:
+        df = df.where(predicate)
+    return len(df.inputFiles())
+
+
+def file_count(spark: SparkSession, path: str) -> int:
+    """Data files in the table's current version."""
+    return int(DeltaTable.forPath(spark, path).detail().select("numFiles").first()[0])
+
+
+def max_files_per_partition(spark: SparkSession, path: str) -> int:
+    """The most data files any one partition of the current version has (all files when not
+    partitioned), from the file list alone: no data is read beyond one column's footer."""
+    files = spark.read.format("delta").load(path).select(F.col("_metadata.file_path").alias("f")).distinct()
+    partitions = DeltaTable.forPath(spark, path).detail().select("partitionColumns").first()[0]
+    if not partitions:
+        return files.count()
+    # Hive-style partition directories: the file's parent folder names its partition.
+    parent = F.regexp_replace(F.col("f"), "/[^/]*$", "")
+    row = files.groupBy(parent.alias("p")).count().agg(F.max("count")).first()
+    return int(row[0] or 0)
+
+
+def commit_timestamp(spark: SparkSession, path: str, at_version: int) -> datetime | None:
+    """When version `at_version` was committed (UTC), or None if the log no longer has it."""
+    row = (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .filter(F.col("version") == at_version)
+        .select(F.unix_timestamp("timestamp").alias("t"))
+        .first()
+    )
+    return None if row is None else datetime.fromtimestamp(row["t"], UTC)
+
+
+def commits_after(spark: SparkSession, path: str, operations: Sequence[str], after_version: int | None) -> int:
+    """How many commits of `operations` the table has after `after_version` (None: all), from
+    the history its log still holds."""
+    history = DeltaTable.forPath(spark, path).history().filter(F.col("operation").isin(list(operations)))
+    if after_version is not None:
+        history = history.filter(F.col("version") > after_version)
+    return history.count()
+
+
+@dataclass(frozen=True)
+class Compaction:
+    files_before: int
+    files_after: int
+    files_removed: int
+    files_added: int
+    partitions_optimized: int
+
+    def as_report(self) -> dict[str, int]:
+        return {
+            "files_before": self.files_before,
+            "files_after": self.files_after,
+            "files_removed": self.files_removed,
+            "files_added": self.files_added,
+            "partitions_optimized": self.partitions_optimized,
+        }
+
+
+def compact(spark: SparkSession, path: str, where: str | None = None) -> Compaction:
+    """OPTIMIZE (bin-packing): rewrite each partition's files smaller than the target size
+    (`use_target_file_size`) into files of about that size. A data-neutral commit
+    (`dataChange=false`): the change data feed and its readers ignore it, and the files it
+    replaces stay for time travel until VACUUM removes them after the retention period."""
+    before = file_count(spark, path)
+    builder = DeltaTable.forPath(spark, path).optimize()
+    if where:
+        builder = builder.where(where)
+    with concurrent_writes(path):
+        row = builder.executeCompaction().select("metrics.*").first()
+    return Compaction(
+        files_before=before,
+        files_after=file_count(spark, path),
+        files_removed=int(row["numFilesRemoved"] or 0),
+        files_added=int(row["numFilesAdded"] or 0),
+        partitions_optimized=int(row["partitionsOptimized"] or 0),
+    )
+
+
+def vacuum(spark: SparkSession, path: str, retain_hours: float) -> dict[str, Any]:
+    """VACUUM: delete files no version younger than `retain_hours` needs (and change data
+    older than that). The caller checks the retention first (`vacuum_refusal`)."""
+    before = len(list_data_files(spark, path, ".parquet"))
+    DeltaTable.forPath(spark, path).vacuum(retain_hours)
+    after = len(list_data_files(spark, path, ".parquet"))
+    return {"retain_hours": retain_hours, "parquet_files_before": before, "parquet_files_deleted": before - after}
+
+
+def vacuum_refusal(
+    spark: SparkSession,
+    path: str,
+    name: str,
+    retain_hours: float,
+    pending_reader: tuple[str, int] | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Why VACUUM with `retain_hours` must not run on the table at `path`, or None.
+
+    It must keep the table's time travel window (its `delta.deletedFileRetentionDuration`),
+    and the files a reader has not consumed yet: `pending_reader` is (reader name, oldest
+    version it still has to read through the change data feed); that version's commit must be
+    younger than the retention, else its change data would be deleted.
+    """
+    window = deleted_file_retention_hours(spark, path)
+    if retain_hours < window:
+        return (
+            f"retention of {retain_hours:g} hours for {name} is shorter than its {DELETED_FILE_RETENTION} "
+            f"({window:g} hours): it would delete files of versions inside the table's time travel window"
+        )
+    if pending_reader is not None:
+        reader, needed = pending_reader
+        committed = commit_timestamp(spark, path, needed)
+        cutoff = (now or datetime.now(UTC)).timestamp() - retain_hours * 3600
+        if committed is not None and committed.timestamp() < cutoff:
+            return (
+                f"retention of {retain_hours:g} hours for {name} would delete the change data of its version "
+                f"{needed} (committed {committed.isoformat(timespec='seconds')}) that {reader} has not read yet: "
+                "run the job that refreshes it first"
+            )
+    return None

@@ -5,8 +5,13 @@ export Redshift loads (the mission's "ETL Pipelines with Amazon EMR").
                                                    └─> batch ─ latest per transaction_id ─ MERGE ─> transactions
     transactions' change feed ─> dates touched ─> daily_user_totals (replaceWhere those dates)
     profile lines ─> classify ─> latest per user_id ─ MERGE ─> user_profiles
-    then: Parquet export + COPY manifests + SQL for Redshift, symlink manifests for Spectrum /
-    Athena, and run_report.json, written last: the run's completion marker.
+    then: Parquet export + COPY manifests + SQL for Redshift, and run_report.json, written
+    last: the run's completion marker. Delta keeps each table's symlink manifest (Spectrum,
+    Athena) current on every commit, for the partitions the commit touched.
+
+The MERGE costs what the batch touches: it reads and rewrites only the dates of the batch and
+the dates its ids are stored on (found by a scan of silver's transaction_id alone), so a
+correction that moves a transaction to another day can never leave a second copy behind.
 
 spark-submit --py-files dist/spark_jobs-<version>.zip jobs/transaction_etl.py --transactions ... --warehouse ...
 python -m jobs.transaction_etl --help
@@ -19,21 +24,24 @@ import hashlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
+from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from common import delta, redshift
 from common.athena import add_database_argument
 from common.classify import quarantined_rows, valid_rows
-from common.cli import JobArgumentParser, run_job
+from common.cli import JobArgumentParser, describe_failure, positive_int, run_job
 from common.dashboard import add_dashboard_argument
 from common.fs import join_path, list_data_files, write_text
 from common.job import JobRun
 from common.lines import read_json_lines
+from common.logs import get_logger
 from common.rules.transactions import (
     EXACT_NUMBER_FIELDS,
     INGEST_FILE,
@@ -70,7 +78,14 @@ SILVER, GOLD, PROFILES, QUARANTINE, EXPORT = (
 )
 PARTITION = "transaction_date"
 # The change data feed tells the gold refresh which dates a MERGE touched, old dates included.
-SILVER_PROPERTIES = {"delta.enableChangeDataFeed": "true"}
+SILVER_PROPERTIES = {delta.CHANGE_DATA_FEED: "true", **delta.layout_properties()}
+GOLD_PROPERTIES = delta.layout_properties()
+PROFILES_PROPERTIES = delta.layout_properties()
+QUARANTINE_PROPERTIES = delta.layout_properties(manifest=False)
+# How late a correction is expected to arrive, in days before the batch's earliest date. The
+# MERGE merges an id wherever it is stored; one stored outside this window is merged the same
+# way (its date is read and rewritten too) and counted in the report (`dates_outside_window`).
+DEFAULT_CORRECTION_WINDOW_DAYS = 30
 
 # "Latest" version of a transaction: later timestamp first; equal timestamps ordered by amount
 # then user_id, so every engine and every batch order picks the same winner.
@@ -180,9 +195,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="export every date of daily_user_totals for Redshift, not only the dates this run changed",
     )
+    parser.add_argument(
+        "--target-file-mb",
+        type=positive_int,
+        default=delta.DEFAULT_TARGET_FILE_MB,
+        help="size of the files written per date partition (and of the export's files), in MiB",
+    )
+    parser.add_argument(
+        "--correction-window-days",
+        type=non_negative_int,
+        default=DEFAULT_CORRECTION_WINDOW_DAYS,
+        help="how many days before the batch's dates corrections are expected; older stored ids are still "
+        "merged in place, and counted in the report",
+    )
     add_database_argument(parser, JOB)
     add_dashboard_argument(parser)
     return parser.parse_args(argv)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type for a count that may be 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 0")
+    return value
 
 
 def default_batch_id(args: argparse.Namespace) -> str:
@@ -236,20 +275,22 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     batch_id = args.batch_id or default_batch_id(args)
     ingested_at = datetime.now(UTC).replace(microsecond=0)
     paths = warehouse_paths(args.warehouse)
+    delta.use_target_file_size(spark, args.target_file_mb)
     with JobRun(spark, JOB, args, output=args.warehouse, recorded={"batch_id": batch_id}) as run:
         profiles = classify_profiles(run, args.profiles)
         lines = read_json_lines(spark, args.transactions, RAW_TRANSACTION, exact_numbers=EXACT_NUMBER_FIELDS)
         classified = run.accept_input(lines, TRANSACTION_CONTRACT, source=args.transactions)
         batch = run.check(run.cache(to_batch(classified, batch_id, ingested_at)), "batch", batch_expectations())
         quarantined = write_quarantine(run, paths, batch_id, classified, profiles)
-        merged = merge_batch(run, paths, batch)
+        merged = merge_batch(run, paths, batch, args.correction_window_days)
         if profiles is not None:
             merge_profiles(run, paths, to_profiles(profiles, batch_id, ingested_at))
         refreshed = refresh_gold(run, paths)
         checks = reconciliation(spark, paths, run.counts, quarantined, merged, refreshed)
         run.reconcile(checks, "tables do not reconcile")
-        export_for_redshift(run, paths, Dates.every() if args.full_export else refreshed[0], profiles is not None)
-        publish_manifests(run, paths)
+        export_dates = Dates.every() if args.full_export else refreshed[0]
+        export_for_redshift(run, paths, export_dates, profiles is not None, args.target_file_mb)
+        record_tables(run, paths)
         return run.finish(warehouse=args.warehouse)
 
 
@@ -281,26 +322,108 @@ def write_quarantine(
         quarantine = to_quarantine(transactions, "transactions", batch_id)
         if profiles is not None:
             quarantine = quarantine.unionByName(to_quarantine(profiles, "profiles", batch_id))
-        delta.ensure_table(run.spark, paths[QUARANTINE], ETL_QUARANTINE)
+        delta.ensure_table(run.spark, paths[QUARANTINE], ETL_QUARANTINE, properties=QUARANTINE_PROPERTIES)
         delta.replace_where(quarantine, paths[QUARANTINE], delta.is_in("batch_id", [batch_id]))
         stored = read_table(run.spark, paths[QUARANTINE], "delta")
         return stored.filter((F.col("batch_id") == batch_id) & (F.col("dataset") == "transactions")).count()
 
 
-def merge_batch(run: JobRun, paths: dict[str, str], batch: DataFrame) -> dict[str, int]:
-    """MERGE the batch into silver; the MERGE's figures, with the in-batch duplicates collapsed."""
+def merge_batch(run: JobRun, paths: dict[str, str], batch: DataFrame, window_days: int) -> dict[str, int]:
+    """MERGE the batch into silver, reading and rewriting only the dates it can touch; the
+    MERGE's figures, with the in-batch duplicates collapsed (and, apart, what it cost)."""
     with run.stage("merge_transactions"):
         delta.ensure_table(run.spark, paths[SILVER], TRANSACTIONS, [PARTITION], SILVER_PROPERTIES)
-        merged = delta.upsert(run.spark, paths[SILVER], batch, ["transaction_id"], newer_transaction_condition())
+        scope = merge_scope(run.spark, paths[SILVER], batch, run.counts["rows_valid"], window_days)
+        merged = delta.upsert(
+            run.spark,
+            paths[SILVER],
+            batch,
+            ["transaction_id"],
+            newer_transaction_condition(),
+            target_filter=scope.target_filter(),
+            expected_version=scope.version,
+        )
+    # What the MERGE read: the files on its dates at the version it merged into.
+    dates = scope.dates
+    read = 0 if dates.is_none else delta.files_in(run.spark, paths[SILVER], dates.predicate(), scope.version)
+    run.metric("merge_transactions_cost", {**merged.cost(), "files_read": read, **scope.as_report()})
     collapsed = run.counts["rows_valid"] - merged.source_rows
     return run.metric("merge_transactions", {**merged.as_report(), "duplicates_collapsed": collapsed})
+
+
+@dataclass(frozen=True)
+class MergeScope:
+    """The partitions one batch's MERGE may touch, established on silver's version `version`."""
+
+    version: int
+    batch_dates: tuple[date, ...]
+    stored_dates: tuple[date, ...]
+    window_days: int
+
+    @property
+    def dates(self) -> Dates:
+        """Every date holding a batch row or a stored row of a batch id: what the MERGE reads."""
+        return Dates.of([*self.batch_dates, *self.stored_dates])
+
+    @property
+    def outside_window(self) -> tuple[date, ...]:
+        """Stored dates earlier than the correction window before the batch (or after it)."""
+        if not self.batch_dates:
+            return ()
+        first, last = self.batch_dates[0] - timedelta(days=self.window_days), self.batch_dates[-1]
+        return tuple(d for d in self.stored_dates if d < first or d > last)
+
+    def target_filter(self) -> str | None:
+        """The MERGE's partition predicate on the target (None: nothing to bound)."""
+        return None if self.dates.is_none else self.dates.predicate(f"t.`{PARTITION}`")
+
+    def as_report(self) -> dict[str, Any]:
+        return {
+            "silver_version": self.version,
+            "batch_dates": len(self.batch_dates),
+            "dates_merged": len(self.dates.values or ()),
+            "correction_window_days": self.window_days,
+            "dates_outside_window": [d.isoformat() for d in self.outside_window],
+        }
+
+
+# Below this many batch rows, the id lookup broadcasts the batch's ids to the scan of silver
+# (no shuffle of the stored ids); above it Spark chooses.
+BROADCAST_IDS_BELOW = 2_000_000
+
+
+def merge_scope(
+    spark: SparkSession, silver_path: str, batch: DataFrame, batch_rows: int, window_days: int
+) -> MergeScope:
+    """Which dates the batch's MERGE must read: its own, and wherever its ids are stored now.
+
+    The lookup reads silver's `transaction_id` column only (the date is the partition), so it
+    costs a fraction of a MERGE over the whole table, and it makes the bound exact: a
+    correction whose stored row sits on any date, however old, is found and merged in place.
+    """
+    current = delta.version(spark, silver_path)
+    batch_dates = tuple(sorted(row[0] for row in batch.select(PARTITION).distinct().collect()))
+    stored_dates: tuple[date, ...] = ()
+    if delta.file_count(spark, silver_path) > 0:
+        ids = batch.select("transaction_id")
+        if batch_rows < BROADCAST_IDS_BELOW:
+            ids = F.broadcast(ids)
+        stored = (
+            spark.read.format("delta")
+            .option("versionAsOf", current)
+            .load(silver_path)
+            .select("transaction_id", PARTITION)
+            .join(ids, "transaction_id", "left_semi")
+        )
+        stored_dates = tuple(sorted(row[0] for row in stored.select(PARTITION).distinct().collect()))
+    return MergeScope(current, batch_dates, stored_dates, window_days)
 
 
 def merge_profiles(run: JobRun, paths: dict[str, str], profiles: DataFrame) -> None:
     """MERGE the latest profile per user into user_profiles, then check the stored table."""
     with run.stage("merge_profiles"):
         profiles = run.cache(profiles)
-        delta.ensure_table(run.spark, paths[PROFILES], USER_PROFILES)
+        delta.ensure_table(run.spark, paths[PROFILES], USER_PROFILES, properties=PROFILES_PROPERTIES)
         merged = delta.upsert(run.spark, paths[PROFILES], profiles, ["user_id"], newer_profile_condition())
     collapsed = run.report.metrics["profiles"]["rows_valid"] - merged.source_rows
     run.metric("merge_profiles", {**merged.as_report(), "duplicates_collapsed": collapsed})
@@ -311,36 +434,45 @@ def refresh_gold(run: JobRun, paths: dict[str, str]) -> tuple[Dates, DataFrame]:
     """Refresh daily_user_totals from silver and check the rows it rewrote; returns their dates
     and those rows (cached for the reconciliation)."""
     with run.stage("refresh_daily_user_totals"):
-        dates = refresh_daily_totals(run.spark, paths[SILVER], paths[GOLD])
-    run.metric("daily_user_totals", {"dates_refreshed": dates.as_report()})
+        dates, rebuilt_because = refresh_daily_totals(run.spark, paths[SILVER], paths[GOLD])
+    refresh: dict[str, Any] = {"dates_refreshed": dates.as_report()}
+    if rebuilt_because:
+        refresh["rebuilt_because"] = rebuilt_because
+        get_logger(JOB).warning("daily_user_totals rebuilt from silver", extra={"job": JOB, "reason": rebuilt_because})
+    run.metric("daily_user_totals", refresh)
     written = run.cache(dates.select(read_table(run.spark, paths[GOLD], "delta")))
     return dates, run.check(written, GOLD, daily_totals_expectations())
 
 
-def refresh_daily_totals(spark: SparkSession, silver_path: str, gold_path: str) -> Dates:
-    """Bring daily_user_totals up to the current silver version; returns the dates rewritten.
+def refresh_daily_totals(spark: SparkSession, silver_path: str, gold_path: str) -> tuple[Dates, str | None]:
+    """Bring daily_user_totals up to the current silver version; returns the dates rewritten
+    and, when gold was rebuilt whole although it had a record, why.
 
     The gold table records in each commit the silver version it reflects, so the dates to
     recompute are those the change feed shows changed since then, whichever run changed them
     (a run that died between the MERGE and this step is caught up by the next one). When there
-    is no such record, or the change feed no longer reaches back that far, gold is rebuilt.
+    is no such record, or the change feed no longer reaches back that far (its log expired, or
+    a VACUUM deleted its change data: table maintenance refuses to), gold is rebuilt, and the
+    report says why.
     """
     silver_version = delta.version(spark, silver_path)
     built_from = delta.last_source_version(spark, gold_path)
     silver = read_table(spark, silver_path, "delta")
     dates = Dates.every()
+    rebuilt_because = None
     if built_from is not None:
         try:
             dates = Dates.of(delta.changed_values(spark, silver_path, PARTITION, built_from, silver_version))
-        except AnalysisException:
+        except (AnalysisException, CapturedException, Py4JJavaError) as exc:
             dates = Dates.every()
+            rebuilt_because = f"change feed of silver after version {built_from} unreadable: {describe_failure(exc)}"
+    delta.ensure_table(spark, gold_path, DAILY_USER_TOTALS, [PARTITION], GOLD_PROPERTIES)
     if dates.is_every:
-        delta.ensure_table(spark, gold_path, DAILY_USER_TOTALS, [PARTITION])
         delta.overwrite(daily_user_totals(silver), gold_path, [PARTITION], source_version=silver_version)
     elif not dates.is_none:
         totals = daily_user_totals(dates.select(silver))
         delta.replace_where(totals, gold_path, dates.predicate(), [PARTITION], silver_version)
-    return dates
+    return dates, rebuilt_because
 
 
 def reconciliation(
@@ -365,19 +497,17 @@ def reconciliation(
     }
 
 
-def publish_manifests(run: JobRun, paths: dict[str, str]) -> None:
-    """Symlink manifests for Redshift Spectrum and Athena of each table there is, and each
-    table's path and row count in the report."""
-    with run.stage("symlink_manifests"):
-        for name in (SILVER, GOLD, PROFILES):
-            if delta.table_exists(run.spark, paths[name]):
-                delta.generate_symlink_manifest(run.spark, paths[name])
+def record_tables(run: JobRun, paths: dict[str, str]) -> None:
+    """Each table's path and row count in the report. (Their symlink manifests, for Redshift
+    Spectrum and Athena, Delta keeps current on every commit: SYMLINK_MANIFEST.)"""
     for name in (SILVER, GOLD, PROFILES, QUARANTINE):
         if delta.table_exists(run.spark, paths[name]):
             run.record_table(name, paths[name], read_table(run.spark, paths[name], "delta").count())
 
 
-def export_for_redshift(run: JobRun, paths: dict[str, str], dates: Dates, with_profiles: bool) -> dict[str, Any]:
+def export_for_redshift(
+    run: JobRun, paths: dict[str, str], dates: Dates, with_profiles: bool, target_mb: int = delta.DEFAULT_TARGET_FILE_MB
+) -> dict[str, Any]:
     """Plain Parquet + COPY manifest + SQL per table under <warehouse>/redshift/.
 
     daily_user_totals: the complete rows of `dates`; its load deletes those dates and inserts
@@ -386,21 +516,31 @@ def export_for_redshift(run: JobRun, paths: dict[str, str], dates: Dates, with_p
     user_profiles: the whole table, upserted by user_id.
     """
     with run.stage("export_for_redshift"):
-        return run.metric("redshift_export", redshift_export(run.spark, paths, dates, with_profiles))
+        return run.metric("redshift_export", redshift_export(run.spark, paths, dates, with_profiles, target_mb))
 
 
-def redshift_export(spark: SparkSession, paths: dict[str, str], dates: Dates, with_profiles: bool) -> dict[str, Any]:
+def redshift_export(
+    spark: SparkSession,
+    paths: dict[str, str],
+    dates: Dates,
+    with_profiles: bool,
+    target_mb: int = delta.DEFAULT_TARGET_FILE_MB,
+) -> dict[str, Any]:
     root = paths[EXPORT]
     write_text(spark, join_path(root, "create_tables.sql"), create_tables_sql())
     summary: dict[str, Any] = {"create_tables": join_path(root, "create_tables.sql")}
     if dates.is_none:
         summary[GOLD] = "unchanged"
     else:
-        totals = dates.select(read_table(spark, paths[GOLD], "delta")).transform(conform_to(REDSHIFT_DAILY_USER_TOTALS))
-        summary[GOLD] = export_table(spark, root, GOLD, totals, dates.predicate(PARTITION), ())
+        stored = dates.select(read_table(spark, paths[GOLD], "delta"))
+        files = delta.files_for(delta.scanned_bytes(stored), target_mb)
+        totals = stored.transform(conform_to(REDSHIFT_DAILY_USER_TOTALS))
+        summary[GOLD] = export_table(spark, root, GOLD, totals, dates.predicate(PARTITION), (), files)
     if with_profiles:
-        profiles = read_table(spark, paths[PROFILES], "delta").transform(conform_to(REDSHIFT_USER_PROFILES))
-        summary[PROFILES] = export_table(spark, root, PROFILES, profiles, None, ("user_id",))
+        stored = read_table(spark, paths[PROFILES], "delta")
+        files = delta.files_for(delta.scanned_bytes(stored), target_mb)
+        profiles = stored.transform(conform_to(REDSHIFT_USER_PROFILES))
+        summary[PROFILES] = export_table(spark, root, PROFILES, profiles, None, ("user_id",), files)
     return summary
 
 
@@ -411,10 +551,12 @@ def export_table(
     df: DataFrame,
     replace_predicate: str | None,
     replace_keys: Sequence[str],
+    files: int = 1,
 ) -> dict[str, Any]:
-    """Write one table's Parquet files, their COPY manifest and the SQL that loads them."""
+    """Write one table's Parquet files (`files` of them at most: the table's bytes over the
+    target file size), their COPY manifest and the SQL that loads them."""
     data_path = join_path(root, name)
-    df.write.mode("overwrite").parquet(data_path)
+    df.coalesce(files).write.mode("overwrite").parquet(data_path)
     files = list_data_files(spark, data_path, ".parquet")
     manifest = join_path(root, f"{name}.manifest")
     write_text(spark, manifest, redshift.copy_manifest(files))

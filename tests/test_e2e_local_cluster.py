@@ -79,6 +79,25 @@ def segment_customers_args(data: Path, output: Path) -> list[str]:
     return registry.find("segment_customers").invocation(inputs=inputs, output=str(output))
 
 
+def maintain_tables_args(data: Path, output: Path) -> list[str]:
+    """Maintains a warehouse (under `output`, so the tables are compared) that the ETL loaded
+    in-process from two batches, so there are small files to compact."""
+    from jobs import transaction_etl
+
+    warehouse = output / "warehouse"
+    if not (warehouse / "transactions").exists():
+        spark = SparkSession.getActiveSession()
+        for half, seed in (("a", 12), ("b", 13)):
+            folder = data / f"maintenance-{half}"
+            if not folder.exists():
+                generate.generate("transactions", folder, size=150_000, seed=seed, files=1)
+            etl = registry.find("transaction_etl").invocation(
+                inputs={"--transactions": str(folder)}, output=str(warehouse)
+            )
+            transaction_etl.run(spark, transaction_etl.parse_args(etl))
+    return registry.find("maintain_tables").invocation(inputs={"--warehouse": str(warehouse)}, output=str(output))
+
+
 # Job name -> (data folder, output folder) -> its arguments on small generated data, bound
 # through the registry's invocation so they are the job's real command line.
 # Every job in jobs/ needs one: test_every_job_has_a_multi_process_run says so.
@@ -87,6 +106,7 @@ RUNS: dict[str, Callable[[Path, Path], list[str]]] = {
     "transaction_etl": transaction_etl_args,
     "customer_segmentation": customer_segmentation_args,
     "segment_customers": segment_customers_args,
+    "maintain_tables": maintain_tables_args,
 }
 # Columns that record when a run happened, not what it computed.
 RUN_STAMPS = ("ingested_at",)
@@ -108,7 +128,10 @@ def spark_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def delta_tables(output: Path) -> list[str]:
-    return sorted(p.parent.name for p in output.glob("*/_delta_log"))
+    """The Delta tables under `output`, as paths relative to it (one level down, or two for a
+    job whose output holds a warehouse)."""
+    logs = [*output.glob("*/_delta_log"), *output.glob("*/*/_delta_log")]
+    return sorted(str(p.parent.relative_to(output)) for p in logs)
 
 
 @pytest.mark.parametrize("job", [j for j in registry.present() if j.name in RUNS], ids=lambda j: j.name)

@@ -98,6 +98,7 @@ PATH_ARGUMENTS = {
     "transaction_etl": ("--transactions", "--profiles", "--warehouse"),
     "customer_segmentation": ("--input", "--output"),
     "segment_customers": ("--model", "--input", "--output"),
+    "maintain_tables": ("--warehouse", "--output"),
 }
 
 

@@ -123,6 +123,20 @@ def transaction_etl_exports(output: str, written: dict[str, bytes]) -> None:
         assert listed and all(uri.startswith(f"s3://{bucket}/") and key_of(uri) in written for uri in listed), table
 
 
+# silver's rows in expected/after_batch2/transactions.jsonl
+SILVER_ROWS_AFTER_BATCH2 = 9
+
+
+def maintained_warehouse(output: str, written: dict[str, bytes]) -> None:
+    """Every table of the ETL's warehouse was compacted (and kept its rows) and vacuumed."""
+    report = json.loads(written[f"{key_of(output)}/run_report.json"])
+    assert report["metrics"]["schedule"]["due"] is True
+    for table in ("transactions", "daily_user_totals", "user_profiles", "quarantine"):
+        assert report["metrics"][table]["max_files_per_partition"] == 1, table
+        assert report["metrics"][table]["retain_hours"] == 168, table
+    assert report["metrics"]["transactions"]["totals"]["rows"] == SILVER_ROWS_AFTER_BATCH2
+
+
 def segmentation_model(output: str, written: dict[str, bytes]) -> None:
     """The saved model, its JSON export and the metrics are on S3 beside the tables."""
     root = key_of(output)
@@ -162,6 +176,17 @@ JOBS = [
         expected=TRANSACTIONS / "expected" / "after_batch2",
         rows_read=12,
         check_outputs=transaction_etl_exports,
+    ),
+    JobCase(
+        # maintains the warehouse the ETL's case wrote (OPTIMIZE and VACUUM through S3A); its
+        # report goes to a root of its own
+        job="maintain_tables",
+        runs=(Run((), linked=(("--warehouse", "{transaction_etl}"),)),),
+        tables={},
+        expected=TRANSACTIONS / "expected" / "after_batch2",
+        rows_read=SILVER_ROWS_AFTER_BATCH2,
+        needs=("transaction_etl",),
+        check_outputs=maintained_warehouse,
     ),
     JobCase(
         job="customer_segmentation",

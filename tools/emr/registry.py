@@ -142,6 +142,20 @@ JOBS: tuple[Job, ...] = (
         ),
     ),
     Job(
+        name="maintain_tables",
+        module="jobs.maintain_tables",
+        pipeline="transactions",
+        order=2,
+        # Runs after every ETL batch and works every 7th (it counts the batches in the
+        # transactions table since its last run), so the schedule lives with the data, not in
+        # the state machine. VACUUM keeps 7 days of versions (the tables' time travel window).
+        # It rewrites the warehouse's files in place (same rows); its report has a root of its own.
+        inputs=(("--warehouse", "{root}/warehouse"),),
+        output=("--output", "{root}/output/maintain_tables"),
+        options=("--every-batches", "7", "--retain-hours", "168"),
+        description="Warehouse maintenance: OPTIMIZE small files per date, VACUUM past the retention.",
+    ),
+    Job(
         name="customer_segmentation",
         module="jobs.customer_segmentation",
         pipeline="segmentation",

@@ -1,0 +1,188 @@
+"""Table maintenance for the transaction ETL's warehouse: compaction and VACUUM, every N batches.
+
+    every table under --warehouse ─ OPTIMIZE (small files of each date into ~target-size files,
+    rows and totals checked equal before/after) ─ VACUUM (files no version younger than the
+    retention needs) ─ <output>/run_report.json (also what tells the next run if it is due)
+
+Run it after the ETL, never while the ETL writes (one writer per table: see the README). It
+refuses, with one line and before touching anything, a retention that would break the tables'
+time travel window (`delta.deletedFileRetentionDuration`, 7 days) or delete change data the
+gold refresh has not read yet.
+
+spark-submit --py-files dist/spark_jobs-<version>.zip jobs/maintain_tables.py --warehouse ... --output ...
+python -m jobs.maintain_tables --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from common import delta
+from common.cli import JobArgumentParser, positive_int, run_job
+from common.errors import InputError, JobError, ValidationError
+from common.fs import delete_path, join_path, path_exists, read_text
+from common.logs import get_logger
+from common.report import REPORT_FILE, RunReport, row_accounting
+from common.tables import read_table
+from jobs.transaction_etl import GOLD, PROFILES, QUARANTINE, SILVER
+
+JOB = "maintain_tables"
+# The tables, in the order they are maintained, and the sums compaction must leave unchanged.
+TABLES: dict[str, tuple[str, ...]] = {
+    SILVER: ("amount",),
+    GOLD: ("total_amount", "transaction_count"),
+    PROFILES: (),
+    QUARANTINE: (),
+}
+# VACUUM keeps what the last 7 days of versions need: Delta's default deletedFileRetentionDuration,
+# which the tables state explicitly; a shorter retention is refused.
+DEFAULT_RETAIN_HOURS = 168.0
+# Operations on silver that are one ETL batch each (a rerun that changed nothing commits none).
+BATCH_OPERATIONS = ("WRITE", "MERGE")
+
+
+def retain_hours(text: str) -> float:
+    """An argparse type: hours, a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of hours, at least 0")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = JobArgumentParser(
+        prog=JOB,
+        description="Compact the transaction warehouse's small files and VACUUM files no kept version needs, "
+        "every N ETL batches.",
+    )
+    parser.add_path("--warehouse", "the transaction ETL's --warehouse")
+    parser.add_path("--output", "where its run_report.json goes (not the warehouse root: that one is the ETL's)")
+    parser.add_argument(
+        "--every-batches",
+        type=positive_int,
+        default=1,
+        help="maintain only once this many ETL batches changed the transactions table since the last maintenance",
+    )
+    parser.add_argument(
+        "--retain-hours",
+        type=retain_hours,
+        default=DEFAULT_RETAIN_HOURS,
+        help="VACUUM keeps the files of every version younger than this; shorter than a table's "
+        "delta.deletedFileRetentionDuration is refused",
+    )
+    parser.add_argument(
+        "--target-file-mb",
+        type=positive_int,
+        default=delta.DEFAULT_TARGET_FILE_MB,
+        help="size of the files compaction writes, in MiB",
+    )
+    return parser.parse_args(argv)
+
+
+def last_maintained_version(spark: SparkSession, output: str) -> int | None:
+    """Silver's version after the last maintenance, from this job's previous report."""
+    path = join_path(output, REPORT_FILE)
+    if not path_exists(spark, path):
+        return None
+    try:
+        schedule = json.loads(read_text(spark, path))["metrics"]["schedule"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    value = schedule.get("last_maintained_version")
+    return None if value is None else int(value)
+
+
+def table_totals(spark: SparkSession, path: str, sums: Sequence[str]) -> dict[str, Any]:
+    """Row count and column sums: what compaction must not change."""
+    row = read_table(spark, path, "delta").agg(F.count("*"), *(F.sum(c) for c in sums)).first()
+    return {"rows": int(row[0]), **{c: str(row[i + 1]) for i, c in enumerate(sums)}}
+
+
+def pending_reader(spark: SparkSession, paths: dict[str, str]) -> tuple[str, int] | None:
+    """The oldest silver version whose change data the gold refresh has not read yet."""
+    if GOLD not in paths:
+        return None
+    built_from = delta.last_source_version(spark, paths[GOLD])
+    if built_from is None or built_from >= delta.version(spark, paths[SILVER]):
+        return None
+    return GOLD, built_from + 1
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+    """Maintain every table when due; returns the run report it wrote."""
+    log = get_logger(JOB)
+    report = RunReport(JOB, vars(args))
+    report_root = args.output
+    paths = {
+        name: join_path(args.warehouse, name)
+        for name in TABLES
+        if delta.table_exists(spark, join_path(args.warehouse, name))
+    }
+    if SILVER not in paths:
+        raise InputError(f"no {SILVER} table under {args.warehouse}: run transaction_etl first")
+    maintained = last_maintained_version(spark, report_root)
+    batches = delta.commits_after(spark, paths[SILVER], BATCH_OPERATIONS, maintained)
+    due = maintained is None or batches >= args.every_batches
+    schedule: dict[str, Any] = {
+        "every_batches": args.every_batches,
+        "batches_since_last_maintenance": batches,
+        "due": due,
+        "last_maintained_version": maintained,
+    }
+    report.metrics["schedule"] = schedule
+    if due:
+        # Every refusal before any change: a refused run leaves the tables as they were.
+        pending = pending_reader(spark, paths)
+        for name, path in paths.items():
+            reader = pending if name == SILVER else None
+            refusal = delta.vacuum_refusal(spark, path, name, args.retain_hours, reader)
+            if refusal:
+                raise JobError(f"VACUUM refused: {refusal}")
+    delete_path(spark, join_path(report_root, REPORT_FILE))
+    if not due:
+        log.info("maintenance not due", extra={"job": JOB, **schedule})
+        return report.write(spark, report_root)
+
+    delta.use_target_file_size(spark, args.target_file_mb)
+    for name, path in paths.items():
+        with report.stage(f"compact_{name}"):
+            before = table_totals(spark, path, TABLES[name])
+            compaction = delta.compact(spark, path)
+            after = table_totals(spark, path, TABLES[name])
+        if before != after:
+            raise ValidationError(f"compaction of {name} changed its totals: {before} -> {after}")
+        with report.stage(f"vacuum_{name}"):
+            vacuumed = delta.vacuum(spark, path, args.retain_hours)
+        report.metrics[name] = {
+            **compaction.as_report(),
+            "max_files_per_partition": delta.max_files_per_partition(spark, path),
+            **vacuumed,
+            "totals": after,
+        }
+        if name == SILVER:
+            # The report's main "input": silver's rows, every one kept (nothing is quarantined).
+            report.counts = row_accounting(after["rows"], {})
+    # The compaction commits are newer than the version recorded: count batches after them.
+    schedule["last_maintained_version"] = delta.version(spark, paths[SILVER])
+    written = report.write(spark, report_root)
+    log.info("maintenance done", extra={"job": JOB, "warehouse": args.warehouse, "tables": sorted(paths)})
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job(JOB, argv, parse_args, run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""The warehouse over many batches: bounded file layout, corrections that move dates, table
+maintenance (compaction, VACUUM and its refusals, older versions) and a second writer.
+
+Small hand-made batches (JSON lines written here), real Delta, the shared session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from common import delta
+from common.tables import read_table
+from jobs import maintain_tables, transaction_etl
+from schemas.transactions import TRANSACTIONS
+
+START = date(2026, 1, 1)
+
+
+def write_batch(folder: Path, rows: Iterable[tuple[str, str, date, str]]) -> Path:
+    """rows: (transaction_id, user_id, day, amount) -> one JSON-lines file."""
+    folder.mkdir(parents=True)
+    lines = [
+        json.dumps({"transaction_id": t, "user_id": u, "timestamp": f"{d.isoformat()}T12:00:00Z", "amount": a})
+        for t, u, d, a in rows
+    ]
+    (folder / "part-0.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def etl(spark: SparkSession, batch: Path, warehouse: Path, *extra: str) -> dict:
+    argv = ["--transactions", str(batch), "--warehouse", str(warehouse), "--batch-id", batch.name, *extra]
+    return transaction_etl.run(spark, transaction_etl.parse_args(argv))
+
+
+def silver(spark: SparkSession, warehouse: Path):
+    return read_table(spark, str(warehouse / "transactions"), "delta")
+
+
+def silver_rows(spark: SparkSession, *rows: tuple[str, str, date, str]):
+    """Rows as another writer would put them into silver directly."""
+    data = [
+        (t, u, datetime(d.year, d.month, d.day, 8), d, Decimal(a), "manual", "other", datetime(2026, 1, 1))
+        for t, u, d, a in rows
+    ]
+    return spark.createDataFrame(data, TRANSACTIONS)
+
+
+def gold_equals_silver_aggregate(spark: SparkSession, warehouse: Path) -> None:
+    expected = transaction_etl.daily_user_totals(silver(spark, warehouse))
+    gold = read_table(spark, str(warehouse / "daily_user_totals"), "delta")
+    assert sorted(map(tuple, gold.collect())) == sorted(map(tuple, expected.collect()))
+
+
+def day_total(spark: SparkSession, warehouse: Path, day: date) -> Decimal | None:
+    gold = read_table(spark, str(warehouse / "daily_user_totals"), "delta")
+    return gold.filter(F.col("transaction_date") == day).agg(F.sum("total_amount")).first()[0]
+
+
+def test_a_backfill_over_many_dates_writes_one_file_per_date_whatever_the_shuffle_partitions(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    days = [START + timedelta(days=i) for i in range(90)]
+    rows = [(f"t{i}", f"u{i % 7}", days[i % len(days)], f"{i % 50}.25") for i in range(3000)]
+    batch = write_batch(tmp_path / "backfill", rows)
+    previous = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", "16")  # 16 files per date without the layout
+    try:
+        report = etl(spark, batch, tmp_path / "warehouse")
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", previous)
+
+    warehouse = tmp_path / "warehouse"
+    for table in ("transactions", "daily_user_totals"):
+        assert delta.max_files_per_partition(spark, str(warehouse / table)) == 1, table
+        assert delta.file_count(spark, str(warehouse / table)) == len(days), table
+    assert report["metrics"]["redshift_export"]["daily_user_totals"]["files"] == 1
+    assert silver(spark, warehouse).count() == 3000
+    gold_equals_silver_aggregate(spark, warehouse)
+
+
+def test_corrections_that_move_dates_over_several_batches_keep_one_row_per_id(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "warehouse"
+    d = [START + timedelta(days=i) for i in range(60)]
+    etl(spark, write_batch(tmp_path / "b1", [("a", "u1", d[0], "10.00"), ("b", "u1", d[0], "5.00")]), warehouse)
+    etl(spark, write_batch(tmp_path / "b2", [("c", "u2", d[40], "7.00")]), warehouse)
+
+    # Batch 3 (day 50) moves `a` from day 0, outside the 30-day correction window, to day 50.
+    third = etl(
+        spark, write_batch(tmp_path / "b3", [("a", "u1", d[50], "11.00"), ("d", "u2", d[50], "1.00")]), warehouse
+    )
+    cost = third["metrics"]["merge_transactions_cost"]
+    assert cost["dates_outside_window"] == [d[0].isoformat()]
+    assert cost["dates_merged"] == 2  # day 50 and day 0 only: day 40 is neither read nor rewritten
+    assert (third["metrics"]["merge_transactions"]["inserted"], third["metrics"]["merge_transactions"]["updated"]) == (
+        1,
+        1,
+    )
+
+    # Batch 4 (a later version wins) moves `a` again, to day 55, and `c` to day 41, inside the window.
+    etl(spark, write_batch(tmp_path / "b4", [("a", "u1", d[55], "12.00"), ("c", "u2", d[41], "8.00")]), warehouse)
+
+    stored = {r["transaction_id"]: (r["transaction_date"], r["amount"]) for r in silver(spark, warehouse).collect()}
+    assert stored == {
+        "a": (d[55], Decimal("12.00")),
+        "b": (d[0], Decimal("5.00")),
+        "c": (d[41], Decimal("8.00")),
+        "d": (d[50], Decimal("1.00")),
+    }
+    gold_equals_silver_aggregate(spark, warehouse)
+    assert day_total(spark, warehouse, d[0]) == Decimal("5.00")  # `a` left day 0
+    assert day_total(spark, warehouse, d[50]) == Decimal("1.00")  # and day 50 again
+    assert day_total(spark, warehouse, d[55]) == Decimal("12.00")
+    assert day_total(spark, warehouse, d[40]) is None  # `c` left day 40: its gold rows are gone
+
+
+@pytest.fixture()
+def loaded(spark: SparkSession, tmp_path: Path) -> Path:
+    """Three daily batches with late rows and a correction: several files on the old dates."""
+    warehouse = tmp_path / "warehouse"
+    d = [START + timedelta(days=i) for i in range(5)]
+    etl(spark, write_batch(tmp_path / "m1", [(f"x{i}", f"u{i % 3}", d[i % 2], "1.50") for i in range(40)]), warehouse)
+    etl(spark, write_batch(tmp_path / "m2", [(f"y{i}", "u9", d[i % 3], "2.00") for i in range(30)]), warehouse)
+    etl(spark, write_batch(tmp_path / "m3", [(f"z{i}", "u8", d[i % 4], "0.25") for i in range(20)]), warehouse)
+    return warehouse
+
+
+def read_version(spark: SparkSession, path: str, version: int) -> list[tuple]:
+    """Every row of an older version, read from its files (a count alone Delta answers from
+    the log's statistics, without opening a file)."""
+    return sorted(map(tuple, spark.read.format("delta").option("versionAsOf", version).load(path).collect()))
+
+
+def maintain(warehouse: Path, *extra: str) -> tuple[int, list[str]]:
+    """Exit code and the error lines (log lines, JSON, go to stderr too)."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        argv = ["--warehouse", str(warehouse), "--output", str(warehouse.parent / "maint"), *extra]
+        code = maintain_tables.main(argv)
+    return code, [line for line in err.getvalue().splitlines() if not line.startswith("{")]
+
+
+def test_maintenance_compacts_every_date_and_keeps_every_row_total_and_older_version(
+    spark: SparkSession, loaded: Path
+) -> None:
+    path = str(loaded / "transactions")
+    assert delta.max_files_per_partition(spark, path) > 1
+    before = sorted(map(tuple, silver(spark, loaded).collect()))
+    old_version = delta.version(spark, path) - 1
+    old_rows = read_version(spark, path, old_version)
+
+    assert maintain(loaded) == (0, [])
+
+    assert delta.max_files_per_partition(spark, path) == 1
+    assert delta.max_files_per_partition(spark, str(loaded / "daily_user_totals")) == 1
+    assert sorted(map(tuple, silver(spark, loaded).collect())) == before
+    gold_equals_silver_aggregate(spark, loaded)
+    report = json.loads((loaded.parent / "maint" / "run_report.json").read_text())
+    assert report["metrics"]["transactions"]["totals"]["rows"] == 90
+    assert report["metrics"]["transactions"]["files_removed"] > report["metrics"]["transactions"]["files_added"]
+    # Within the retention (7 days by default), VACUUM keeps what older versions read.
+    assert read_version(spark, path, old_version) == old_rows
+    # The ETL's own completion marker is untouched.
+    assert (loaded / "run_report.json").exists()
+
+    # Not due again until --every-batches batches changed silver.
+    version = delta.version(spark, path)
+    assert maintain(loaded, "--every-batches", "2") == (0, [])
+    assert delta.version(spark, path) == version
+    assert json.loads((loaded.parent / "maint" / "run_report.json").read_text())["metrics"]["schedule"]["due"] is False
+
+
+def test_vacuum_refuses_a_retention_that_breaks_time_travel_or_the_gold_refresh(
+    spark: SparkSession, loaded: Path, tmp_path: Path
+) -> None:
+    path = str(loaded / "transactions")
+    version = delta.version(spark, path)
+
+    code, err = maintain(loaded, "--retain-hours", "24")
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith("maintain_tables: error: VACUUM refused: retention of 24 hours for transactions is")
+    assert delta.version(spark, path) == version  # nothing compacted either
+
+    # Time travel window of 0 hours on every table; then silver changes without a gold refresh.
+    for table in ("transactions", "daily_user_totals", "quarantine"):
+        setting = f"'{delta.DELETED_FILE_RETENTION}' = 'interval 0 hours'"
+        spark.sql(f"ALTER TABLE delta.`{loaded / table}` SET TBLPROPERTIES ({setting})")
+    late = silver_rows(spark, ("w1", "u1", START, "3.00"))
+    delta.upsert(spark, path, late, ["transaction_id"], transaction_etl.newer_transaction_condition())
+
+    code, err = maintain(loaded, "--retain-hours", "0")
+    assert code == 1 and len(err) == 1
+    assert "that daily_user_totals has not read yet" in err[0]
+
+    # The next ETL run catches gold up; then VACUUM may go down to the window, and versions
+    # older than it are gone, as documented.
+    old = delta.version(spark, path) - 2
+    etl(spark, write_batch(tmp_path / "m4", [("v1", "u1", START, "1.00")]), loaded, "--correction-window-days", "0")
+    gold_equals_silver_aggregate(spark, loaded)
+    assert maintain(loaded, "--retain-hours", "0") == (0, [])
+    gold_equals_silver_aggregate(spark, loaded)
+    with pytest.raises(Exception, match=r"(?i)not exist|FileNotFound|not found"):
+        read_version(spark, path, old)
+
+
+def test_a_second_writer_racing_a_batch_stops_it_with_one_line_and_a_rerun_converges(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    warehouse = tmp_path / "warehouse"
+    etl(spark, write_batch(tmp_path / "r1", [("a", "u1", START, "1.00"), ("b", "u2", START, "2.00")]), warehouse)
+    path = str(warehouse / "transactions")
+    racing = write_batch(tmp_path / "r2", [("a", "u1", START + timedelta(days=1), "1.50"), ("c", "u3", START, "4.00")])
+    real_scope = transaction_etl.merge_scope
+
+    def scope_then_another_writer(*args, **kwargs):
+        scope = real_scope(*args, **kwargs)
+        # Another writer commits to silver after this run looked up where its ids are stored.
+        other = silver_rows(spark, ("e", "u5", START, "9.00"))
+        delta.upsert(spark, path, other, ["transaction_id"], transaction_etl.newer_transaction_condition())
+        return scope
+
+    monkeypatch.setattr(transaction_etl, "merge_scope", scope_then_another_writer)
+    argv = ["--transactions", str(racing), "--warehouse", str(warehouse), "--batch-id", "r2"]
+    assert transaction_etl.main(argv) == 1
+    [err] = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
+    assert err.startswith(f"transaction_etl: error: another writer committed to {path}")
+    assert not (warehouse / "run_report.json").exists()
+    ids = sorted(r[0] for r in silver(spark, warehouse).select("transaction_id").collect())
+    assert ids == ["a", "b", "e"]  # the other writer's commit, none of the racing batch
+
+    monkeypatch.setattr(transaction_etl, "merge_scope", real_scope)
+    assert transaction_etl.main(argv) == 0
+    assert (warehouse / "run_report.json").exists()
+    stored = {r["transaction_id"]: r["transaction_date"] for r in silver(spark, warehouse).collect()}
+    assert stored == {"a": START + timedelta(days=1), "b": START, "c": START, "e": START}
+    gold_equals_silver_aggregate(spark, warehouse)
