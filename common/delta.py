@@ -386,12 +386,6 @@ def is_in(column: str, values: Sequence[Any]) -> str:
     return in_predicate(f"`{column}`", values)
 
 
-def generate_symlink_manifest(spark: SparkSession, path: str) -> None:
-    """Write `_symlink_format_manifest/` (one manifest per partition): the list of data files
-    of the current version, which Redshift Spectrum, Athena and Presto read instead of the log."""
-    DeltaTable.forPath(spark, path).generate("symlink_format_manifest")
-
-
 # ── maintenance: compaction and VACUUM ──────────────────────────────────────────────────
 
 _INTERVAL = re.compile(r"^\s*(?:interval\s+)?(\d+)\s*(week|day|hour|minute|second)s?\s*$", re.IGNORECASE)
