@@ -31,18 +31,27 @@ def _data(rows: Sequence[dict[str, Any]]) -> Any:
 def time_stack(
     rows: Sequence[dict[str, Any]], time: str, end: str, value: str, colour: str, time_title: str, value_title: str
 ):
-    """Stacked bars over time, each as wide as its window, one colour per category (events per
-    window by event type)."""
+    """Stacked bars, one per window (windows in order, labelled by their UTC start), one colour
+    per category (events per window by event type)."""
     alt = _alt()
+    label = "replace(slice(datum.value, 5, 16), 'T', ' ')"  # 2026-11-01T10:00:00Z -> 11-01 10:00
     chart = (
         alt.Chart(_data(rows))
         .mark_bar()
         .encode(
-            x=alt.X(f"{time}:T", title=time_title, scale=alt.Scale(type="utc"), axis=alt.Axis(**UTC_AXIS)),
-            x2=alt.X2(f"{end}:T"),
+            x=alt.X(
+                f"{time}:O",
+                title=time_title,
+                axis=alt.Axis(labelExpr=label, labelOverlap=True, labelAngle=-45),
+            ),
             y=alt.Y(f"{value}:Q", title=value_title, stack="zero"),
             color=alt.Color(f"{colour}:N", title=colour.replace("_", " ")),
-            tooltip=[alt.Tooltip(f"{time}:N", title=time_title), f"{colour}:N", f"{value}:Q"],
+            tooltip=[
+                alt.Tooltip(f"{time}:N", title=time_title),
+                alt.Tooltip(f"{end}:N", title="until"),
+                f"{colour}:N",
+                f"{value}:Q",
+            ],
         )
     )
     return _spec(chart)
