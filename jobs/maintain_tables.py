@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 
 from common import delta
 from common.cli import JobArgumentParser, positive_int, run_job
+from common.dashboard import add_dashboard_argument, build_if_asked
 from common.errors import InputError, JobError, ValidationError
 from common.fs import delete_path, join_path, path_exists, read_text
 from common.logs import get_logger
@@ -87,6 +88,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=delta.DEFAULT_TARGET_FILE_MB,
         help="size of the files compaction writes, in MiB",
     )
+    add_dashboard_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -152,7 +154,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     delete_path(spark, join_path(report_root, REPORT_FILE))
     if not due:
         log.info("maintenance not due", extra={"job": JOB, **schedule})
-        return report.write(spark, report_root)
+        written = report.write(spark, report_root)
+        build_if_asked(spark, args, report_root, written, JOB)
+        return written
 
     delta.use_target_file_size(spark, args.target_file_mb)
     for name, path in paths.items():
@@ -177,6 +181,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     schedule["last_maintained_version"] = delta.version(spark, paths[SILVER])
     written = report.write(spark, report_root)
     log.info("maintenance done", extra={"job": JOB, "warehouse": args.warehouse, "tables": sorted(paths)})
+    build_if_asked(spark, args, report_root, written, JOB)
     return written
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import re
 import zipfile
@@ -84,3 +85,12 @@ def test_the_demos_run_every_job_on_the_samples_make_run_generates() -> None:
         arguments[arguments.index("--model") + 1]
         == registry.find("customer_segmentation").output[1].format(root="data") + "/model"
     )
+
+
+def test_every_job_make_run_runs_takes_the_arguments_it_is_given() -> None:
+    """`make run` (tools/demo.py) and `make run S3=1` pass each job its registry arguments and
+    `--dashboard`: a job that refused one would stop `make run` halfway."""
+    for job in registry.in_run_order(registry.present()):
+        module = importlib.import_module(job.module)
+        args = module.parse_args([*job.invocation(root="data"), "--dashboard"])
+        assert args.dashboard is True, job.name
