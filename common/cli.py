@@ -52,15 +52,25 @@ class JobArgumentParser(argparse.ArgumentParser):
         self.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")
 
 
-def positive_int(text: str) -> int:
-    """An argparse type for counts and sizes."""
+def whole_number(text: str, minimum: int) -> int:
+    """`text` as a whole number of at least `minimum`, or argparse's one-line error."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type for counts and sizes."""
+    return whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type for a count that may be 0 (e.g. days of a window)."""
+    return whole_number(text, 0)
 
 
 def positive_number(text: str) -> float:

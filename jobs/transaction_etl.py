@@ -36,7 +36,7 @@ from pyspark.sql import functions as F
 from common import delta, redshift
 from common.athena import add_database_argument
 from common.classify import quarantined_rows, valid_rows
-from common.cli import JobArgumentParser, describe_failure, positive_int, run_job
+from common.cli import JobArgumentParser, describe_failure, non_negative_int, positive_int, run_job
 from common.dashboard import add_dashboard_argument
 from common.fs import join_path, list_data_files, write_text
 from common.job import JobRun
@@ -211,17 +211,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_database_argument(parser, JOB)
     add_dashboard_argument(parser)
     return parser.parse_args(argv)
-
-
-def non_negative_int(text: str) -> int:
-    """An argparse type for a count that may be 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 0")
-    return value
 
 
 def default_batch_id(args: argparse.Namespace) -> str:

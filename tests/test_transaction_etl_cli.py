@@ -22,6 +22,8 @@ def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
         (["--warehouse", "w"], "the following arguments are required: --transactions"),
         (["--transactions", "t"], "the following arguments are required: --warehouse"),
         (["--transactions", "t", "--warehouse", "w", "--bogus"], "unrecognized arguments: --bogus"),
+        (["--transactions", "t", "--warehouse", "w", "--correction-window-days", "-1"], "'-1' must be at least 0"),
+        (["--transactions", "t", "--warehouse", "w", "--target-file-mb", "0"], "'0' must be at least 1"),
     ],
 )
 def test_wrong_arguments_give_one_line_and_exit_2(capsys, argv: list[str], message: str) -> None:
