@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -119,6 +120,44 @@ def _failure(status: Mapping[str, Any]) -> str:
     return f"{reason or 'no reason given'}{log}"
 
 
+@dataclass(frozen=True)
+class Wait:
+    """Following something AWS runs (an EMR step, a Serverless job run) until it ends: each
+    state it enters printed once, the run's own failure raised as one line, and a bounded wait
+    (giving up waiting does not cancel it)."""
+
+    out: TextIO
+    name: str
+    what: str
+    poll_seconds: float
+    timeout_seconds: float
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+
+    def until(
+        self,
+        poll: Callable[[], tuple[str, Mapping[str, Any]]],
+        done: str,
+        failed: Collection[str],
+        failure: Callable[[str, Mapping[str, Any]], str],
+    ) -> None:
+        deadline = self.clock() + self.timeout_seconds
+        last = None
+        while True:
+            state, detail = poll()
+            if state != last:
+                self.out.write(f"{self.name}: {state}\n")
+                self.out.flush()
+                last = state
+            if state == done:
+                return
+            if state in failed:
+                raise AwsError(failure(state, detail))
+            if self.clock() >= deadline:
+                raise AwsError(f"gave up waiting after {self.timeout_seconds:.0f}s: {self.what} is still {state}")
+            self.sleep(self.poll_seconds)
+
+
 def submit(
     emr: Any,
     cluster_id: str,
@@ -139,25 +178,20 @@ def submit(
     except (BotoCoreError, ClientError) as exc:
         raise AwsError(f"step not added to {cluster_id}: {describe_client_error(exc)}") from None
     out.write(f"{step['Name']}: step {step_id} added to {cluster_id}\n")
-    deadline = clock() + timeout_seconds
-    last = None
-    while True:
+
+    def poll() -> tuple[str, Mapping[str, Any]]:
         try:
             status = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]["Status"]
         except (BotoCoreError, ClientError) as exc:
             raise AwsError(f"cannot follow step {step_id}: {describe_client_error(exc)}") from None
-        state = status["State"]
-        if state != last:
-            out.write(f"{step['Name']}: {state}\n")
-            out.flush()
-            last = state
-        if state == STEP_DONE:
-            return step_id
-        if state in STEP_FAILED:
-            raise AwsError(f"step {step_id} ({step['Name']}) {state}: {_failure(status)}")
-        if clock() >= deadline:
-            raise AwsError(f"gave up waiting after {timeout_seconds:.0f}s: step {step_id} is still {state}")
-        sleep(poll_seconds)
+        return status["State"], status
+
+    def failure(state: str, status: Mapping[str, Any]) -> str:
+        return f"step {step_id} ({step['Name']}) {state}: {_failure(status)}"
+
+    wait = Wait(out, step["Name"], f"step {step_id}", poll_seconds, timeout_seconds, sleep, clock)
+    wait.until(poll, STEP_DONE, STEP_FAILED, failure)
+    return step_id
 
 
 # ── EMR Serverless ───────────────────────────────────────────────────────────────────────
@@ -189,25 +223,20 @@ def submit_serverless(
     out.write(f"{name}: job run {job_run_id} started on {application_id}\n")
     log_root = request.get("configurationOverrides", {}).get("monitoringConfiguration", {})
     log_root = log_root.get("s3MonitoringConfiguration", {}).get("logUri")
-    deadline = clock() + timeout_seconds
-    last = None
-    while True:
+
+    def poll() -> tuple[str, Mapping[str, Any]]:
         try:
             run = emr_serverless.get_job_run(applicationId=application_id, jobRunId=job_run_id)["jobRun"]
         except (BotoCoreError, ClientError) as exc:
             raise AwsError(f"cannot follow job run {job_run_id}: {describe_client_error(exc)}") from None
-        state = run["state"]
-        if state != last:
-            out.write(f"{name}: {state}\n")
-            out.flush()
-            last = state
-        if state == JOB_RUN_DONE:
-            return job_run_id
-        if state in JOB_RUN_FAILED:
-            where = f" (driver log: {driver_log(log_root, application_id, job_run_id)})" if log_root else ""
-            attempt = f" after {run['attempt']} attempts" if run.get("attempt", 1) > 1 else ""
-            reason = run.get("stateDetails") or "no reason given"
-            raise AwsError(f"job run {job_run_id} ({name}) {state}{attempt}: {reason}{where}")
-        if clock() >= deadline:
-            raise AwsError(f"gave up waiting after {timeout_seconds:.0f}s: job run {job_run_id} is still {state}")
-        sleep(poll_seconds)
+        return run["state"], run
+
+    def failure(state: str, run: Mapping[str, Any]) -> str:
+        where = f" (driver log: {driver_log(log_root, application_id, job_run_id)})" if log_root else ""
+        attempt = f" after {run['attempt']} attempts" if run.get("attempt", 1) > 1 else ""
+        reason = run.get("stateDetails") or "no reason given"
+        return f"job run {job_run_id} ({name}) {state}{attempt}: {reason}{where}"
+
+    wait = Wait(out, name, f"job run {job_run_id}", poll_seconds, timeout_seconds, sleep, clock)
+    wait.until(poll, JOB_RUN_DONE, JOB_RUN_FAILED, failure)
+    return job_run_id
