@@ -115,6 +115,10 @@ SHUFFLE_PARTITIONS_PER_CORE = 4
 # of unique ids), which costs more CPU than the memory it saves. A cluster keeps compression,
 # where the same cache spans executors' memory.
 CACHE_COMPRESSED = "spark.sql.inMemoryColumnarStorage.compressed"
+# Tasks a distributed file listing is split into; the default, 10,000, suits a cluster's
+# storage. Delta's VACUUM lists a table in that many tasks however small it is: on a few local
+# cores that made every VACUUM of a tiny table cost tens of seconds.
+LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 
 
 def local_tuning(master: str, configured: Container[str], cores: int) -> dict[str, str]:
@@ -128,6 +132,7 @@ def local_tuning(master: str, configured: Container[str], cores: int) -> dict[st
         DELTA_SNAPSHOT_PARTITIONS: str(cores),
         SHUFFLE_PARTITIONS: str(SHUFFLE_PARTITIONS_PER_CORE * cores),
         CACHE_COMPRESSED: "false",
+        LISTING_PARALLELISM: str(SHUFFLE_PARTITIONS_PER_CORE * cores),
     }
     return {key: value for key, value in tuned.items() if key not in configured}
 

@@ -7,7 +7,14 @@ from datetime import datetime
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from jobs.log_analytics import activity_windows, daily_engagement, error_patterns, error_rate_anomalies, user_activity
+from jobs.log_analytics import (
+    activity_windows,
+    daily_engagement,
+    error_patterns,
+    error_rate_anomalies,
+    user_activity,
+    user_days,
+)
 from schemas.logs import ACTIVITY_WINDOWS, EVENT
 
 
@@ -38,7 +45,7 @@ def test_daily_engagement_counts_users_events_percentiles_and_first_days(spark: 
         (on(4, "07:00:00"), "a"),
     ]
     df = spark.createDataFrame([(t, u, "view", 200) for t, u in rows], EVENT)
-    got = {r.event_date.isoformat(): r.asDict() for r in daily_engagement(df).collect()}
+    got = {r.event_date.isoformat(): r.asDict() for r in daily_engagement(user_days(df)).collect()}
     assert sorted(got) == ["2026-11-01", "2026-11-02", "2026-11-04"]
     day1, day2, day4 = got["2026-11-01"], got["2026-11-02"], got["2026-11-04"]
     assert (day1["active_users"], day1["event_count"], day1["new_users"], day1["returning_users"]) == (3, 10, 3, 0)
@@ -58,9 +65,10 @@ def test_user_activity_counts_duplicates_and_spans_first_to_last(spark: SparkSes
         ("10:00:00", "a", "view", 200),
         ("12:30:00", "a", "buy", 500),
         ("11:00:00", "b", "view", 200),
-    )
-    rows = {r.user_id: (r.event_count, r.first_seen, r.last_seen) for r in user_activity(df).collect()}
-    assert rows == {"a": (3, at("10:00:00"), at("12:30:00")), "b": (1, at("11:00:00"), at("11:00:00"))}
+    ).unionByName(spark.createDataFrame([(on(3, "08:00:00"), "a", "view", 200)], EVENT))
+    rows = {r.user_id: (r.event_count, r.first_seen, r.last_seen) for r in user_activity(user_days(df)).collect()}
+    # rolled up from per-day rows: the count sums the days, the span runs from the first day to the last
+    assert rows == {"a": (4, at("10:00:00"), on(3, "08:00:00")), "b": (1, at("11:00:00"), at("11:00:00"))}
 
 
 def test_error_patterns_keep_only_status_400_and_up(spark: SparkSession) -> None:

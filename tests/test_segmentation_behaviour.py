@@ -116,7 +116,7 @@ def test_the_report_accounts_for_users_without_a_customer_row(data, both, behavi
         "transactions_of_users_without_customer_row": len(orphans),
     }
     assert (report["rows_read"], report["rows_valid"], report["rows_quarantined"]) == (400, 400, 0)
-    assert set(report["validation"]) == {"customers", "behaviour", "predictions", "segment_profiles"}
+    assert set(report["validation"]) == {"behaviour", "predictions", "segment_profiles"}
     _, alone = behaviour_only
     assert (alone["rows_read"], alone["rows_valid"], alone["rows_quarantined"]) == (412, 412, 0)
     assert set(alone["tables"]) == {"predictions", "segment_profiles"}  # no customer file, no quarantine

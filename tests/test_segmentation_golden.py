@@ -124,7 +124,7 @@ def test_report_accounts_for_every_line(trained) -> None:
         "predictions": 12,
         "segment_profiles": 3,
     }
-    assert set(on_disk["validation"]) == {"customers", "predictions", "segment_profiles"}
+    assert set(on_disk["validation"]) == {"predictions", "segment_profiles"}
     assert all(suite["success"] and not suite["failed"] for suite in on_disk["validation"].values())
     assert all(on_disk["metrics"]["reconciliation"].values())
 

@@ -1,12 +1,20 @@
-"""The session builder's sizing for local masters: Delta's log replay and shuffles fit the
-cores, a cluster keeps the defaults, and a setting the user made is never overridden."""
+"""The session builder's sizing for local masters: Delta's log replay, shuffles and file
+listings (VACUUM's) fit the cores, a cluster keeps the defaults, and a setting the user made
+is never overridden."""
 
 from __future__ import annotations
 
 import pytest
 from pyspark.sql import SparkSession
 
-from common.spark import CACHE_COMPRESSED, DELTA_SNAPSHOT_PARTITIONS, SHUFFLE_PARTITIONS, build_session, local_tuning
+from common.spark import (
+    CACHE_COMPRESSED,
+    DELTA_SNAPSHOT_PARTITIONS,
+    LISTING_PARALLELISM,
+    SHUFFLE_PARTITIONS,
+    build_session,
+    local_tuning,
+)
 
 
 @pytest.mark.parametrize("master", ["local[*]", "local[2]", "local-cluster[2,1,1024]"])
@@ -15,6 +23,8 @@ def test_a_local_master_sizes_delta_log_replay_and_shuffles_to_its_cores(master:
         DELTA_SNAPSHOT_PARTITIONS: "2",
         SHUFFLE_PARTITIONS: "8",
         CACHE_COMPRESSED: "false",
+        # Delta's VACUUM lists a table in this many tasks (10,000 by default)
+        LISTING_PARALLELISM: "8",
     }
 
 
@@ -24,7 +34,7 @@ def test_a_cluster_master_keeps_deltas_defaults(master: str) -> None:
 
 
 def test_a_value_the_user_set_wins() -> None:
-    mine = {DELTA_SNAPSHOT_PARTITIONS, CACHE_COMPRESSED}
+    mine = {DELTA_SNAPSHOT_PARTITIONS, CACHE_COMPRESSED, LISTING_PARALLELISM}
     assert local_tuning("local[*]", configured=mine, cores=2) == {SHUFFLE_PARTITIONS: "8"}
     assert local_tuning("local[*]", configured={*mine, SHUFFLE_PARTITIONS}, cores=2) == {}
 

@@ -130,7 +130,7 @@ def test_reports_account_for_every_line_and_merge(golden: dict) -> None:
         "user_profiles": 3,
         "quarantine": 17,
     }
-    assert set(second["validation"]) == {"batch", "daily_user_totals", "user_profiles"}
+    assert set(second["validation"]) == {"daily_user_totals", "user_profiles"}
     assert all(suite["success"] for suite in second["validation"].values())
 
 

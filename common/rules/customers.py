@@ -16,7 +16,6 @@ from common.classify import REASON, Contract, Field, RowRule, valid_rows
 from common.customer_contract import (
     AGE_MAX,
     AGE_MIN,
-    ANNUAL_INCOME_MIN,
     AVG_BASKET,
     BEHAVIOUR,
     CUSTOMER_ID,
@@ -99,22 +98,6 @@ CUSTOMER_CONTRACT = Contract(
 def to_customers(classified: DataFrame) -> DataFrame:
     """The valid rows as typed customers."""
     return classified.transform(valid_rows).transform(conform_to(CUSTOMER))
-
-
-def customer_expectations() -> list[Any]:
-    """Valid customers as a data set: non-empty, complete, one row per customer, in range."""
-    import great_expectations.expectations as gxe
-
-    return [
-        gxe.ExpectTableRowCountToBeBetween(min_value=1),
-        *(gxe.ExpectColumnValuesToNotBeNull(column=f.name) for f in CUSTOMER.fields),
-        gxe.ExpectColumnValuesToBeUnique(column=CUSTOMER_ID),
-        gxe.ExpectColumnValuesToBeBetween(column="age", min_value=AGE_MIN, max_value=AGE_MAX),
-        gxe.ExpectColumnValuesToBeBetween(column="annual_income", min_value=ANNUAL_INCOME_MIN),
-        gxe.ExpectColumnValuesToBeBetween(
-            column="spending_score", min_value=SPENDING_SCORE_MIN, max_value=SPENDING_SCORE_MAX
-        ),
-    ]
 
 
 def behaviour_expectations(lookback_days: int) -> list[Any]:

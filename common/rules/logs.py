@@ -36,17 +36,6 @@ LOG_CONTRACT = Contract(
 )
 
 
-def event_expectations() -> list[Any]:
-    """Valid events as a data set: non-empty, every field present, codes in range."""
-    import great_expectations.expectations as gxe
-
-    return [
-        gxe.ExpectTableRowCountToBeBetween(min_value=1),
-        *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("event_ts", "user_id", "event_type", "status_code")),
-        gxe.ExpectColumnValuesToBeBetween(column="status_code", min_value=STATUS_MIN, max_value=STATUS_MAX),
-    ]
-
-
 def output_expectations() -> dict[str, list[Any]]:
     """Per output table: keys unique, counts positive, pairs of columns consistent."""
     import great_expectations.expectations as gxe

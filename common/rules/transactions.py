@@ -56,18 +56,6 @@ PROFILE_CONTRACT = Contract(
 )
 
 
-def batch_expectations() -> list[Any]:
-    """The batch merged into silver: one row per id, every field present."""
-    import great_expectations.expectations as gxe
-
-    required = ("transaction_id", "user_id", "transaction_ts", "transaction_date", "amount")
-    return [
-        gxe.ExpectTableRowCountToBeBetween(min_value=1),
-        *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in required),
-        gxe.ExpectColumnValuesToBeUnique(column="transaction_id"),
-    ]
-
-
 def daily_totals_expectations() -> list[Any]:
     """Gold rows written by a run: one per user and day, counts positive, no overflowed total."""
     import great_expectations.expectations as gxe
