@@ -28,7 +28,7 @@ BASE_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-    # Small outputs are validated on a pandas copy (common/validation.py): collect it through
+    # Small outputs are validated on a pandas copy (common/expectations.py): collect it through
     # Arrow, columnar, not row by row through pickled Python objects.
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
