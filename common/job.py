@@ -4,7 +4,7 @@ pipeline, so a job's `run()` reads as the pipeline itself.
     with JobRun(spark, JOB, args, output=args.output) as run:
         classified = run.accept_input(read_json_lines(...), LOG_CONTRACT, source=args.input)
         events = classified.transform(to_events)
-        run.publish("user_activity", user_activity(events), expectations=...)
+        run.publish("error_patterns", error_patterns(events), expectations=...)
         run.reconcile({...})
         return run.finish()
 
