@@ -137,6 +137,12 @@ def local_tuning(master: str, configured: Container[str], cores: int) -> dict[st
     return {key: value for key, value in tuned.items() if key not in configured}
 
 
+# The local disk's file system behind Hadoop's FileContext API, which Delta writes its commits
+# and symlink manifests through. The default (LocalFs) adds a checksum file to each.
+FILE_CONTEXT_LOCAL_FS = "fs.AbstractFileSystem.file.impl"
+RAW_LOCAL_FS = "org.apache.hadoop.fs.local.RawLocalFs"
+
+
 def tune_for_local_master(spark: SparkSession) -> dict[str, str]:
     """Apply `local_tuning` to the live session; returns what was set."""
     context = spark.sparkContext
@@ -144,4 +150,21 @@ def tune_for_local_master(spark: SparkSession) -> dict[str, str]:
     tuned = local_tuning(context.master, configured, context.defaultParallelism)
     for key, value in tuned.items():
         spark.conf.set(key, value)
+    if context.master.startswith("local") and f"spark.hadoop.{FILE_CONTEXT_LOCAL_FS}" not in configured:
+        write_no_local_checksum_files(spark)
     return tuned
+
+
+def write_no_local_checksum_files(spark: SparkSession) -> None:
+    """Stop Hadoop writing a hidden `.crc` file beside every file on the local disk.
+
+    Without Hadoop's native library (pip's PySpark has none), creating a local file starts a
+    `chmod` process, and the checksum file doubles that: a write of a table over hundreds of
+    dates (a file and a symlink manifest per date) spent half its time there. S3, where
+    the jobs run on EMR, has no such files either. Applies to this JVM: the driver, and the
+    executors of a `local[...]` master (a `local-cluster` worker keeps writing them).
+    """
+    context = spark.sparkContext
+    hadoop_conf = context._jsc.hadoopConfiguration()
+    hadoop_conf.set(FILE_CONTEXT_LOCAL_FS, RAW_LOCAL_FS)
+    context._jvm.org.apache.hadoop.fs.FileSystem.getLocal(hadoop_conf).setWriteChecksum(False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import SparkSession
 
+from common.delta import SYMLINK_MANIFEST
 from common.spark import (
     CACHE_COMPRESSED,
     DELTA_SNAPSHOT_PARTITIONS,
@@ -44,3 +45,21 @@ def test_the_live_session_keeps_the_explicit_test_setting(spark: SparkSession) -
     assert build_session("again") is spark
     assert spark.conf.get(DELTA_SNAPSHOT_PARTITIONS) == "1"
     assert spark.conf.get(SHUFFLE_PARTITIONS) == "2"
+
+
+def test_a_local_master_writes_no_hadoop_checksum_files(spark: SparkSession, tmp_path) -> None:
+    """Data files, commits and symlink manifests alike: S3 has no `.crc` files either, and on
+    a local disk each one cost a `chmod` process. Delta's own version checksums stay."""
+    table = tmp_path / "t"
+    spark.sql(
+        f"CREATE TABLE delta.`{table}` (id INT, day STRING) USING delta PARTITIONED BY (day) "
+        f"TBLPROPERTIES ('{SYMLINK_MANIFEST}' = 'true')"
+    )
+    spark.createDataFrame([(1, "a"), (2, "b")], "id INT, day STRING").write.format("delta").mode("append").save(
+        str(table)
+    )
+    names = [p.relative_to(table).as_posix() for p in table.rglob("*") if p.is_file()]
+    assert [n for n in names if n.rsplit("/", 1)[-1].startswith(".")] == []
+    assert {"_symlink_format_manifest/day=a/manifest", "_symlink_format_manifest/day=b/manifest"} <= set(names)
+    assert "_delta_log/00000000000000000001.crc" in names
+    assert sorted(spark.read.format("delta").load(str(table)).collect()) == [(1, "a"), (2, "b")]
