@@ -1,8 +1,10 @@
 """The session builder's sizing for local masters: Delta's log replay, shuffles and file
-listings (VACUUM's) fit the cores, a cluster keeps the defaults, and a setting the user made
-is never overridden."""
+listings (VACUUM's) fit the cores, a cluster keeps the defaults, a setting the user made is
+never overridden, and no Hadoop checksum file is written beside local files."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
@@ -47,7 +49,7 @@ def test_the_live_session_keeps_the_explicit_test_setting(spark: SparkSession) -
     assert spark.conf.get(SHUFFLE_PARTITIONS) == "2"
 
 
-def test_a_local_master_writes_no_hadoop_checksum_files(spark: SparkSession, tmp_path) -> None:
+def test_a_local_master_writes_no_hadoop_checksum_files(spark: SparkSession, tmp_path: Path) -> None:
     """Data files, commits and symlink manifests alike: S3 has no `.crc` files either, and on
     a local disk each one cost a `chmod` process. Delta's own version checksums stay."""
     table = tmp_path / "t"
