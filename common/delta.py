@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from delta import exceptions as delta_exceptions
 from delta.tables import DeltaTable
@@ -29,8 +31,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from common.errors import JobError
-from common.fs import list_data_files, qualify
-from common.sql import in_predicate
+from common.fs import qualify
+from common.spark import session_conf
+from common.sql import in_predicate, string_literal
 
 # Commit metadata key under which a derived table records the source version it reflects.
 SOURCE_VERSION_KEY = "source_version"
@@ -423,17 +426,43 @@ def file_count(spark: SparkSession, path: str) -> int:
     return int(DeltaTable.forPath(spark, path).detail().select("numFiles").first()[0])
 
 
+def files_per_partition(spark: SparkSession, path: str) -> dict[str, int]:
+    """Data files of the current version per partition directory (relative to the table, e.g.
+    `transaction_date=2024-01-05`; `""` when not partitioned), from the log's file list after
+    reconstructing the snapshot: no data file is opened, whatever the table's size."""
+    root = qualify(spark, path).rstrip("/")
+    counts: Counter[str] = Counter()
+    for uri in spark.read.format("delta").load(path).inputFiles():
+        parent = uri.rsplit("/", 1)[0]
+        counts[parent[len(root) + 1 :] if parent.startswith(root + "/") else ""] += 1
+    return dict(counts)
+
+
 def max_files_per_partition(spark: SparkSession, path: str) -> int:
     """The most data files any one partition of the current version has (all files when not
-    partitioned), from the file list alone: no data is read beyond one column's footer."""
-    files = spark.read.format("delta").load(path).select(F.col("_metadata.file_path").alias("f")).distinct()
-    partitions = DeltaTable.forPath(spark, path).detail().select("partitionColumns").first()[0]
-    if not partitions:
-        return files.count()
-    # Hive-style partition directories: the file's parent folder names its partition.
-    parent = F.regexp_replace(F.col("f"), "/[^/]*$", "")
-    row = files.groupBy(parent.alias("p")).count().agg(F.max("count")).first()
-    return int(row[0] or 0)
+    partitioned), from the log's file list alone."""
+    return max(files_per_partition(spark, path).values(), default=0)
+
+
+HIVE_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+
+def partition_predicate(directories: Sequence[str]) -> str | None:
+    """A Spark SQL predicate selecting exactly the partitions of the Hive-style `directories`
+    (`date=2024-01-05`, `a=1/b=x`), or None for the whole table (not partitioned, or a
+    directory that does not name its partition values)."""
+    clauses = []
+    for directory in directories:
+        terms = []
+        for segment in directory.split("/"):
+            column, equals, value = segment.partition("=")
+            if not equals or not column:
+                return None
+            name = f"`{unquote(column)}`"
+            value = unquote(value)
+            terms.append(f"{name} IS NULL" if value == HIVE_NULL_PARTITION else f"{name} = {string_literal(value)}")
+        clauses.append("(" + " AND ".join(terms) + ")")
+    return " OR ".join(clauses) if clauses else None
 
 
 def commit_timestamp(spark: SparkSession, path: str, at_version: int) -> datetime | None:
@@ -464,6 +493,7 @@ class Compaction:
     files_removed: int
     files_added: int
     partitions_optimized: int
+    max_files_per_partition: int
 
     def as_report(self) -> dict[str, int]:
         return {
@@ -472,36 +502,91 @@ class Compaction:
             "files_removed": self.files_removed,
             "files_added": self.files_added,
             "partitions_optimized": self.partitions_optimized,
+            "max_files_per_partition": self.max_files_per_partition,
         }
+
+
+def crowded_partitions(spark: SparkSession, path: str) -> list[str]:
+    """Partition directories of the current version holding more than one data file: the only
+    ones compaction can change (from the log's file list)."""
+    return sorted(directory for directory, files in files_per_partition(spark, path).items() if files > 1)
 
 
 def compact(spark: SparkSession, path: str, where: str | None = None) -> Compaction:
     """OPTIMIZE (bin-packing): rewrite each partition's files smaller than the target size
-    (`use_target_file_size`) into files of about that size. A data-neutral commit
-    (`dataChange=false`): the change data feed and its readers ignore it, and the files it
-    replaces stay for time travel until VACUUM removes them after the retention period."""
-    before = file_count(spark, path)
+    (`use_target_file_size`) into files of about that size, in the partitions `where` selects
+    (None: all). A data-neutral commit (`dataChange=false`): the change data feed and its
+    readers ignore it, and the files it replaces stay for time travel until VACUUM removes
+    them after the retention period."""
+    before = files_per_partition(spark, path)
     builder = DeltaTable.forPath(spark, path).optimize()
     if where:
         builder = builder.where(where)
     with concurrent_writes(path):
         row = builder.executeCompaction().select("metrics.*").first()
+    after = files_per_partition(spark, path)
     return Compaction(
-        files_before=before,
-        files_after=file_count(spark, path),
+        files_before=sum(before.values()),
+        files_after=sum(after.values()),
         files_removed=int(row["numFilesRemoved"] or 0),
         files_added=int(row["numFilesAdded"] or 0),
         partitions_optimized=int(row["partitionsOptimized"] or 0),
+        max_files_per_partition=max(after.values(), default=0),
     )
 
 
-def vacuum(spark: SparkSession, path: str, retain_hours: float) -> dict[str, Any]:
+def no_compaction(spark: SparkSession, path: str) -> Compaction:
+    """What `compact` reports for a table none of whose partitions has two files to merge."""
+    layout = files_per_partition(spark, path)
+    files = sum(layout.values())
+    return Compaction(files, files, 0, 0, 0, max(layout.values(), default=0))
+
+
+# LITE finds what to delete in the log's commits since the last VACUUM; FULL lists every file
+# under the table, and also deletes files no commit references (those of a failed write).
+VACUUM_MODES = ("lite", "full")
+VACUUM_LOGGING = "spark.databricks.delta.vacuum.logging.enabled"
+# Delta's error when LITE cannot run: the log no longer reaches back to the last VACUUM.
+CANNOT_VACUUM_LITE = "DELTA_CANNOT_VACUUM_LITE"
+
+
+def vacuum(spark: SparkSession, path: str, retain_hours: float, mode: str = "lite") -> dict[str, Any]:
     """VACUUM: delete files no version younger than `retain_hours` needs (and change data
-    older than that). The caller checks the retention first (`vacuum_refusal`)."""
-    before = len(list_data_files(spark, path, ".parquet"))
-    DeltaTable.forPath(spark, path).vacuum(retain_hours)
-    after = len(list_data_files(spark, path, ".parquet"))
-    return {"retain_hours": retain_hours, "parquet_files_before": before, "parquet_files_deleted": before - after}
+    older than that). The caller checks the retention first (`vacuum_refusal`).
+
+    LITE falls back to FULL when the log no longer reaches back far enough. VACUUM records
+    its start and end in the log (on every file system: Delta's default leaves it off on S3),
+    so the files it deleted come from its own metrics, not from listing the table twice.
+    """
+    if mode not in VACUUM_MODES:
+        raise ValueError(f"VACUUM mode must be one of {VACUUM_MODES}, not {mode!r}")
+    used = mode
+    with session_conf(spark, {VACUUM_LOGGING: "true"}):
+        try:
+            _vacuum(spark, path, retain_hours, mode)
+        except Exception as exc:
+            if mode != "lite" or CANNOT_VACUUM_LITE not in str(exc):
+                raise
+            used = "full"
+            _vacuum(spark, path, retain_hours, used)
+    end = (
+        DeltaTable.forPath(spark, path)
+        .history(4)
+        .filter(F.col("operation") == "VACUUM END")
+        .select(F.col("operationMetrics").getItem("numDeletedFiles").alias("deleted"))
+        .first()
+    )
+    return {
+        "retain_hours": retain_hours,
+        "vacuum_mode": used,
+        # Files and emptied directories; 0 when there was nothing to delete (no END commit).
+        "objects_deleted": int(end["deleted"] or 0) if end is not None else 0,
+    }
+
+
+def _vacuum(spark: SparkSession, path: str, retain_hours: float, mode: str) -> None:
+    with concurrent_writes(path):
+        spark.sql(f"VACUUM delta.`{qualify(spark, path)}` {mode.upper()} RETAIN {retain_hours:f} HOURS").collect()
 
 
 def vacuum_refusal(

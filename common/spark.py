@@ -13,7 +13,8 @@ the AWS environment (common/s3.py); on EMR, EMRFS keeps serving `s3://` untouche
 from __future__ import annotations
 
 import os
-from collections.abc import Container, Mapping
+from collections.abc import Container, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark import StorageLevel
@@ -168,3 +169,19 @@ def write_no_local_checksum_files(spark: SparkSession) -> None:
     hadoop_conf = context._jsc.hadoopConfiguration()
     hadoop_conf.set(FILE_CONTEXT_LOCAL_FS, RAW_LOCAL_FS)
     context._jvm.org.apache.hadoop.fs.FileSystem.getLocal(hadoop_conf).setWriteChecksum(False)
+
+
+@contextmanager
+def session_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Set session configuration for the block, then restore what was there."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)

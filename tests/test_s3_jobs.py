@@ -134,7 +134,7 @@ def maintained_warehouse(output: str, written: dict[str, bytes]) -> None:
     for table in ("transactions", "daily_user_totals", "user_profiles", "quarantine"):
         assert report["metrics"][table]["max_files_per_partition"] == 1, table
         assert report["metrics"][table]["retain_hours"] == 168, table
-    assert report["metrics"]["transactions"]["totals"]["rows"] == SILVER_ROWS_AFTER_BATCH2
+    assert report["metrics"]["transactions"]["rows"] == SILVER_ROWS_AFTER_BATCH2
 
 
 def segmentation_model(output: str, written: dict[str, bytes]) -> None:

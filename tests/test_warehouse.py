@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import time
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -167,7 +169,11 @@ def test_maintenance_compacts_every_date_and_keeps_every_row_total_and_older_ver
     assert sorted(map(tuple, silver(spark, loaded).collect())) == before
     gold_equals_silver_aggregate(spark, loaded)
     report = json.loads((loaded.parent / "maint" / "run_report.json").read_text())
-    assert report["metrics"]["transactions"]["totals"]["rows"] == 90
+    assert report["metrics"]["transactions"]["rows"] == 90
+    # Only the dates holding several files were read, and their rows and sums checked: the
+    # fourth date got one file (5 rows of the third batch).
+    assert report["metrics"]["transactions"]["compacted_totals"] == {"partitions": 3, "rows": 85, "amount": "123.75"}
+    assert report["metrics"]["transactions"]["vacuum_mode"] == "lite"
     assert report["metrics"]["transactions"]["files_removed"] > report["metrics"]["transactions"]["files_added"]
     # Within the retention (7 days by default), VACUUM keeps what older versions read.
     assert read_version(spark, path, old_version) == old_rows
@@ -179,6 +185,31 @@ def test_maintenance_compacts_every_date_and_keeps_every_row_total_and_older_ver
     assert maintain(loaded, "--every-batches", "2") == (0, [])
     assert delta.version(spark, path) == version
     assert json.loads((loaded.parent / "maint" / "run_report.json").read_text())["metrics"]["schedule"]["due"] is False
+
+
+def test_vacuum_lite_reads_the_log_full_lists_the_table_and_lite_falls_back_when_the_log_was_cleaned(
+    spark: SparkSession, loaded: Path
+) -> None:
+    table = loaded / "transactions"
+    path = str(table)
+    # A file no commit names, as a failed write leaves behind, older than the retention.
+    orphan = table / f"transaction_date={START.isoformat()}" / "part-orphan.snappy.parquet"
+    orphan.write_bytes(b"left by a failed write")
+    ten_days_ago = time.time() - 10 * 86400
+    os.utime(orphan, (ten_days_ago, ten_days_ago))
+
+    assert delta.vacuum(spark, path, 168) == {"retain_hours": 168, "vacuum_mode": "lite", "objects_deleted": 0}
+    assert orphan.exists()  # LITE only deletes files the log says a commit removed
+    assert delta.vacuum(spark, path, 168, "full") == {"retain_hours": 168, "vacuum_mode": "full", "objects_deleted": 1}
+    assert not orphan.exists()
+
+    # The log no longer starts at version 0 (cleaned up behind a checkpoint): LITE cannot tell
+    # what earlier commits removed, so the run lists the table instead, and says so.
+    for setting in (f"'{delta.DELETED_FILE_RETENTION}' = 'interval 0 hours'", "'delta.checkpointInterval' = '1'"):
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({setting})")
+    (table / "_delta_log" / f"{0:020d}.json").unlink()
+    assert delta.vacuum(spark, path, 0)["vacuum_mode"] == "full"
+    assert silver(spark, loaded).count() == 90
 
 
 def test_vacuum_refuses_a_retention_that_breaks_time_travel_or_the_gold_refresh(
