@@ -174,6 +174,7 @@ def test_maintenance_compacts_every_date_and_keeps_every_row_total_and_older_ver
     # fourth date got one file (5 rows of the third batch).
     assert report["metrics"]["transactions"]["compacted_totals"] == {"partitions": 3, "rows": 85, "amount": "123.75"}
     assert report["metrics"]["transactions"]["vacuum_mode"] == "lite"
+    assert report["metrics"]["quarantine"]["compacted_totals"] == {}  # no partition with two files: not read
     assert report["metrics"]["transactions"]["files_removed"] > report["metrics"]["transactions"]["files_added"]
     # Within the retention (7 days by default), VACUUM keeps what older versions read.
     assert read_version(spark, path, old_version) == old_rows
