@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -127,14 +128,25 @@ def test_corrections_that_move_dates_over_several_batches_keep_one_row_per_id(
     assert day_total(spark, warehouse, d[40]) is None  # `c` left day 40: its gold rows are gone
 
 
-@pytest.fixture()
-def loaded(spark: SparkSession, tmp_path: Path) -> Path:
-    """Three daily batches with late rows and a correction: several files on the old dates."""
-    warehouse = tmp_path / "warehouse"
+@pytest.fixture(scope="module")
+def loaded_once(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three daily batches with late rows and a correction: several files on the old dates.
+    Loaded once for the module; each test changes a copy (`loaded`)."""
+    root = tmp_path_factory.mktemp("loaded")
+    warehouse = root / "warehouse"
     d = [START + timedelta(days=i) for i in range(5)]
-    etl(spark, write_batch(tmp_path / "m1", [(f"x{i}", f"u{i % 3}", d[i % 2], "1.50") for i in range(40)]), warehouse)
-    etl(spark, write_batch(tmp_path / "m2", [(f"y{i}", "u9", d[i % 3], "2.00") for i in range(30)]), warehouse)
-    etl(spark, write_batch(tmp_path / "m3", [(f"z{i}", "u8", d[i % 4], "0.25") for i in range(20)]), warehouse)
+    etl(spark, write_batch(root / "m1", [(f"x{i}", f"u{i % 3}", d[i % 2], "1.50") for i in range(40)]), warehouse)
+    etl(spark, write_batch(root / "m2", [(f"y{i}", "u9", d[i % 3], "2.00") for i in range(30)]), warehouse)
+    etl(spark, write_batch(root / "m3", [(f"z{i}", "u8", d[i % 4], "0.25") for i in range(20)]), warehouse)
+    return warehouse
+
+
+@pytest.fixture()
+def loaded(loaded_once: Path, tmp_path: Path) -> Path:
+    """A copy of the loaded warehouse. Files keep their modification times (Delta's commit
+    timestamps, which VACUUM and its refusals compare with the retention)."""
+    warehouse = tmp_path / "warehouse"
+    shutil.copytree(loaded_once, warehouse)
     return warehouse
 
 
