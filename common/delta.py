@@ -506,19 +506,22 @@ class Compaction:
         }
 
 
-def crowded_partitions(spark: SparkSession, path: str) -> list[str]:
-    """Partition directories of the current version holding more than one data file: the only
-    ones compaction can change (from the log's file list)."""
-    return sorted(directory for directory, files in files_per_partition(spark, path).items() if files > 1)
+def crowded_partitions(layout: Mapping[str, int]) -> list[str]:
+    """Partition directories of a `files_per_partition` layout holding more than one data
+    file: the only ones compaction can change."""
+    return sorted(directory for directory, files in layout.items() if files > 1)
 
 
-def compact(spark: SparkSession, path: str, where: str | None = None) -> Compaction:
+def compact(
+    spark: SparkSession, path: str, where: str | None = None, before: Mapping[str, int] | None = None
+) -> Compaction:
     """OPTIMIZE (bin-packing): rewrite each partition's files smaller than the target size
     (`use_target_file_size`) into files of about that size, in the partitions `where` selects
-    (None: all). A data-neutral commit (`dataChange=false`): the change data feed and its
-    readers ignore it, and the files it replaces stay for time travel until VACUUM removes
-    them after the retention period."""
-    before = files_per_partition(spark, path)
+    (None: all); `before` is the table's `files_per_partition` if the caller has it. A
+    data-neutral commit (`dataChange=false`): the change data feed and its readers ignore it,
+    and the files it replaces stay for time travel until VACUUM removes them after the
+    retention period."""
+    before = files_per_partition(spark, path) if before is None else before
     builder = DeltaTable.forPath(spark, path).optimize()
     if where:
         builder = builder.where(where)
@@ -535,9 +538,8 @@ def compact(spark: SparkSession, path: str, where: str | None = None) -> Compact
     )
 
 
-def no_compaction(spark: SparkSession, path: str) -> Compaction:
-    """What `compact` reports for a table none of whose partitions has two files to merge."""
-    layout = files_per_partition(spark, path)
+def no_compaction(layout: Mapping[str, int]) -> Compaction:
+    """What `compact` reports for a table (its `files_per_partition` layout) left as it is."""
     files = sum(layout.values())
     return Compaction(files, files, 0, 0, 0, max(layout.values(), default=0))
 
@@ -569,18 +571,15 @@ def vacuum(spark: SparkSession, path: str, retain_hours: float, mode: str = "lit
                 raise
             used = "full"
             _vacuum(spark, path, retain_hours, used)
-    end = (
-        DeltaTable.forPath(spark, path)
-        .history(4)
-        .filter(F.col("operation") == "VACUUM END")
-        .select(F.col("operationMetrics").getItem("numDeletedFiles").alias("deleted"))
-        .first()
-    )
+    # One writer per table: the latest commit is this VACUUM's end, even when it deleted nothing.
+    end = DeltaTable.forPath(spark, path).history(1).select("operation", "operationMetrics").first()
+    if end["operation"] != "VACUUM END":
+        raise JobError(f"VACUUM of {path} left no VACUUM END commit (found {end['operation']}): another writer?")
     return {
         "retain_hours": retain_hours,
         "vacuum_mode": used,
-        # Files and emptied directories; 0 when there was nothing to delete (no END commit).
-        "objects_deleted": int(end["deleted"] or 0) if end is not None else 0,
+        # Files and emptied directories.
+        "objects_deleted": int((end["operationMetrics"] or {}).get("numDeletedFiles") or 0),
     }
 
 

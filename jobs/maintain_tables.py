@@ -128,12 +128,13 @@ def compact_checked(spark: SparkSession, path: str, name: str, sums: Sequence[st
     before and after (a difference stops the run); the other partitions compaction would leave
     as they are, so neither they nor their rows are read. Returns what it did and the totals
     it checked (empty when no partition needed it)."""
-    crowded = delta.crowded_partitions(spark, path)
+    layout = delta.files_per_partition(spark, path)
+    crowded = delta.crowded_partitions(layout)
     if not crowded:
-        return delta.no_compaction(spark, path), {}
+        return delta.no_compaction(layout), {}
     where = delta.partition_predicate(crowded)
     before = table_totals(spark, path, sums, where)
-    compaction = delta.compact(spark, path, where)
+    compaction = delta.compact(spark, path, where, before=layout)
     after = table_totals(spark, path, sums, where)
     if before != after:
         raise ValidationError(f"compaction of {name} changed its totals: {before} -> {after}")

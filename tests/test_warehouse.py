@@ -215,6 +215,8 @@ def test_vacuum_lite_reads_the_log_full_lists_the_table_and_lite_falls_back_when
     assert orphan.exists()  # LITE only deletes files the log says a commit removed
     assert delta.vacuum(spark, path, 168, "full") == {"retain_hours": 168, "vacuum_mode": "full", "objects_deleted": 1}
     assert not orphan.exists()
+    # Nothing left to delete: this run's count, not the previous VACUUM's.
+    assert delta.vacuum(spark, path, 168)["objects_deleted"] == 0
 
     # The log no longer starts at version 0 (cleaned up behind a checkpoint): LITE cannot tell
     # what earlier commits removed, so the run lists the table instead, and says so.
