@@ -200,6 +200,17 @@ def test_maintenance_compacts_every_date_and_keeps_every_row_total_and_older_ver
     assert json.loads((loaded.parent / "maint" / "run_report.json").read_text())["metrics"]["schedule"]["due"] is False
 
 
+def test_partition_predicate_selects_exactly_the_directories_it_names() -> None:
+    assert delta.partition_predicate(["d=2026-01-01", "d=2026-01-03"]) == "(`d` = '2026-01-01') OR (`d` = '2026-01-03')"
+    # Hive's escapes and its null partition; a quote in a value stays inside the literal.
+    assert delta.partition_predicate(["a=x%3Ay/b=__HIVE_DEFAULT_PARTITION__", "a=o'k/b=1"]) == (
+        "(`a` = 'x:y' AND `b` IS NULL) OR (`a` = 'o''k' AND `b` = '1')"
+    )
+    # Not partitioned (files at the root), or a directory that names no value: the whole table.
+    assert delta.partition_predicate([""]) is None
+    assert delta.partition_predicate(["d=1", "misc"]) is None
+
+
 def test_vacuum_lite_reads_the_log_full_lists_the_table_and_lite_falls_back_when_the_log_was_cleaned(
     spark: SparkSession, loaded: Path
 ) -> None:
