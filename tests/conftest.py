@@ -1,5 +1,5 @@
 """One SparkSession for the whole test run, built by the same code the jobs use, tuned for
-small data: two shuffle partitions, no UI, Delta's log replay on one partition.
+small data: two shuffle partitions, no UI, Delta's log replay on one partition, the serial GC.
 
 S3: the `s3` fixture starts moto's S3 server on loopback once per test run and points the
 shared session at it. The AWS credentials are dummies set here, at import, because the JVM
@@ -47,6 +47,9 @@ TEST_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.databricks.delta.snapshotPartitions": "1",
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+    # The serial collector: no concurrent GC threads competing with the driver for two cores
+    # over a 2 GB heap. (The session lives the whole run, so it keeps C2: see tests/submit.py.)
+    "spark.driver.extraJavaOptions": "-XX:+UseSerialGC",
 }
 
 

@@ -9,7 +9,17 @@ from pathlib import Path
 
 from tools import package, submit
 
-TEST_CONF = {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"}
+# A test's spark-submit is a JVM that lives a minute on kilobytes: on two cores, C2's compiler
+# threads (code the run ends before it pays back) and G1's concurrent threads take CPU from the
+# job itself. The client compiler alone and the serial collector suit such a short life; a job
+# on EMR keeps the JVM defaults, a long run needs C2.
+SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+TEST_CONF = {
+    "spark.sql.shuffle.partitions": "2",
+    "spark.ui.enabled": "false",
+    "spark.driver.extraJavaOptions": SHORT_LIVED_JVM,
+    "spark.executor.extraJavaOptions": SHORT_LIVED_JVM,
+}
 
 
 def spark_submit(
