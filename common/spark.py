@@ -23,6 +23,9 @@ from pyspark.sql import DataFrame, SparkSession
 from common.errors import JobError
 from common.s3 import configure_s3
 
+# Spark 3.5's pre-shuffle limit of rank-filtered windows; -1 turns it off.
+WINDOW_GROUP_LIMIT_THRESHOLD = "spark.sql.optimizer.windowGroupLimitThreshold"
+
 # Settings every job needs, wherever it runs.
 BASE_CONF: dict[str, str] = {
     # Timestamps are normalised to UTC; windows and dates must not depend on the host zone.
@@ -32,6 +35,10 @@ BASE_CONF: dict[str, str] = {
     # Small outputs are validated on a pandas copy (common/expectations.py): collect it through
     # Arrow, columnar, not row by row through pickled Python objects.
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Off: a `row_number() = 1` window (latest_per_key's dedup) would otherwise first sort every
+    # row before its shuffle to keep each task's first row per key, which drops nothing when
+    # keys rarely repeat, and the window sorts them again after the shuffle.
+    WINDOW_GROUP_LIMIT_THRESHOLD: "-1",
 }
 
 # Settings for a JVM we start ourselves on a developer machine.

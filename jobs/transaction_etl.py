@@ -268,10 +268,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         profiles = classify_profiles(run, args.profiles)
         lines = read_json_lines(spark, args.transactions, RAW_TRANSACTION, exact_numbers=EXACT_NUMBER_FIELDS)
         classified = run.accept_input(lines, TRANSACTION_CONTRACT, source=args.transactions)
-        # One row per id by construction (latest_per_key); the rules proved every field of it.
-        batch = run.cache(to_batch(classified, batch_id, ingested_at))
+        rows = to_transactions(classified, batch_id, ingested_at)
         quarantined = write_quarantine(run, paths, batch_id, classified, profiles)
-        merged = merge_batch(run, paths, batch, args.correction_window_days)
+        merged = merge_batch(run, paths, rows, args.correction_window_days)
         if profiles is not None:
             merge_profiles(run, paths, to_profiles(profiles, batch_id, ingested_at))
         refreshed = refresh_gold(run, paths)
@@ -281,11 +280,6 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         export_for_redshift(run, paths, export_dates, profiles is not None, args.target_file_mb)
         record_tables(run, paths)
         return run.finish(warehouse=args.warehouse)
-
-
-def to_batch(classified: DataFrame, batch_id: str, ingested_at: datetime) -> DataFrame:
-    """The rows to merge: the valid transactions, one per transaction_id (its latest version)."""
-    return classified.transform(lambda df: to_transactions(df, batch_id, ingested_at)).transform(latest_transactions)
 
 
 # ── stages: each reads and writes the warehouse, times itself and returns a small value ──
@@ -317,16 +311,23 @@ def write_quarantine(
         return stored.filter((F.col("batch_id") == batch_id) & (F.col("dataset") == "transactions")).count()
 
 
-def merge_batch(run: JobRun, paths: dict[str, str], batch: DataFrame, window_days: int) -> dict[str, int]:
-    """MERGE the batch into silver, reading and rewriting only the dates it can touch; the
-    MERGE's figures, with the in-batch duplicates collapsed (and, apart, what it cost)."""
+def merge_batch(run: JobRun, paths: dict[str, str], rows: DataFrame, window_days: int) -> dict[str, int]:
+    """MERGE the batch's valid `rows`, one per transaction_id (its latest version), into silver,
+    reading and rewriting only the dates it can touch; the MERGE's figures, with the in-batch
+    duplicates collapsed (and, apart, what it cost).
+
+    The batch is not cached: the MERGE reads it once (Delta materializes a MERGE's source
+    itself), a first load writes it once, and the scope is read from `rows`, which come from
+    the cached classification.
+    """
     with run.stage("merge_transactions"):
         delta.ensure_table(run.spark, paths[SILVER], TRANSACTIONS, [PARTITION], SILVER_PROPERTIES)
-        scope = merge_scope(run.spark, paths[SILVER], batch, run.counts["rows_valid"], window_days)
+        scope = merge_scope(run.spark, paths[SILVER], rows, run.counts["rows_valid"], window_days)
         merged = delta.upsert(
             run.spark,
             paths[SILVER],
-            batch,
+            # One row per id by construction; the rules proved every field of it.
+            rows.transform(latest_transactions),
             ["transaction_id"],
             newer_transaction_condition(),
             target_filter=scope.target_filter(),
@@ -382,19 +383,20 @@ BROADCAST_IDS_BELOW = 2_000_000
 
 
 def merge_scope(
-    spark: SparkSession, silver_path: str, batch: DataFrame, batch_rows: int, window_days: int
+    spark: SparkSession, silver_path: str, rows: DataFrame, batch_rows: int, window_days: int
 ) -> MergeScope:
-    """Which dates the batch's MERGE must read: its own, and wherever its ids are stored now.
+    """Which dates the batch's MERGE must read: those of its `rows` (every version of an id in
+    the batch, the one it keeps and any it collapses), and wherever its ids are stored now.
 
     The lookup reads silver's `transaction_id` column only (the date is the partition), so it
     costs a fraction of a MERGE over the whole table, and it makes the bound exact: a
     correction whose stored row sits on any date, however old, is found and merged in place.
     """
     current = delta.version(spark, silver_path)
-    batch_dates = tuple(sorted(row[0] for row in batch.select(PARTITION).distinct().collect()))
+    batch_dates = tuple(sorted(row[0] for row in rows.select(PARTITION).distinct().collect()))
     stored_dates: tuple[date, ...] = ()
     if delta.file_count(spark, silver_path) > 0:
-        ids = batch.select("transaction_id")
+        ids = rows.select("transaction_id")
         if batch_rows < BROADCAST_IDS_BELOW:
             ids = F.broadcast(ids)
         stored = (

@@ -31,3 +31,14 @@ def test_latest_per_key_keeps_unique_rows_and_the_newest_of_each_repeated_key(sp
 def test_latest_per_key_without_repeats_is_the_batch(spark: SparkSession) -> None:
     batch = spark.createDataFrame([("x", 1), ("y", 2)], "key string, version int")
     assert_df_equality(latest_per_key(batch, "key", [F.col("version").desc()]).orderBy("key"), batch)
+
+
+def test_latest_per_key_sorts_the_batch_once_after_its_shuffle(spark: SparkSession) -> None:
+    """The session turns off Spark's pre-shuffle group limit (common/spark.py): with keys that
+    rarely repeat it sorted every row a second time and dropped almost none."""
+    batch = spark.createDataFrame([("x", 1), ("x", 2), ("y", 2)], "key string, version int")
+    latest = latest_per_key(batch, "key", [F.col("version").desc()])
+    plan = latest._jdf.queryExecution().executedPlan().toString()
+    assert "WindowGroupLimit" not in plan
+    assert plan.count("Sort [") == 1
+    assert sorted(tuple(r) for r in latest.collect()) == [("x", 2), ("y", 2)]
