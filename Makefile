@@ -59,7 +59,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # Great Expectations must not try to reach the network.
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help check-java check-chromium setup run test lint format package bench bench-warehouse lock lock-wheels wheelhouse clean distclean
+.PHONY: help check-java check-chromium setup run test lint format package bench bench-floor bench-warehouse lock lock-wheels wheelhouse clean distclean
 .PHONY: emr-artifacts deploy cluster submit submit-serverless
 
 help: ## List the targets
@@ -154,6 +154,9 @@ submit-serverless: $(INSTALLED) ## Run JOB on EMR Serverless application APPLICA
 
 bench: setup ## Jobs against the mission's seed scripts: fixed cost (8 MB) and cost per GB (to ~1 GB)
 	$(PY) -m tools.bench --size $(BENCH_SIZE) --rounds $(BENCH_ROUNDS) $(if $(SCALE_CHECK),--scale-check $(SCALE_CHECK))
+
+bench-floor: setup ## The ETL's data plane step by step (parse, rules, dedup, writes) against the seed, per GB
+	$(PY) -m tools.bench_floor --size $(BENCH_SIZE) --rounds $(BENCH_ROUNDS)
 
 bench-warehouse: setup ## Warehouse over daily batches: MERGE cost, files per date, maintenance, a backfill
 	$(PY) -m tools.bench_warehouse --batches $(BENCH_BATCHES) --rows $(BENCH_ROWS)

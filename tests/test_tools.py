@@ -10,8 +10,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
-from tools import generate, local_s3, package
+from tests.golden import TRANSACTION_ETL_TABLES, assert_table_equals, file_name_only, read_expected
+from tools import bench_floor, generate, local_s3, package
 from tools.emr import registry
 
 
@@ -94,3 +96,21 @@ def test_every_job_make_run_runs_takes_the_arguments_it_is_given() -> None:
         module = importlib.import_module(job.module)
         args = module.parse_args([*job.invocation(root="data"), "--dashboard"])
         assert args.dashboard is True, job.name
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_the_floor_plan_writes_the_etl_s_silver_and_gold_rows(
+    spark: SparkSession, fixtures: Path, tmp_path: Path, fmt: str
+) -> None:
+    """`make bench-floor` times the ETL's data plane: its plan must do the job's work, the same
+    rows in silver and gold as the golden first batch (batch ids aside)."""
+    bench_floor.run_plan(fmt, str(fixtures / "transaction_etl" / "batch1"), str(tmp_path))
+    expected_dir = fixtures / "transaction_etl" / "expected" / "after_batch1"
+    for table, folder in (("transactions", "silver"), ("daily_user_totals", "gold")):
+        schema = TRANSACTION_ETL_TABLES[table][1]
+        columns = [f.name for f in schema.fields if f.name != "batch_id"]
+        written = spark.read.format(fmt).load(str(tmp_path / folder)).select(*columns)
+        expected = read_expected(spark, expected_dir / f"{table}.jsonl", schema).select(*columns)
+        if "source_file" in columns:
+            written, expected = file_name_only(written), file_name_only(expected)
+        assert_table_equals(written, expected)
