@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 from collections.abc import Sequence
@@ -66,7 +67,7 @@ def run_plan(step: str, source: str, output: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tools import bench, generate, package
+    from tools import bench, generate
 
     parser = argparse.ArgumentParser(prog="bench_floor", description="The ETL's data plane, step by step.")
     parser.add_argument("--size", type=generate.parse_size, default=generate.parse_size("1GB"), help="large size")
@@ -79,9 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown := sorted(set(steps) - set(STEPS)):
         parser.error(f"unknown steps: {', '.join(unknown)}")
 
-    dist = bench.BENCH_DIR / "dist"
-    package.main(["--dist", str(dist)])
-    archive = dist / f"spark_jobs-{package.version()}.zip"
+    archive = bench.Bench(args.rounds, args.driver_memory).archive  # builds the artifact
     here = Path(__file__).resolve().parent
     out = bench.BENCH_DIR / "out" / "floor"
     sides = ["seed", *steps]
@@ -92,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in sizes:
             for side in sides if round_number % 2 == 0 else sides[::-1]:
                 target = out / side
+                shutil.rmtree(target, ignore_errors=True)  # each run writes new tables, as measured
                 if side == "seed":
                     command = bench.seed_script("transaction_etl.py", data[name], target)
                 else:
