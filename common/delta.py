@@ -141,37 +141,50 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     return DeltaTable.isDeltaTable(spark, path)
 
 
+@dataclass(frozen=True)
+class TableState:
+    """Where a table stands before a write: its latest version and how many data files it has
+    (none: the write is a first load)."""
+
+    version: int
+    files: int
+
+
 def ensure_table(
     spark: SparkSession,
     path: str,
     schema: StructType,
     partition_by: Sequence[str] = (),
     properties: Mapping[str, str] | None = None,
-) -> DeltaTable:
-    """The table at `path`, created empty with `schema` if absent.
+) -> TableState:
+    """The table at `path`, created empty with `schema` if absent; returns its state, which a
+    writer passes on (`upsert`) instead of reading the log again.
 
     Creating before the first load fixes the schema, its NOT NULL columns, the partitioning
-    and table properties (e.g. change data feed) from version 0, whatever writes next.
+    and table properties (e.g. change data feed) from version 0, whatever writes next (a
+    DataFrame write that creates a table makes every column nullable).
     An existing table gets the `properties` it lacks (one metadata commit, only then), so
     tables created by an earlier release pick up new layout settings; a value the table has
     (an owner's longer retention, say) is kept.
     """
     properties = dict(properties or {})
-    if table_exists(spark, path):
-        table = DeltaTable.forPath(spark, path)
-        current = table.detail().select("properties").first()[0] or {}
-        missing = {key: value for key, value in properties.items() if key not in current}
-        if missing:
-            settings = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(missing.items()))
-            with concurrent_writes(path):
-                spark.sql(f"ALTER TABLE delta.`{qualify(spark, path)}` SET TBLPROPERTIES ({settings})")
-        return table
-    builder = DeltaTable.createIfNotExists(spark).location(qualify(spark, path)).addColumns(schema)
-    if partition_by:
-        builder = builder.partitionedBy(*partition_by)
-    for key, value in properties.items():
-        builder = builder.property(key, value)
-    return builder.execute()
+    if not table_exists(spark, path):
+        builder = DeltaTable.createIfNotExists(spark).location(qualify(spark, path)).addColumns(schema)
+        if partition_by:
+            builder = builder.partitionedBy(*partition_by)
+        for key, value in properties.items():
+            builder = builder.property(key, value)
+        builder.execute()
+        # A writer that created it at the same moment is caught by the commit's read version.
+        return TableState(version=0, files=0)
+    detail = DeltaTable.forPath(spark, path).detail().select("properties", "numFiles").first()
+    current = detail["properties"] or {}
+    missing = {key: value for key, value in properties.items() if key not in current}
+    if missing:
+        settings = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(missing.items()))
+        with concurrent_writes(path):
+            spark.sql(f"ALTER TABLE delta.`{qualify(spark, path)}` SET TBLPROPERTIES ({settings})")
+    return TableState(version=version(spark, path), files=int(detail["numFiles"]))
 
 
 def version(spark: SparkSession, path: str) -> int:
@@ -226,7 +239,7 @@ def upsert(
     keys: Sequence[str],
     update_when: str,
     target_filter: str | None = None,
-    expected_version: int | None = None,
+    expected: TableState | None = None,
 ) -> MergeMetrics:
     """MERGE `source` into the table at `path` on `keys`: insert new keys, update a matched
     row only when `update_when` holds (SQL over aliases `t` target and `s` source).
@@ -239,15 +252,17 @@ def upsert(
     `target_filter` (SQL over `t`, e.g. the partitions that can hold a source key) joins the ON
     condition: Delta then reads and rewrites only the files it selects, so the MERGE costs what
     the batch touches, not the table. The caller guarantees that no stored row of a source key
-    lies outside it (else that key would be inserted a second time). `expected_version`: the
-    version that guarantee was established on; a MERGE that read another one (a commit landed
-    in between) stops the run with `ConcurrentWriteError`.
+    lies outside it (else that key would be inserted a second time). `expected`: the table's
+    state (`ensure_table`) that guarantee was established on (its file count is then not read
+    again); a commit that landed since, before the MERGE or during it, stops the run with
+    `ConcurrentWriteError`.
     """
     target = DeltaTable.forPath(spark, path)
     before = version(spark, path)
-    if expected_version is not None and before != expected_version:
-        raise ConcurrentWriteError(concurrent_write_message(path, f"version {before}, expected {expected_version}"))
-    if target.detail().select("numFiles").first()[0] == 0:
+    if expected is not None and before != expected.version:
+        raise ConcurrentWriteError(concurrent_write_message(path, f"version {before}, expected {expected.version}"))
+    files = expected.files if expected is not None else file_count(spark, path)
+    if files == 0:
         return first_load(target, path, source, before)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     if target_filter:
@@ -268,9 +283,9 @@ def upsert(
         return MergeMetrics(version=before, source_rows=source.count(), inserted=0, updated=0)
     if last["operation"] != "MERGE":
         raise JobError(f"expected the MERGE commit at version {last['version']} of {path}, found {last['operation']}")
-    if expected_version is not None and last["readVersion"] != expected_version:
+    if last["readVersion"] != before:
         raise ConcurrentWriteError(
-            concurrent_write_message(path, f"the MERGE read version {last['readVersion']}, expected {expected_version}")
+            concurrent_write_message(path, f"the MERGE read version {last['readVersion']}, expected {before}")
         )
     metrics = last["operationMetrics"] or {}
     return MergeMetrics(

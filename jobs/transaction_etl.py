@@ -273,7 +273,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         merged = merge_batch(run, paths, rows, args.correction_window_days)
         if profiles is not None:
             merge_profiles(run, paths, to_profiles(profiles, batch_id, ingested_at))
-        refreshed = refresh_gold(run, paths)
+        refreshed = refresh_gold(run, paths, merged["version"])
         checks = reconciliation(spark, paths, run.counts, quarantined, merged, refreshed)
         run.reconcile(checks, "tables do not reconcile")
         export_dates = Dates.every() if args.full_export else refreshed[0]
@@ -321,8 +321,8 @@ def merge_batch(run: JobRun, paths: dict[str, str], rows: DataFrame, window_days
     the cached classification.
     """
     with run.stage("merge_transactions"):
-        delta.ensure_table(run.spark, paths[SILVER], TRANSACTIONS, [PARTITION], SILVER_PROPERTIES)
-        scope = merge_scope(run.spark, paths[SILVER], rows, run.counts["rows_valid"], window_days)
+        silver = delta.ensure_table(run.spark, paths[SILVER], TRANSACTIONS, [PARTITION], SILVER_PROPERTIES)
+        scope = merge_scope(run.spark, paths[SILVER], silver, rows, run.counts["rows_valid"], window_days)
         merged = delta.upsert(
             run.spark,
             paths[SILVER],
@@ -331,11 +331,13 @@ def merge_batch(run: JobRun, paths: dict[str, str], rows: DataFrame, window_days
             ["transaction_id"],
             newer_transaction_condition(),
             target_filter=scope.target_filter(),
-            expected_version=scope.version,
+            expected=silver,
         )
     # What the MERGE read: the files on its dates at the version it merged into.
     dates = scope.dates
-    read = 0 if dates.is_none else delta.files_in(run.spark, paths[SILVER], dates.predicate(), scope.version)
+    read = 0
+    if silver.files and not dates.is_none:
+        read = delta.files_in(run.spark, paths[SILVER], dates.predicate(), scope.version)
     run.metric("merge_transactions_cost", {**merged.cost(), "files_read": read, **scope.as_report()})
     collapsed = run.counts["rows_valid"] - merged.source_rows
     return run.metric("merge_transactions", {**merged.as_report(), "duplicates_collapsed": collapsed})
@@ -383,7 +385,12 @@ BROADCAST_IDS_BELOW = 2_000_000
 
 
 def merge_scope(
-    spark: SparkSession, silver_path: str, rows: DataFrame, batch_rows: int, window_days: int
+    spark: SparkSession,
+    silver_path: str,
+    silver: delta.TableState,
+    rows: DataFrame,
+    batch_rows: int,
+    window_days: int,
 ) -> MergeScope:
     """Which dates the batch's MERGE must read: those of its `rows` (every version of an id in
     the batch, the one it keeps and any it collapses), and wherever its ids are stored now.
@@ -392,10 +399,10 @@ def merge_scope(
     costs a fraction of a MERGE over the whole table, and it makes the bound exact: a
     correction whose stored row sits on any date, however old, is found and merged in place.
     """
-    current = delta.version(spark, silver_path)
+    current = silver.version
     batch_dates = tuple(sorted(row[0] for row in rows.select(PARTITION).distinct().collect()))
     stored_dates: tuple[date, ...] = ()
-    if delta.file_count(spark, silver_path) > 0:
+    if silver.files > 0:
         ids = rows.select("transaction_id")
         if batch_rows < BROADCAST_IDS_BELOW:
             ids = F.broadcast(ids)
@@ -414,18 +421,20 @@ def merge_profiles(run: JobRun, paths: dict[str, str], profiles: DataFrame) -> N
     """MERGE the latest profile per user into user_profiles, then check the stored table."""
     with run.stage("merge_profiles"):
         profiles = run.cache(profiles)
-        delta.ensure_table(run.spark, paths[PROFILES], USER_PROFILES, properties=PROFILES_PROPERTIES)
-        merged = delta.upsert(run.spark, paths[PROFILES], profiles, ["user_id"], newer_profile_condition())
+        stored = delta.ensure_table(run.spark, paths[PROFILES], USER_PROFILES, properties=PROFILES_PROPERTIES)
+        merged = delta.upsert(
+            run.spark, paths[PROFILES], profiles, ["user_id"], newer_profile_condition(), expected=stored
+        )
     collapsed = run.report.metrics["profiles"]["rows_valid"] - merged.source_rows
     run.metric("merge_profiles", {**merged.as_report(), "duplicates_collapsed": collapsed})
     run.check(run.cache(read_table(run.spark, paths[PROFILES], "delta")), PROFILES, profile_expectations())
 
 
-def refresh_gold(run: JobRun, paths: dict[str, str]) -> tuple[Dates, DataFrame]:
-    """Refresh daily_user_totals from silver and check the rows it rewrote; returns their dates
-    and those rows (cached for the reconciliation)."""
+def refresh_gold(run: JobRun, paths: dict[str, str], silver_version: int) -> tuple[Dates, DataFrame]:
+    """Refresh daily_user_totals from silver (at the version this run's MERGE left) and check
+    the rows it rewrote; returns their dates and those rows (cached for the reconciliation)."""
     with run.stage("refresh_daily_user_totals"):
-        dates, rebuilt_because = refresh_daily_totals(run.spark, paths[SILVER], paths[GOLD])
+        dates, rebuilt_because = refresh_daily_totals(run.spark, paths[SILVER], paths[GOLD], silver_version)
     refresh: dict[str, Any] = {"dates_refreshed": dates.as_report()}
     if rebuilt_because:
         refresh["rebuilt_because"] = rebuilt_because
@@ -435,9 +444,12 @@ def refresh_gold(run: JobRun, paths: dict[str, str]) -> tuple[Dates, DataFrame]:
     return dates, run.check(written, GOLD, daily_totals_expectations())
 
 
-def refresh_daily_totals(spark: SparkSession, silver_path: str, gold_path: str) -> tuple[Dates, str | None]:
-    """Bring daily_user_totals up to the current silver version; returns the dates rewritten
-    and, when gold was rebuilt whole although it had a record, why.
+def refresh_daily_totals(
+    spark: SparkSession, silver_path: str, gold_path: str, silver_version: int | None = None
+) -> tuple[Dates, str | None]:
+    """Bring daily_user_totals up to silver's `silver_version` (None: its latest, read from the
+    log); returns the dates rewritten and, when gold was rebuilt whole although it had a
+    record, why.
 
     The gold table records in each commit the silver version it reflects, so the dates to
     recompute are those the change feed shows changed since then, whichever run changed them
@@ -446,7 +458,8 @@ def refresh_daily_totals(spark: SparkSession, silver_path: str, gold_path: str) 
     a VACUUM deleted its change data: table maintenance refuses to), gold is rebuilt, and the
     report says why.
     """
-    silver_version = delta.version(spark, silver_path)
+    if silver_version is None:
+        silver_version = delta.version(spark, silver_path)
     built_from = delta.last_source_version(spark, gold_path)
     silver = read_table(spark, silver_path, "delta")
     dates = Dates.every()
@@ -491,8 +504,9 @@ def reconciliation(
 def record_tables(run: JobRun, paths: dict[str, str]) -> None:
     """Each table's path and row count in the report. (Their symlink manifests, for Redshift
     Spectrum and Athena, Delta keeps current on every commit: SYMLINK_MANIFEST.)"""
+    # Every run writes silver, gold and the quarantine; user_profiles exists once a run had profiles.
     for name in (SILVER, GOLD, PROFILES, QUARANTINE):
-        if delta.table_exists(run.spark, paths[name]):
+        if name != PROFILES or delta.table_exists(run.spark, paths[name]):
             run.record_table(name, paths[name], read_table(run.spark, paths[name], "delta").count())
 
 
