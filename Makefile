@@ -59,7 +59,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # Great Expectations must not try to reach the network.
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help check-java check-chromium setup run test lint format package bench bench-floor bench-warehouse lock lock-wheels wheelhouse clean distclean
+.PHONY: help check-java check-chromium setup class-archive run test lint format package bench bench-floor bench-warehouse lock lock-wheels wheelhouse clean distclean
 .PHONY: emr-artifacts deploy cluster submit submit-serverless
 
 help: ## List the targets
@@ -114,7 +114,12 @@ $(ASL_VALIDATOR): tools/asl/package.json tools/asl/package-lock.json
 check-chromium:
 	@tools/check_chromium.sh
 
-test: check-chromium setup package $(ASL_VALIDATOR) ## Run the test suite (local Spark, real Delta and Great Expectations)
+# Once per JDK and set of jars (its name says which): every test JVM then starts without
+# parsing Spark's classes from the jars again. A no-op when it is up to date.
+class-archive: setup ## Record the JVM class archive local drivers map (tools/class_archive.py)
+	$(PY) -m tools.class_archive
+
+test: check-chromium setup package class-archive $(ASL_VALIDATOR) ## Run the test suite (local Spark, real Delta and Great Expectations)
 	$(PY) -m pytest
 
 lint: setup ## ruff check and format check

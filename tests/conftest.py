@@ -19,7 +19,7 @@ from pyspark.sql import SparkSession
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from common.s3 import configure_s3
-from common.spark import build_session
+from common.spark import build_session, class_archive_options
 from tools import package
 from tools.local_s3 import LocalS3
 
@@ -49,7 +49,8 @@ TEST_CONF = {
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
     # The serial collector: no concurrent GC threads competing with the driver for two cores
     # over a 2 GB heap. (The session lives the whole run, so it keeps C2: see tests/submit.py.)
-    "spark.driver.extraJavaOptions": "-XX:+UseSerialGC",
+    # The class archive `make test` builds, when there is one (tools/class_archive.py).
+    "spark.driver.extraJavaOptions": f"-XX:+UseSerialGC {class_archive_options()}".strip(),
 }
 
 

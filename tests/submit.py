@@ -7,13 +7,15 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from common.spark import class_archive_options
 from tools import package, submit
 
 # A test's spark-submit is a JVM that lives a minute on kilobytes: on two cores, C2's compiler
 # threads (code the run ends before it pays back) and G1's concurrent threads take CPU from the
 # job itself. The client compiler alone and the serial collector suit such a short life; a job
-# on EMR keeps the JVM defaults, a long run needs C2.
-SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# on EMR keeps the JVM defaults, a long run needs C2. Each JVM maps the class archive `make
+# test` builds, when there is one (tools/class_archive.py): it starts without parsing the jars.
+SHORT_LIVED_JVM = f"-XX:TieredStopAtLevel=1 -XX:+UseSerialGC {class_archive_options()}".strip()
 TEST_CONF = {
     "spark.sql.shuffle.partitions": "2",
     "spark.ui.enabled": "false",
