@@ -28,7 +28,7 @@ BENCH_BATCHES ?= 60
 BENCH_ROWS ?= 200000
 # Step Functions validator (npm), installed into tools/asl/node_modules by `make test`.
 ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
-# EMR: the deployment root and the cluster (see README, "Running on EMR").
+# EMR: the deployment root and the cluster (see docs/emr-on-ec2.md).
 BUCKET ?=
 RELEASE_LABEL ?= emr-7.12.0
 INSTANCE_TYPE ?= m6i.xlarge

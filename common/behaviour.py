@@ -5,7 +5,7 @@ refund share per user, over a look-back window ending on an as-of date.
       ─ on or before as_of ─> per user ─> behaviour (customer_id = user_id)
     customers ─ left join ─> customers with behaviour (no transaction: documented values)
 
-Definitions (README, "Behaviour features"; `tests/test_behaviour.py` pins each one):
+Definitions (docs/jobs/customer_segmentation.md, "Behaviour features"; `tests/test_behaviour.py` pins each one):
 - the window is the `lookback_days` days ending on `as_of`, both ends included;
   transactions after `as_of` do not exist as far as a run is concerned;
 - a purchase is a transaction with amount > 0, a refund one with amount < 0 (zero: neither);

@@ -32,7 +32,7 @@ SPENDING_SCORE_MIN, SPENDING_SCORE_MAX = 1, 100
 ANNUAL_INCOME_MIN = 0
 
 # Behaviour, per customer, from the warehouse's transactions over the look-back window that
-# ends on the as-of date (see `common.behaviour` and the README for the definitions).
+# ends on the as-of date (see `common.behaviour` and docs/jobs/customer_segmentation.md for the definitions).
 RECENCY_DAYS = "recency_days"  # days from the last purchase day to the as-of date
 FREQUENCY = "frequency"  # days with at least one purchase
 MONETARY = "monetary"  # net spend: purchases minus refunds
@@ -42,7 +42,7 @@ BEHAVIOUR_FEATURES: tuple[str, ...] = (RECENCY_DAYS, FREQUENCY, MONETARY, AVG_BA
 DEFAULT_LOOKBACK_DAYS = 365
 
 # Money is heavy-tailed (a few customers spend thousands of times the median): these features
-# go through a signed log1p before they are standardised (README: "Skewed money").
+# go through a signed log1p before they are standardised (docs/jobs/customer_segmentation.md, "Skewed money").
 LOG_SCALED: tuple[str, ...] = (MONETARY, AVG_BASKET)
 SIGNED_LOG1P = "signed_log1p"
 

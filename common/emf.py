@@ -3,7 +3,7 @@
 CloudWatch Logs turns a log event that is an EMF document into metrics: the `_aws` member
 names the metrics (namespace, dimensions, units) and their values are the document's own
 top-level members. The line goes to the driver's stdout; on EMR Serverless the job run's
-CloudWatch logging delivers it, on EMR on EC2 the CloudWatch agent (README, "Observability").
+CloudWatch logging delivers it, on EMR on EC2 the CloudWatch agent (docs/observability.md).
 Everything else in the line (run id, version, status) is searchable with Logs Insights.
 
 `metrics_line` is pure (a run report dict in, one JSON line out); `emit` prints it.

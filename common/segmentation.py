@@ -15,7 +15,7 @@ demographic one builds exactly the stages it always did, so its segments do not 
 
 Only the numbers are standardised: income in currency units has a spread thousands of times
 the spending score's, so Euclidean KMeans on raw values would cluster on income alone (see
-README). The 0/1 category columns are already on a comparable scale; dividing them by their
+docs/jobs/customer_segmentation.md). The 0/1 category columns are already on a comparable scale; dividing them by their
 own spread would make a rare category (a few per cent of customers) look like a distant
 outlier and give it a segment of its own. They are weighted instead (default 0.5): at full
 weight two customers differing only in gender are sqrt(2) = 1.4 standard deviations apart,
@@ -96,7 +96,7 @@ class FeatureSet:
     demographic_weight: float = 1.0
     behaviour_weight: float = 1.0
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
-    log_money: bool = True  # False only to show what the transform is for (README, tests)
+    log_money: bool = True  # False only to show what the transform is for (docs, tests)
 
     def __post_init__(self) -> None:
         if (

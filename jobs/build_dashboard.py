@@ -26,7 +26,8 @@ from common.logs import get_logger
 JOB = "build_dashboard"
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> JobArgumentParser:
+    """The job's options, as `--help` shows them and its page in docs/jobs/ documents them."""
     parser = JobArgumentParser(
         prog=JOB,
         description=f"Write {DASHBOARD_FILE}, a self-contained page of charts, beside the run report of "
@@ -39,7 +40,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=storage_path,
         help="output root(s) of finished runs (the folders holding run_report.json); local or s3://",
     )
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -102,7 +102,8 @@ def weight(what: str) -> Any:
 category_weight = weight("category")
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> JobArgumentParser:
+    """The job's options, as `--help` shows them and its page in docs/jobs/ documents them."""
     parser = JobArgumentParser(
         prog=JOB,
         description="Train a KMeans customer segmentation on a customer CSV and/or the behaviour in the "
@@ -151,6 +152,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         )
     add_database_argument(parser, JOB)
     add_dashboard_argument(parser)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     require_a_source(parser, args)
     if args.k_range:

@@ -35,7 +35,7 @@ from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, DAILY_ENGAGEMENT, ERROR_PA
 
 JOB = "log_analytics"
 
-# Anomaly detection (see README, "Anomalies"): a window is anomalous when its error rate is
+# Anomaly detection (docs/jobs/log_analytics.md, "Anomalies"): a window is anomalous when its error rate is
 # more than Z robust standard deviations above the median window, and it has enough events
 # for its rate to mean something.
 DEFAULT_Z_THRESHOLD = 3.5
@@ -181,7 +181,8 @@ def error_rate_anomalies(
 # ── the job: read, validate and write at the edges ───────────────────────────────────────
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> JobArgumentParser:
+    """The job's options, as `--help` shows them and its page in docs/jobs/ documents them."""
     parser = JobArgumentParser(
         prog=JOB,
         description="Clean JSON-lines web/app logs and write user activity, error patterns, "
@@ -205,7 +206,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     add_database_argument(parser, JOB)
     add_dashboard_argument(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:

@@ -4,7 +4,7 @@
     rows and totals checked equal before/after) ─ VACUUM (files no version younger than the
     retention needs) ─ <output>/run_report.json (also what tells the next run if it is due)
 
-Run it after the ETL, never while the ETL writes (one writer per table: see the README). It
+Run it after the ETL, never while the ETL writes (one writer per table: docs/warehouse.md). It
 refuses, with one line and before touching anything, a retention that would break the tables'
 time travel window (`delta.deletedFileRetentionDuration`, 7 days) or delete change data the
 gold refresh has not read yet.
@@ -61,7 +61,8 @@ def retain_hours(text: str) -> float:
     return value
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> JobArgumentParser:
+    """The job's options, as `--help` shows them and its page in docs/jobs/ documents them."""
     parser = JobArgumentParser(
         prog=JOB,
         description="Compact the transaction warehouse's small files and VACUUM files no kept version needs, "
@@ -97,7 +98,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="size of the files compaction writes, in MiB",
     )
     add_dashboard_argument(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def last_maintained_version(spark: SparkSession, output: str) -> int | None:

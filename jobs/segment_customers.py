@@ -48,7 +48,8 @@ from schemas.customers import RAW_CUSTOMER
 JOB = "segment_customers"
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> JobArgumentParser:
+    """The job's options, as `--help` shows them and its page in docs/jobs/ documents them."""
     parser = JobArgumentParser(
         prog=JOB,
         description="Score customers with a segmentation model saved by customer_segmentation: write "
@@ -65,6 +66,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_table_format()
     add_database_argument(parser, JOB)
     add_dashboard_argument(parser)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     require_a_source(parser, args)
     return args

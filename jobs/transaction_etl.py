@@ -175,7 +175,8 @@ def to_quarantine(classified: DataFrame, dataset: str, batch_id: str) -> DataFra
 # ── the job: read, validate and write at the edges ───────────────────────────────────────
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> JobArgumentParser:
+    """The job's options, as `--help` shows them and its page in docs/jobs/ documents them."""
     parser = JobArgumentParser(
         prog=JOB,
         description="Load JSON-lines transactions (and user profiles) into Delta tables with MERGE, "
@@ -209,7 +210,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     add_database_argument(parser, JOB)
     add_dashboard_argument(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def default_batch_id(args: argparse.Namespace) -> str:

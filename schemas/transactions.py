@@ -1,6 +1,6 @@
 """Transactions and user profiles: raw line contracts and the warehouse tables built from them.
 
-Money is DecimalType(18, 2) everywhere (see README, "Why decimal, not double").
+Money is DecimalType(18, 2) everywhere (docs/jobs/transaction_etl.md, "Why decimal, not double").
 """
 
 from pyspark.sql.types import (

@@ -9,9 +9,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StructType
 
-from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, DAILY_ENGAGEMENT, ERROR_PATTERNS, USER_ACTIVITY
-from schemas.quarantine import QUARANTINE
-from schemas.transactions import DAILY_USER_TOTALS, ETL_QUARANTINE, TRANSACTIONS, USER_PROFILES
+from schemas.catalog import OUTPUT_TABLES
 from tools.emr import registry
 
 
@@ -42,14 +40,7 @@ def assert_table_equals(actual: DataFrame, expected: DataFrame, approx: bool = F
 # ── the golden cases' table specs and helpers, shared by the per-job golden tests, the
 # end-to-end spark-submit test and the S3 test ──
 
-LOG_ANALYTICS_TABLES = {
-    "user_activity": USER_ACTIVITY,
-    "error_patterns": ERROR_PATTERNS,
-    "activity_windows": ACTIVITY_WINDOWS,
-    "anomalies": ANOMALIES,
-    "daily_engagement": DAILY_ENGAGEMENT,
-    "quarantine": QUARANTINE,
-}
+LOG_ANALYTICS_TABLES = OUTPUT_TABLES["log_analytics"]
 # The golden log fixture's options: hourly windows, scored from 3 events.
 LOG_ANALYTICS_OPTIONS = ("--window-minutes", "60", "--min-window-events", "3")
 
@@ -67,10 +58,7 @@ def without(schema: StructType, *names: str) -> StructType:
 
 # Table -> (contract, columns compared with the golden file: ingestion times vary per run).
 TRANSACTION_ETL_TABLES = {
-    "transactions": (TRANSACTIONS, without(TRANSACTIONS, "ingested_at")),
-    "daily_user_totals": (DAILY_USER_TOTALS, DAILY_USER_TOTALS),
-    "user_profiles": (USER_PROFILES, without(USER_PROFILES, "ingested_at")),
-    "quarantine": (ETL_QUARANTINE, ETL_QUARANTINE),
+    name: (schema, without(schema, "ingested_at")) for name, schema in OUTPUT_TABLES["transaction_etl"].items()
 }
 
 

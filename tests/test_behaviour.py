@@ -1,6 +1,6 @@
 """Behaviour features against values computed by hand on a small warehouse: refunds, several
 purchases on one day, the window's edges, transactions after the as-of date, a customer
-without any transaction and users without a customer row. Each README definition (frequency
+without any transaction and users without a customer row. Each documented definition (frequency
 in purchase days, net spend with refunds in, basket with refunds out) has its own test."""
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from tests import behaviour_population as pop
 from tests.cli import error_line
 
 # Four restarts: Spark's KMeans starts once, and with demographics beside behaviour a single
-# start lands in a poor local optimum for some seeds (README, "Choosing k").
+# start lands in a poor local optimum for some seeds (docs/jobs/customer_segmentation.md, "Choosing k").
 K = ["--k", "4", "--seed", "1", "--max-iter", "20", "--restarts", "4", "--lookback-days", str(pop.LOOKBACK_DAYS)]
 
 
@@ -143,7 +143,7 @@ def test_profiles_show_recency_frequency_and_spend(spark: SparkSession, data, bo
 
 
 def plain_behaviour(data: dict, as_of: dt.date) -> dict[str, dict[str, float]]:
-    """The README's definitions, in plain Python, from the generated transactions."""
+    """The documented definitions, in plain Python, from the generated transactions."""
     per_user: dict[str, list] = defaultdict(list)
     for user, day, amount in in_window(data, as_of):
         per_user[user].append((day, amount))
@@ -222,7 +222,7 @@ def test_scoring_needs_the_inputs_the_model_was_trained_on(spark: SparkSession, 
 
 
 def test_without_the_log_a_few_whales_take_segments_of_their_own(spark: SparkSession, data) -> None:
-    """The README's case for the log: on raw money the whales (3 % of users) stand so far from
+    """The documented case for the log: on raw money the whales (3 % of users) stand so far from
     everyone that KMeans spends a segment on them and merges two real groups instead."""
     window = Window(pop.AS_OF, pop.LOOKBACK_DAYS)
     users = derive_behaviour(read_transactions(spark, str(data["root"] / "warehouse")), window).cache()

@@ -7,7 +7,7 @@
 Generates (once, cached under --work-dir) one JSON-lines batch per day: that day's new
 transactions plus ~1 % corrections of transactions up to 30 days old (a share of them moving
 to another day), and loads them one by one with the transaction ETL, running table
-maintenance after each batch as the README says (`maintain_tables --every-batches N`: it works
+maintenance after each batch as docs/jobs/maintain_tables.md says (`maintain_tables --every-batches N`: it works
 every Nth batch). Per batch it prints the ETL's seconds, the MERGE's own metrics (rows copied,
 files read / rewritten / added), silver's total files and the most files any date has.
 

@@ -9,7 +9,7 @@ fall behind.
 
 Paths are templates: `{root}` is a data root, the deployment root given as BUCKET on EMR (for
 example `s3://my-bucket/spark-jobs`) or a local folder (`make run` uses data/), so one registry
-serves every bucket, environment and laptop. Data layout under the root (the README documents
+serves every bucket, environment and laptop. Data layout under the root (docs/emr-on-ec2.md documents
 it for the people who load the inputs):
 
     {root}/input/<dataset>/...      inputs the jobs read (logs, transactions, profiles,

@@ -3,7 +3,7 @@
 The same artifact as on EMR on EC2 (the zip on `--py-files`, the entrypoints, the registry's
 arguments), run on an EMR Serverless 7.x application whose image is ours: EMR Serverless 7.x
 images ship Python 3.9, so `serverless/Dockerfile` builds one from the EMR Serverless base image
-with Python 3.11 and the cluster requirements (see the README for building and registering it).
+with Python 3.11 and the cluster requirements (see docs/emr-serverless.md for building and registering it).
 
     create-application.json          CreateApplication: release label, architecture, image,
                                      maximum capacity, auto-start and auto-stop
