@@ -13,10 +13,10 @@ time (see `concurrent_writes`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,12 +28,13 @@ from delta import exceptions as delta_exceptions
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import StructField, StructType
 
 from common.errors import JobError
-from common.fs import qualify
+from common.fs import delete_path, join_path, qualify
 from common.spark import session_conf
 from common.sql import in_predicate, string_literal
+from common.version import __version__
 
 # Commit metadata key under which a derived table records the source version it reflects.
 SOURCE_VERSION_KEY = "source_version"
@@ -41,10 +42,20 @@ SOURCE_VERSION_KEY = "source_version"
 # Table properties of the warehouse's tables.
 OPTIMIZE_WRITE = "delta.autoOptimize.optimizeWrite"
 # Delta rewrites `_symlink_format_manifest/` of the partitions a commit touched, on every commit
-# (incrementally; the first commit after enabling writes it whole). Incompatible with deletion
-# vectors, which is why the tables do not use them.
+# (incrementally; the first commit after enabling writes it whole), for engines that read a table
+# through manifests (Redshift Spectrum). Delta refuses it together with deletion vectors.
 SYMLINK_MANIFEST = "delta.compatibility.symlinkFormatManifest.enabled"
+MANIFEST_DIR = "_symlink_format_manifest"
+# A MERGE, UPDATE or DELETE marks the rows it replaces in a small deletion vector file instead of
+# rewriting every data file holding one (copy-on-write): a correction costs the rows it changes,
+# not the dates it touches. Readers apply the vectors (Spark, Athena engine 3, delta-rs through
+# DataFusion); maintenance purges them (`compact`).
+DELETION_VECTORS = "delta.enableDeletionVectors"
 CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
+# Recorded in every table's properties by `ensure_table`: the digest of the contract (columns,
+# types, partitioning) the table was last brought to, and the release that did it.
+CONTRACT = "spark_jobs.contract"
+CONTRACT_RELEASE = "spark_jobs.release"
 # How long files a commit removed stay on storage (VACUUM deletes them after): the time travel
 # window. And how long the log keeps commits (cleaned up at checkpoints): the change feed and
 # the history reach back at most that far.
@@ -150,26 +161,72 @@ class TableState:
     files: int
 
 
+def contract_digest(schema: StructType, partition_by: Sequence[str] = ()) -> str:
+    """A short digest of a table's contract: its columns, their types and its partitioning."""
+    columns = [(f.name, f.dataType.simpleString()) for f in schema.fields]
+    return hashlib.sha256(json.dumps([columns, list(partition_by)]).encode()).hexdigest()[:16]
+
+
+def columns_to_add(
+    name: str, current: StructType, current_partitions: Sequence[str], schema: StructType, partition_by: Sequence[str]
+) -> list[StructField]:
+    """The contract's columns the table lacks, to be added; a change no added column can make
+    (a column dropped or renamed, a type changed, a NOT NULL column added to stored rows, other
+    partitioning) is a `JobError` naming the table and the column: it needs a rebuild."""
+    wanted = {f.name: f for f in schema.fields}
+    stored = {f.name: f for f in current.fields}
+    for column in stored:
+        if column not in wanted:
+            raise JobError(
+                f"table {name} has a column {column} its contract does not: a dropped or renamed column needs a rebuild"
+            )
+        was, becomes = stored[column].dataType.simpleString(), wanted[column].dataType.simpleString()
+        if was != becomes:
+            raise JobError(
+                f"table {name}: column {column} is {was}, its contract says {becomes}: a type change needs a rebuild"
+            )
+    if list(current_partitions) != list(partition_by):
+        raise JobError(
+            f"table {name} is partitioned by {list(current_partitions)}, its contract by {list(partition_by)}: "
+            "a partitioning change needs a rebuild"
+        )
+    added = [f for f in schema.fields if f.name not in stored]
+    for field in added:
+        if not field.nullable:
+            raise JobError(
+                f"table {name}: column {field.name} is NOT NULL in its contract and cannot be added to stored rows"
+            )
+    return added
+
+
 def ensure_table(
     spark: SparkSession,
     path: str,
     schema: StructType,
     partition_by: Sequence[str] = (),
     properties: Mapping[str, str] | None = None,
+    retired: Sequence[str] = (),
 ) -> TableState:
-    """The table at `path`, created empty with `schema` if absent; returns its state, which a
-    writer passes on (`upsert`) instead of reading the log again.
+    """The table at `path`, created empty with `schema` if absent, else brought to its contract;
+    returns its state, which a writer passes on (`upsert`) instead of reading the log again.
 
     Creating before the first load fixes the schema, its NOT NULL columns, the partitioning
     and table properties (e.g. change data feed) from version 0, whatever writes next (a
     DataFrame write that creates a table makes every column nullable).
-    An existing table gets the `properties` it lacks (one metadata commit, only then), so
-    tables created by an earlier release pick up new layout settings; a value the table has
-    (an owner's longer retention, say) is kept.
+
+    The one place tables evolve: `schema` (from schemas/) is the truth. A table an earlier
+    release wrote gets the nullable columns it lacks (`columns_to_add`; anything else stops the
+    run), loses the `retired` properties (retiring the symlink manifest also deletes its
+    manifests, which would otherwise name files a reader must no longer read), and gets the
+    `properties` it lacks, in that order (Delta accepts deletion vectors only once the manifest
+    is off); a value the table has (an owner's longer retention, say) is kept. The contract's
+    digest is recorded (`CONTRACT`), so a table already on it costs no schema comparison.
     """
-    properties = dict(properties or {})
+    digest = contract_digest(schema, partition_by)
+    properties = {**(properties or {}), CONTRACT: digest, CONTRACT_RELEASE: __version__}
+    location = qualify(spark, path)
     if not table_exists(spark, path):
-        builder = DeltaTable.createIfNotExists(spark).location(qualify(spark, path)).addColumns(schema)
+        builder = DeltaTable.createIfNotExists(spark).location(location).addColumns(schema)
         if partition_by:
             builder = builder.partitionedBy(*partition_by)
         for key, value in properties.items():
@@ -177,13 +234,28 @@ def ensure_table(
         builder.execute()
         # A writer that created it at the same moment is caught by the commit's read version.
         return TableState(version=0, files=0)
-    detail = DeltaTable.forPath(spark, path).detail().select("properties", "numFiles").first()
+    table = DeltaTable.forPath(spark, path)
+    detail = table.detail().select("properties", "numFiles", "partitionColumns").first()
     current = detail["properties"] or {}
-    missing = {key: value for key, value in properties.items() if key not in current}
-    if missing:
-        settings = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(missing.items()))
-        with concurrent_writes(path):
-            spark.sql(f"ALTER TABLE delta.`{qualify(spark, path)}` SET TBLPROPERTIES ({settings})")
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    with concurrent_writes(path):
+        if current.get(CONTRACT) != digest:
+            added = columns_to_add(name, table.toDF().schema, detail["partitionColumns"], schema, partition_by)
+            if added:
+                columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in added)
+                spark.sql(f"ALTER TABLE delta.`{location}` ADD COLUMNS ({columns})")
+        unset = sorted(key for key in retired if key in current)
+        if unset:
+            keys = ", ".join(f"'{key}'" for key in unset)
+            spark.sql(f"ALTER TABLE delta.`{location}` UNSET TBLPROPERTIES IF EXISTS ({keys})")
+            if SYMLINK_MANIFEST in unset:
+                delete_path(spark, join_path(path, MANIFEST_DIR))
+        missing = {key: value for key, value in properties.items() if key not in current}
+        if current.get(CONTRACT) != digest:
+            missing.update({CONTRACT: digest, CONTRACT_RELEASE: __version__})
+        if missing:
+            settings = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(missing.items()))
+            spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES ({settings})")
     return TableState(version=version(spark, path), files=int(detail["numFiles"]))
 
 
@@ -200,10 +272,12 @@ class MergeMetrics:
     source_rows: int
     inserted: int
     updated: int
-    # What it cost: target rows rewritten unchanged (copy-on-write), target files it read
-    # after pruning (the commit does not record it: `files_in` counts them), and files it
-    # removed and added.
+    # What it cost: target rows rewritten unchanged (copy-on-write; none on a table with
+    # deletion vectors, which marks the replaced rows instead), the deletion vectors it wrote,
+    # target files it read after pruning (the commit does not record it: `files_in` counts
+    # them), and files it removed and added.
     copied: int = 0
+    deletion_vectors_added: int = 0
     files_read: int = 0
     files_removed: int = 0
     files_added: int = 0
@@ -226,6 +300,7 @@ class MergeMetrics:
         """What the MERGE read and rewrote: the figures that must follow the batch, not the table."""
         return {
             "rows_copied": self.copied,
+            "deletion_vectors_added": self.deletion_vectors_added,
             "files_read": self.files_read,
             "files_removed": self.files_removed,
             "files_added": self.files_added,
@@ -294,6 +369,7 @@ def upsert(
         inserted=int(metrics.get("numTargetRowsInserted", 0)),
         updated=int(metrics.get("numTargetRowsUpdated", 0)),
         copied=int(metrics.get("numTargetRowsCopied", 0)),
+        deletion_vectors_added=int(metrics.get("numTargetDeletionVectorsAdded", 0)),
         files_removed=int(metrics.get("numTargetFilesRemoved", 0)),
         files_added=int(metrics.get("numTargetFilesAdded", 0)),
     )
@@ -441,16 +517,42 @@ def file_count(spark: SparkSession, path: str) -> int:
     return int(DeltaTable.forPath(spark, path).detail().select("numFiles").first()[0])
 
 
+@dataclass(frozen=True)
+class PartitionFiles:
+    """One partition's data files in a table's current version, and how many of them carry a
+    deletion vector (rows a MERGE or DELETE replaced, still in the file until purged)."""
+
+    files: int
+    with_deletion_vectors: int = 0
+
+
+def file_layout(spark: SparkSession, path: str) -> dict[str, PartitionFiles]:
+    """Per partition directory (relative to the table, e.g. `transaction_date=2024-01-05`; `""`
+    when not partitioned), its data files and those with a deletion vector, from the add actions
+    of the latest snapshot: no data file is opened, whatever the table's size.
+
+    Delta's Python API has no view of the add actions, so this asks the JVM's DeltaLog (Delta
+    3.3's `update(stalenessAcceptable, checkIfUpdatedSinceTs, catalogTableOpt)`).
+    """
+    jvm = spark._jvm
+    log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, qualify(spark, path))
+    snapshot = log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty())
+    adds = DataFrame(snapshot.allFiles().toDF(), spark)
+    rows = (
+        adds.select(
+            F.regexp_extract("path", r"^(.*)/[^/]*$", 1).alias("directory"),
+            F.col("deletionVector").isNotNull().cast("int").alias("vector"),
+        )
+        .groupBy("directory")
+        .agg(F.count("*").alias("files"), F.sum("vector").alias("vectors"))
+        .collect()
+    )
+    return {row["directory"]: PartitionFiles(int(row["files"]), int(row["vectors"] or 0)) for row in rows}
+
+
 def files_per_partition(spark: SparkSession, path: str) -> dict[str, int]:
-    """Data files of the current version per partition directory (relative to the table, e.g.
-    `transaction_date=2024-01-05`; `""` when not partitioned), from the log's file list after
-    reconstructing the snapshot: no data file is opened, whatever the table's size."""
-    root = qualify(spark, path).rstrip("/")
-    counts: Counter[str] = Counter()
-    for uri in spark.read.format("delta").load(path).inputFiles():
-        parent = uri.rsplit("/", 1)[0]
-        counts[parent[len(root) + 1 :] if parent.startswith(root + "/") else ""] += 1
-    return dict(counts)
+    """Data files of the current version per partition directory (`file_layout`)."""
+    return {directory: part.files for directory, part in file_layout(spark, path).items()}
 
 
 def max_files_per_partition(spark: SparkSession, path: str) -> int:
@@ -509,6 +611,7 @@ class Compaction:
     files_added: int
     partitions_optimized: int
     max_files_per_partition: int
+    deletion_vectors_purged: int = 0
 
     def as_report(self) -> dict[str, int]:
         return {
@@ -518,45 +621,70 @@ class Compaction:
             "files_added": self.files_added,
             "partitions_optimized": self.partitions_optimized,
             "max_files_per_partition": self.max_files_per_partition,
+            "deletion_vectors_purged": self.deletion_vectors_purged,
         }
 
 
-def crowded_partitions(layout: Mapping[str, int]) -> list[str]:
-    """Partition directories of a `files_per_partition` layout holding more than one data
-    file: the only ones compaction can change."""
-    return sorted(directory for directory, files in layout.items() if files > 1)
+def crowded_partitions(layout: Mapping[str, PartitionFiles]) -> list[str]:
+    """Partition directories of a `file_layout` holding more than one data file: the ones
+    bin-packing can change."""
+    return sorted(directory for directory, part in layout.items() if part.files > 1)
 
 
-def compact(
-    spark: SparkSession, path: str, where: str | None = None, before: Mapping[str, int] | None = None
-) -> Compaction:
-    """OPTIMIZE (bin-packing): rewrite each partition's files smaller than the target size
-    (`use_target_file_size`) into files of about that size, in the partitions `where` selects
-    (None: all); `before` is the table's `files_per_partition` if the caller has it. A
-    data-neutral commit (`dataChange=false`): the change data feed and its readers ignore it,
-    and the files it replaces stay for time travel until VACUUM removes them after the
-    retention period."""
-    before = files_per_partition(spark, path) if before is None else before
-    builder = DeltaTable.forPath(spark, path).optimize()
-    if where:
-        builder = builder.where(where)
+def partitions_with_deletion_vectors(layout: Mapping[str, PartitionFiles]) -> list[str]:
+    """Partition directories of a `file_layout` with a file carrying a deletion vector."""
+    return sorted(directory for directory, part in layout.items() if part.with_deletion_vectors)
+
+
+def partitions_to_rewrite(layout: Mapping[str, PartitionFiles]) -> list[str]:
+    """What `compact` rewrites: partitions with several files or any deletion vector."""
+    return sorted({*crowded_partitions(layout), *partitions_with_deletion_vectors(layout)})
+
+
+def compact(spark: SparkSession, path: str, layout: Mapping[str, PartitionFiles] | None = None) -> Compaction:
+    """Rewrite the partitions `partitions_to_rewrite` selects (`layout`: the table's
+    `file_layout`, if the caller has it): OPTIMIZE bin-packs each crowded partition's files
+    smaller than the target size (`use_target_file_size`) into files of about that size, then
+    `REORG ... APPLY (PURGE)` rewrites every file still carrying a deletion vector without the
+    rows it marks. Data-neutral commits (`dataChange=false`): the change data feed and its
+    readers ignore them, and the files they replace stay for time travel until VACUUM removes
+    them after the retention period."""
+    layout = file_layout(spark, path) if layout is None else layout
+    crowded = crowded_partitions(layout)
+    with_vectors = partitions_with_deletion_vectors(layout)
+    results = []
     with concurrent_writes(path):
-        row = builder.executeCompaction().select("metrics.*").first()
-    after = files_per_partition(spark, path)
+        if crowded:
+            builder = DeltaTable.forPath(spark, path).optimize()
+            where = partition_predicate(crowded)
+            if where:
+                builder = builder.where(where)
+            results.append(builder.executeCompaction().select("metrics.*").first())
+        if with_vectors:
+            where = partition_predicate(with_vectors)
+            clause = f" WHERE {where}" if where else ""
+            reorg = spark.sql(f"REORG TABLE delta.`{qualify(spark, path)}`{clause} APPLY (PURGE)")
+            results.append(reorg.select("metrics.*").first())
+    after = file_layout(spark, path) if results else layout
     return Compaction(
-        files_before=sum(before.values()),
-        files_after=sum(after.values()),
-        files_removed=int(row["numFilesRemoved"] or 0),
-        files_added=int(row["numFilesAdded"] or 0),
-        partitions_optimized=int(row["partitionsOptimized"] or 0),
-        max_files_per_partition=max(after.values(), default=0),
+        files_before=sum(part.files for part in layout.values()),
+        files_after=sum(part.files for part in after.values()),
+        files_removed=sum(int(row["numFilesRemoved"] or 0) for row in results),
+        files_added=sum(int(row["numFilesAdded"] or 0) for row in results),
+        partitions_optimized=len(partitions_to_rewrite(layout)) if results else 0,
+        max_files_per_partition=max((part.files for part in after.values()), default=0),
+        deletion_vectors_purged=sum(
+            int(row["deletionVectorStats"]["numDeletionVectorsRemoved"] or 0)
+            for row in results
+            if row["deletionVectorStats"] is not None
+        ),
     )
 
 
-def no_compaction(layout: Mapping[str, int]) -> Compaction:
-    """What `compact` reports for a table (its `files_per_partition` layout) left as it is."""
-    files = sum(layout.values())
-    return Compaction(files, files, 0, 0, 0, max(layout.values(), default=0))
+def no_compaction(layout: Mapping[str, PartitionFiles]) -> Compaction:
+    """What `compact` reports for a table (its `file_layout`) left as it is."""
+    files = sum(part.files for part in layout.values())
+    return Compaction(files, files, 0, 0, 0, max((part.files for part in layout.values()), default=0))
 
 
 # LITE finds what to delete in the log's commits since the last VACUUM; FULL lists every file

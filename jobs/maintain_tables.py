@@ -129,21 +129,21 @@ def table_totals(spark: SparkSession, path: str, sums: Sequence[str], where: str
 
 
 def compact_checked(spark: SparkSession, path: str, name: str, sums: Sequence[str]) -> tuple[delta.Compaction, dict]:
-    """Compact the partitions that hold more than one file, their row count and sums compared
-    before and after (a difference stops the run); the other partitions compaction would leave
-    as they are, so neither they nor their rows are read. Returns what it did and the totals
-    it checked (empty when no partition needed it)."""
-    layout = delta.files_per_partition(spark, path)
-    crowded = delta.crowded_partitions(layout)
-    if not crowded:
+    """Rewrite the partitions that hold more than one file or a deletion vector, their row count
+    and sums compared before and after (a difference stops the run); the other partitions
+    compaction would leave as they are, so neither they nor their rows are read. Returns what it
+    did and the totals it checked (empty when no partition needed it)."""
+    layout = delta.file_layout(spark, path)
+    rewritten = delta.partitions_to_rewrite(layout)
+    if not rewritten:
         return delta.no_compaction(layout), {}
-    where = delta.partition_predicate(crowded)
+    where = delta.partition_predicate(rewritten)
     before = table_totals(spark, path, sums, where)
-    compaction = delta.compact(spark, path, where, before=layout)
+    compaction = delta.compact(spark, path, layout)
     after = table_totals(spark, path, sums, where)
     if before != after:
         raise ValidationError(f"compaction of {name} changed its totals: {before} -> {after}")
-    return compaction, {"partitions": len(crowded), **after}
+    return compaction, {"partitions": len(rewritten), **after}
 
 
 def pending_reader(spark: SparkSession, paths: dict[str, str]) -> tuple[str, int] | None:

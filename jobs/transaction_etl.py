@@ -6,12 +6,13 @@ export Redshift loads (the mission's "ETL Pipelines with Amazon EMR").
     transactions' change feed ─> dates touched ─> daily_user_totals (replaceWhere those dates)
     profile lines ─> classify ─> latest per user_id ─ MERGE ─> user_profiles
     then: Parquet export + COPY manifests + SQL for Redshift, and run_report.json, written
-    last: the run's completion marker. Delta keeps each table's symlink manifest (Spectrum,
-    Athena) current on every commit, for the partitions the commit touched.
+    last: the run's completion marker. Delta keeps the symlink manifests of gold and the
+    profiles (Redshift Spectrum) current on every commit, for the partitions it touched.
 
-The MERGE costs what the batch touches: it reads and rewrites only the dates of the batch and
-the dates its ids are stored on (found by a scan of silver's transaction_id alone), so a
-correction that moves a transaction to another day can never leave a second copy behind.
+The MERGE costs what the batch touches: it reads only the dates of the batch and the dates its
+ids are stored on (found by a scan of silver's transaction_id alone), so a correction that moves
+a transaction to another day can never leave a second copy behind; silver's deletion vectors
+mark the rows a correction replaces instead of rewriting their dates' files.
 
 spark-submit --py-files dist/spark_jobs-<version>.zip jobs/transaction_etl.py --transactions ... --warehouse ...
 python -m jobs.transaction_etl --help
@@ -77,7 +78,15 @@ SILVER, GOLD, PROFILES, QUARANTINE, EXPORT = (
 )
 PARTITION = "transaction_date"
 # The change data feed tells the gold refresh which dates a MERGE touched, old dates included.
-SILVER_PROPERTIES = {delta.CHANGE_DATA_FEED: "true", **delta.layout_properties()}
+# Deletion vectors let a correction replace its rows without rewriting their dates' files; they
+# rule out the symlink manifest (Athena reads silver natively as Delta, Redshift loads the
+# export), which a silver table of an earlier release had: `ensure_table` retires it.
+SILVER_PROPERTIES = {
+    delta.CHANGE_DATA_FEED: "true",
+    delta.DELETION_VECTORS: "true",
+    **delta.layout_properties(manifest=False),
+}
+SILVER_RETIRED = (delta.SYMLINK_MANIFEST,)
 GOLD_PROPERTIES = delta.layout_properties()
 PROFILES_PROPERTIES = delta.layout_properties()
 QUARANTINE_PROPERTIES = delta.layout_properties(manifest=False)
@@ -326,7 +335,9 @@ def merge_batch(run: JobRun, paths: dict[str, str], rows: DataFrame, window_days
     the cached classification.
     """
     with run.stage("merge_transactions"):
-        silver = delta.ensure_table(run.spark, paths[SILVER], TRANSACTIONS, [PARTITION], SILVER_PROPERTIES)
+        silver = delta.ensure_table(
+            run.spark, paths[SILVER], TRANSACTIONS, [PARTITION], SILVER_PROPERTIES, retired=SILVER_RETIRED
+        )
         scope = merge_scope(run.spark, paths[SILVER], silver, rows, run.counts["rows_valid"], window_days)
         merged = delta.upsert(
             run.spark,
@@ -507,8 +518,7 @@ def reconciliation(
 
 
 def record_tables(run: JobRun, paths: dict[str, str]) -> None:
-    """Each table's path and row count in the report. (Their symlink manifests, for Redshift
-    Spectrum and Athena, Delta keeps current on every commit: SYMLINK_MANIFEST.)"""
+    """Each table's path and row count in the report."""
     # Every run writes silver, gold and the quarantine; user_profiles exists once a run had profiles.
     for name in (SILVER, GOLD, PROFILES, QUARANTINE):
         if name != PROFILES or delta.table_exists(run.spark, paths[name]):

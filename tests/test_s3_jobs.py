@@ -114,8 +114,10 @@ def transaction_etl_exports(output: str, written: dict[str, bytes]) -> None:
         }
         assert listed == on_s3 and listed, table
         assert f"FROM '{output}/redshift/{table}.manifest'" in written[f"{root}/redshift/load_{table}.sql"].decode()
-    # one manifest per partition (10-31 .. 11-04), one for the unpartitioned profiles
-    for table, manifests in (("transactions", 5), ("daily_user_totals", 5), ("user_profiles", 1)):
+    # one manifest per partition (10-31 .. 11-04), one for the unpartitioned profiles; silver
+    # has deletion vectors instead
+    assert not [key for key in written if key.startswith(f"{root}/transactions/_symlink_format_manifest/")]
+    for table, manifests in (("daily_user_totals", 5), ("user_profiles", 1)):
         prefix = f"{root}/{table}/_symlink_format_manifest/"
         found = [key for key in written if key.startswith(prefix) and key.endswith("/manifest")]
         assert len(found) == manifests, (table, found)

@@ -115,3 +115,17 @@ def test_the_floor_plan_writes_the_etl_s_silver_and_gold_rows(
         if "source_file" in columns:
             written, expected = file_name_only(written), file_name_only(expected)
         assert_table_equals(written, expected)
+
+
+def test_the_warehouse_bench_compares_a_late_maintenance_cycle_with_the_first_full_one() -> None:
+    from tools import bench_warehouse
+
+    assert bench_warehouse.cycles(60, 7, 30) == (range(29, 36), range(54, 61))
+    assert bench_warehouse.cycles(41, 7, 30) is None  # the last cycle would overlap the reference
+    batch = {"rows_updated": 10, "rows_copied": 0, "files_read": 30, "etl_seconds": 40.0, "maintained": False}
+    batches = [{**batch, "batch": n, "max_files_per_date": 1} for n in range(1, 61)]
+    batches[-1] |= {"rows_copied": 11, "files_read": 60, "gold_equals_silver": True}
+    verdict = bench_warehouse.verdicts(batches, None)
+    assert verdict["rows_copied_at_most_rows_updated"] == {"batches_over": [60], "ok": False}
+    assert verdict["files_read_last_cycle_over_reference"]["ratio"] == round((6 * 30 + 60) / 7 / 30, 2)
+    assert verdict["etl_seconds_last_cycle_over_reference"]["ok"] is True

@@ -302,3 +302,68 @@ def test_a_second_writer_racing_a_batch_stops_it_with_one_line_and_a_rerun_conve
     stored = {r["transaction_id"]: r["transaction_date"] for r in silver(spark, warehouse).collect()}
     assert stored == {"a": START + timedelta(days=1), "b": START, "c": START, "e": START}
     gold_equals_silver_aggregate(spark, warehouse)
+
+
+def test_a_correction_marks_the_rows_it_replaces_and_maintenance_purges_the_marks(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Silver has deletion vectors: a MERGE writes the corrected rows and marks the versions they
+    replace, copying no unchanged row of their dates; maintenance then rewrites those dates."""
+    warehouse = tmp_path / "warehouse"
+    d = [START + timedelta(days=i) for i in range(3)]
+    etl(spark, write_batch(tmp_path / "b1", [(f"t{i}", f"u{i % 4}", d[i % 3], "3.00") for i in range(60)]), warehouse)
+    # t0 corrected on its day, t1 moved from day 1 to day 2, t100 new.
+    corrections = [("t0", "u0", d[0], "4.00"), ("t1", "u1", d[2], "5.00"), ("t100", "u9", d[2], "6.00")]
+    report = etl(spark, write_batch(tmp_path / "b2", corrections), warehouse)
+
+    merged, cost = report["metrics"]["merge_transactions"], report["metrics"]["merge_transactions_cost"]
+    assert (merged["inserted"], merged["updated"]) == (1, 2)
+    assert cost["rows_copied"] == 0 <= merged["updated"]
+    assert cost["deletion_vectors_added"] == 2  # the files of day 0 and day 1
+    assert cost["files_removed"] == 0
+    path = str(warehouse / "transactions")
+    assert delta.partitions_with_deletion_vectors(delta.file_layout(spark, path)) == [
+        f"transaction_date={d[0]}",
+        f"transaction_date={d[1]}",
+    ]
+    gold_equals_silver_aggregate(spark, warehouse)
+    before = sorted(map(tuple, silver(spark, warehouse).collect()))
+    assert len(before) == 61
+
+    assert maintain(warehouse) == (0, [])
+
+    layout = delta.file_layout(spark, path)
+    assert all(part == delta.PartitionFiles(files=1) for part in layout.values()), layout
+    assert sorted(map(tuple, silver(spark, warehouse).collect())) == before
+    metrics = json.loads((warehouse.parent / "maint" / "run_report.json").read_text())["metrics"]["transactions"]
+    assert metrics["deletion_vectors_purged"] == 2
+    assert metrics["compacted_totals"] == {"partitions": 3, "rows": 61, "amount": "189.00"}
+
+
+def test_a_silver_table_of_the_previous_release_moves_to_deletion_vectors_on_the_next_run(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Silver as the previous release wrote it (symlink manifest, copy-on-write, no contract
+    recorded): the next ETL run retires the manifest, enables deletion vectors and merges
+    without copying."""
+    warehouse = tmp_path / "warehouse"
+    d = [START + timedelta(days=i) for i in range(2)]
+    previous = {delta.CHANGE_DATA_FEED: "true", **delta.layout_properties(manifest=True)}
+    with monkeypatch.context() as patched:
+        patched.setattr(transaction_etl, "SILVER_PROPERTIES", previous)
+        patched.setattr(transaction_etl, "SILVER_RETIRED", ())
+        etl(spark, write_batch(tmp_path / "b1", [(f"t{i}", "u1", d[i % 2], "1.00") for i in range(10)]), warehouse)
+    path = str(warehouse / "transactions")
+    spark.sql(f"ALTER TABLE delta.`{path}` UNSET TBLPROPERTIES ('{delta.CONTRACT}', '{delta.CONTRACT_RELEASE}')")
+    assert (warehouse / "transactions" / delta.MANIFEST_DIR).is_dir()
+
+    report = etl(spark, write_batch(tmp_path / "b2", [("t0", "u1", d[0], "2.00")]), warehouse)
+
+    properties = delta.table_properties(spark, path)
+    assert properties[delta.DELETION_VECTORS] == "true" and delta.SYMLINK_MANIFEST not in properties
+    assert properties[delta.CONTRACT] == delta.contract_digest(TRANSACTIONS, ["transaction_date"])
+    assert not (warehouse / "transactions" / delta.MANIFEST_DIR).exists()
+    assert (warehouse / "daily_user_totals" / delta.MANIFEST_DIR).is_dir()  # gold keeps its manifest
+    assert report["metrics"]["merge_transactions"]["updated"] == 1
+    assert report["metrics"]["merge_transactions_cost"]["rows_copied"] == 0
+    gold_equals_silver_aggregate(spark, warehouse)

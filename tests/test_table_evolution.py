@@ -1,0 +1,123 @@
+"""Tables evolve in one place, `common.delta.ensure_table`: the contract in schemas/ is the truth.
+
+A table an earlier release wrote gets the nullable columns and properties it lacks and loses
+the retired ones, the contract it was brought to is recorded, and a change no added column can
+make stops the run with one line naming the table and the column. Real Delta tables.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
+
+from common import delta
+from common.errors import JobError
+
+OLD = StructType([StructField("id", StringType(), False), StructField("day", StringType())])
+NEW = StructType([*OLD.fields, StructField("note", StringType())])
+
+
+def written_by_an_earlier_release(spark: SparkSession, path: str, properties: dict[str, str] | None = None) -> None:
+    """A table as an earlier release left it: its old columns, properties and rows, no contract
+    recorded."""
+    delta.ensure_table(spark, path, OLD, ["day"], properties)
+    spark.createDataFrame([("a", "d1"), ("b", "d2")], OLD).write.format("delta").mode("append").save(path)
+    spark.sql(f"ALTER TABLE delta.`{path}` UNSET TBLPROPERTIES ('{delta.CONTRACT}', '{delta.CONTRACT_RELEASE}')")
+
+
+def test_a_new_nullable_column_is_added_and_the_contract_recorded_once(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    written_by_an_earlier_release(spark, path)
+
+    state = delta.ensure_table(spark, path, NEW, ["day"])
+
+    table = spark.read.format("delta").load(path)
+    assert table.columns == ["id", "day", "note"]
+    assert sorted(map(tuple, table.collect())) == [("a", "d1", None), ("b", "d2", None)]
+    properties = delta.table_properties(spark, path)
+    assert properties[delta.CONTRACT] == delta.contract_digest(NEW, ["day"])
+    assert state.files == 2
+    # On its contract already: nothing to compare, nothing committed.
+    assert delta.ensure_table(spark, path, NEW, ["day"]) == delta.TableState(version=state.version, files=2)
+
+
+@pytest.mark.parametrize(
+    ("contract", "partition_by", "message"),
+    [
+        (StructType(OLD.fields[:1]), ["day"], "table t has a column day its contract does not"),
+        (
+            StructType([OLD.fields[0], StructField("day", IntegerType())]),
+            ["day"],
+            "table t: column day is string, its contract says int",
+        ),
+        (StructType([*OLD.fields, StructField("n", LongType(), False)]), ["day"], "column n is NOT NULL"),
+        (OLD, [], r"table t is partitioned by \['day'\], its contract by \[\]"),
+    ],
+)
+def test_a_change_no_added_column_can_make_stops_with_the_table_and_column(
+    spark: SparkSession, tmp_path: Path, contract: StructType, partition_by: list[str], message: str
+) -> None:
+    path = str(tmp_path / "t")
+    written_by_an_earlier_release(spark, path)
+    version = delta.version(spark, path)
+
+    with pytest.raises(JobError, match=message):
+        delta.ensure_table(spark, path, contract, partition_by)
+    assert delta.version(spark, path) == version  # refused before any commit
+
+
+def test_retiring_the_manifest_deletes_it_and_deletion_vectors_can_follow(spark: SparkSession, tmp_path: Path) -> None:
+    """The order matters: Delta refuses deletion vectors while the manifest property is on."""
+    path = str(tmp_path / "t")
+    written_by_an_earlier_release(spark, path, delta.layout_properties(manifest=True))
+    assert (tmp_path / "t" / delta.MANIFEST_DIR).is_dir()
+
+    delta.ensure_table(
+        spark,
+        path,
+        OLD,
+        ["day"],
+        {delta.DELETION_VECTORS: "true", **delta.layout_properties(manifest=False)},
+        retired=[delta.SYMLINK_MANIFEST],
+    )
+
+    properties = delta.table_properties(spark, path)
+    assert delta.SYMLINK_MANIFEST not in properties and properties[delta.DELETION_VECTORS] == "true"
+    assert not (tmp_path / "t" / delta.MANIFEST_DIR).exists()
+    # A row-level change now marks the row instead of rewriting its file.
+    spark.createDataFrame([("p", "d3"), ("q", "d3")], OLD).coalesce(1).write.format("delta").mode("append").save(path)
+    DeltaTable.forPath(spark, path).delete("id = 'p'")
+    layout = delta.file_layout(spark, path)
+    assert layout["day=d3"] == delta.PartitionFiles(files=1, with_deletion_vectors=1)
+    assert sorted(map(tuple, spark.read.format("delta").load(path).collect())) == [
+        ("a", "d1"),
+        ("b", "d2"),
+        ("q", "d3"),
+    ]
+
+
+def test_compaction_purges_deletion_vectors_and_bin_packs_crowded_partitions(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "t")
+    delta.ensure_table(spark, path, OLD, ["day"], {delta.DELETION_VECTORS: "true"})
+    for batch in (("a", "b"), ("c",)):
+        spark.createDataFrame([(i, "d1") for i in batch], OLD).write.format("delta").mode("append").save(path)
+    # One file holding both rows: deleting one marks it (deleting every row of a file removes the file).
+    spark.createDataFrame([("x", "d2"), ("y", "d2")], OLD).coalesce(1).write.format("delta").mode("append").save(path)
+    DeltaTable.forPath(spark, path).delete("id = 'x'")
+    spark.createDataFrame([("z", date(2026, 1, 1).isoformat())], OLD).write.format("delta").mode("append").save(path)
+    layout = delta.file_layout(spark, path)
+    assert delta.partitions_to_rewrite(layout) == ["day=d1", "day=d2"]  # not the one-file day without a vector
+
+    compaction = delta.compact(spark, path, layout)
+
+    after = delta.file_layout(spark, path)
+    assert all(part == delta.PartitionFiles(files=1) for part in after.values()), after
+    assert compaction.deletion_vectors_purged == 1 and compaction.partitions_optimized == 2
+    assert sorted(r["id"] for r in spark.read.format("delta").load(path).collect()) == ["a", "b", "c", "y", "z"]
