@@ -25,7 +25,15 @@ from typing import Any, NoReturn
 from common.s3 import parse_kms_key_arn
 from tools import package
 from tools.emr import registry, security, serverless, shapes
-from tools.emr.aws import AwsError, create_cluster, deploy, require_deployed, submit, submit_serverless
+from tools.emr.aws import (
+    AwsError,
+    create_cluster,
+    deploy,
+    ensure_security_configuration,
+    require_deployed,
+    submit,
+    submit_serverless,
+)
 from tools.emr.launch import (
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_RELEASE_LABEL,
@@ -225,7 +233,8 @@ def encryption_summary(encrypted: security.Encryption, out: Path) -> str:
         return f"encryption: clusters use the existing security configuration {encrypted.name}; {s3}"
     return (
         f"encryption: clusters use security configuration {encrypted.name}; {s3}; create it once with "
-        f"`aws emr create-security-configuration --cli-input-json file://{shown / SECURITY_CONFIGURATION}`"
+        f"`aws emr create-security-configuration --cli-input-json file://{shown / SECURITY_CONFIGURATION}` "
+        "(make cluster does)"
     )
 
 
@@ -284,6 +293,11 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
             raise AwsError(f"no {args.document}: run `make emr-artifacts BUCKET={args.bucket}` first")
         config = json.loads(args.document.read_text())
         require_deployed(clients("s3", args.region), deployment)
+        generated = args.document.parent / SECURITY_CONFIGURATION
+        if config.get("SecurityConfiguration") and generated.exists():
+            request = json.loads(generated.read_text())
+            if request["Name"] == config["SecurityConfiguration"]:
+                ensure_security_configuration(clients("emr", args.region), request)
         print(create_cluster(clients("emr", args.region), config))
         return 0
     job = registry.find(args.job, registry.present())
