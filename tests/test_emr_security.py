@@ -289,3 +289,37 @@ def test_check_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "emr"
     assert emr_main([*artifacts(out, "--kms-key-arn", KEY, "--tls-certificates", CERTS), "--check"]) == 0
     assert not out.exists()
+
+
+def test_tls_only_names_a_configuration_and_leaves_s3_to_the_bucket(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "emr"
+    assert emr_main(artifacts(out, "--tls-certificates", CERTS)) == 0
+    docs = written(out)
+    name = docs[SECURITY_CONFIGURATION]["Name"]
+    clusters = [cluster for content in docs.values() for _, cluster in cluster_documents(content)]
+    assert clusters and all(cluster["SecurityConfiguration"] == name for cluster in clusters)
+    assert all("core-site" not in json.dumps(cluster["Configurations"]) for cluster in clusters)
+    assert "S3 keeps the bucket's default encryption" in capsys.readouterr().out
+
+
+MAKEFILE = Path(__file__).parents[1] / "Makefile"
+
+
+def test_make_checks_the_parameters_before_building_and_passes_every_one() -> None:
+    """`make emr-artifacts` refuses bad parameters before `package` builds anything, and hands
+    every encryption variable to the command it checks and to the one that writes."""
+    text = MAKEFILE.read_text()
+    recipe = text.split("\nemr-artifacts:", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    assert [line.strip().split()[-1] for line in recipe] == ["--check", "package", "$(EMR_ARTIFACTS_ARGS)"]
+    arguments = text.split("\nEMR_ARTIFACTS_ARGS = ", 1)[1].split("\n\n", 1)[0]
+    for variable, option in (
+        ("SECURITY_CONFIGURATION", "--security-configuration"),
+        ("KMS_KEY_ARN", "--kms-key-arn"),
+        ("TLS_CERTIFICATES", "--tls-certificates"),
+        ("TLS_PROVIDER_JAR", "--tls-provider-jar"),
+        ("TLS_PROVIDER_CLASS", "--tls-provider-class"),
+    ):
+        assert f'{option} "$({variable})"' in arguments, variable
+        assert f"\n{variable} ?=" in text, variable
+    submit = text.split("\nsubmit-serverless:", 1)[1].split("\n\n", 1)[0]
+    assert '--kms-key-arn "$(KMS_KEY_ARN)"' in submit
