@@ -53,6 +53,15 @@ SERVERLESS_ROLE_ARN ?=
 SERVERLESS_IMAGE ?=
 SERVERLESS_ARCH ?= x86_64
 APPLICATION_ID ?=
+# Encryption (docs/security-encryption.md): an existing EMR security configuration's name, or a
+# generated one from a KMS key ARN (S3 SSE-KMS, local disks, EBS, Serverless logs) and a TLS
+# certificate source (an s3:// zip of PEM files, or a custom provider's s3:// jar and class).
+# None of them: EMR's defaults apply (make emr-artifacts says so).
+SECURITY_CONFIGURATION ?=
+KMS_KEY_ARN ?=
+TLS_CERTIFICATES ?=
+TLS_PROVIDER_JAR ?=
+TLS_PROVIDER_CLASS ?=
 
 # Executors and spark-submit drivers use the virtualenv's Python, like EMR's PYSPARK_PYTHON.
 export PYSPARK_PYTHON := $(abspath $(PY))
@@ -133,16 +142,27 @@ format: setup ## Apply ruff fixes and formatting
 package: $(INSTALLED) ## Build the EMR artifact in dist/
 	$(PY) -m tools.package --dist dist
 
-emr-artifacts: package ## EMR (EC2 and Serverless) documents and Step Functions state machines in dist/emr (BUCKET=s3://...)
-	$(PY) -m tools.emr artifacts --bucket "$(BUCKET)" --out dist/emr --release-label "$(RELEASE_LABEL)" \
-		--instance-type "$(INSTANCE_TYPE)" --core-nodes "$(CORE_NODES)" \
-		--service-role "$(SERVICE_ROLE)" --instance-profile "$(INSTANCE_PROFILE)" \
-		$(if $(SUBNET_ID),--subnet-id "$(SUBNET_ID)") $(if $(WHEELHOUSE),--wheelhouse "$(WHEELHOUSE)") \
-		--spot-task-units "$(SPOT_TASK_UNITS)" --spot-allocation-strategy "$(SPOT_ALLOCATION_STRATEGY)" \
-		$(if $(TASK_INSTANCE_TYPES),--task-instance-types "$(TASK_INSTANCE_TYPES)") \
-		$(if $(MAX_CAPACITY),--max-capacity "$(MAX_CAPACITY)") \
-		$(if $(SERVERLESS_ROLE_ARN),--serverless-role-arn "$(SERVERLESS_ROLE_ARN)") \
-		$(if $(SERVERLESS_IMAGE),--serverless-image "$(SERVERLESS_IMAGE)") --serverless-architecture "$(SERVERLESS_ARCH)"
+# Everything `make emr-artifacts` hands to `python -m tools.emr artifacts`, checked first
+# (--check: a bad BUCKET, KMS key or certificate location stops it before anything is built or written).
+EMR_ARTIFACTS_ARGS = --bucket "$(BUCKET)" --out dist/emr --release-label "$(RELEASE_LABEL)" \
+	--instance-type "$(INSTANCE_TYPE)" --core-nodes "$(CORE_NODES)" \
+	--service-role "$(SERVICE_ROLE)" --instance-profile "$(INSTANCE_PROFILE)" \
+	$(if $(SUBNET_ID),--subnet-id "$(SUBNET_ID)") $(if $(WHEELHOUSE),--wheelhouse "$(WHEELHOUSE)") \
+	--spot-task-units "$(SPOT_TASK_UNITS)" --spot-allocation-strategy "$(SPOT_ALLOCATION_STRATEGY)" \
+	$(if $(TASK_INSTANCE_TYPES),--task-instance-types "$(TASK_INSTANCE_TYPES)") \
+	$(if $(MAX_CAPACITY),--max-capacity "$(MAX_CAPACITY)") \
+	$(if $(SERVERLESS_ROLE_ARN),--serverless-role-arn "$(SERVERLESS_ROLE_ARN)") \
+	$(if $(SERVERLESS_IMAGE),--serverless-image "$(SERVERLESS_IMAGE)") --serverless-architecture "$(SERVERLESS_ARCH)" \
+	$(if $(SECURITY_CONFIGURATION),--security-configuration "$(SECURITY_CONFIGURATION)") \
+	$(if $(KMS_KEY_ARN),--kms-key-arn "$(KMS_KEY_ARN)") \
+	$(if $(TLS_CERTIFICATES),--tls-certificates "$(TLS_CERTIFICATES)") \
+	$(if $(TLS_PROVIDER_JAR),--tls-provider-jar "$(TLS_PROVIDER_JAR)") \
+	$(if $(TLS_PROVIDER_CLASS),--tls-provider-class "$(TLS_PROVIDER_CLASS)")
+
+emr-artifacts: $(INSTALLED) ## EMR (EC2 and Serverless) documents and Step Functions state machines in dist/emr (BUCKET=s3://...)
+	$(PY) -m tools.emr artifacts $(EMR_ARTIFACTS_ARGS) --check
+	$(MAKE) --no-print-directory package
+	$(PY) -m tools.emr artifacts $(EMR_ARTIFACTS_ARGS)
 
 deploy: package ## Upload the artifact and bootstrap files to BUCKET/artifacts/<version>/ (boto3)
 	$(PY) -m tools.emr deploy --bucket "$(BUCKET)" --dist dist
@@ -155,7 +175,8 @@ submit: $(INSTALLED) ## Run JOB on cluster CLUSTER_ID and wait, printing its sta
 
 submit-serverless: $(INSTALLED) ## Run JOB on EMR Serverless application APPLICATION_ID and wait (SERVERLESS_ROLE_ARN, BUCKET)
 	$(PY) -m tools.emr submit-serverless --bucket "$(BUCKET)" --application-id "$(APPLICATION_ID)" \
-		--role-arn "$(SERVERLESS_ROLE_ARN)" --job "$(JOB)" $(if $(ARGS),--args '$(ARGS)')
+		--role-arn "$(SERVERLESS_ROLE_ARN)" --job "$(JOB)" $(if $(ARGS),--args '$(ARGS)') \
+		$(if $(KMS_KEY_ARN),--kms-key-arn "$(KMS_KEY_ARN)")
 
 bench: setup ## Jobs against the mission's seed scripts: fixed cost (8 MB) and cost per GB (to ~1 GB)
 	$(PY) -m tools.bench --size $(BENCH_SIZE) --rounds $(BENCH_ROUNDS) $(if $(SCALE_CHECK),--scale-check $(SCALE_CHECK))

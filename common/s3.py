@@ -17,6 +17,12 @@ Why here and why on the live session:
   process that changes `AWS_ENDPOINT_URL_S3` between runs (the test suite) gets the new
   endpoint. A key the user set explicitly (`--conf spark.hadoop.fs.s3a.X=...`) always wins.
 
+Encryption at rest: with `SPARK_JOBS_S3_KMS_KEY_ARN` set to a KMS key ARN, everything S3A writes
+asks for SSE-KMS under that key (`s3a_encryption`, the same two properties the EMR cluster's
+core-site and the EMR Serverless job runs set; see docs/security-encryption.md). Unset, S3A asks
+for nothing and the bucket's default encryption applies, so a bucket whose default is already
+SSE-KMS keeps its own key.
+
 Credentials never pass through here: the AWS SDK's own provider chain finds them (environment
 variables, the shared profile files, web identity, container and instance roles), so no
 secret is ever put into a Hadoop or Spark setting, a log line or a file.
@@ -25,6 +31,7 @@ secret is ever put into a Hadoop or Spark setting, a log line or a file.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
@@ -55,6 +62,30 @@ RESILIENCE: dict[str, str] = {
     "fs.s3a.connection.timeout": "30000",  # ms of silence on an open connection
 }
 
+# A KMS key named by its full ARN (multi-Region keys included): an alias or a bare key id would be
+# resolved in the caller's account, which is not always the bucket owner's.
+KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
+KMS_KEY_EXAMPLE = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KMS_KEY_VARIABLE = "SPARK_JOBS_S3_KMS_KEY_ARN"
+ENCRYPTION_KEYS = ("fs.s3a.encryption.algorithm", "fs.s3a.encryption.key")
+
+
+def parse_kms_key_arn(text: str) -> str:
+    """The key ARN as given, or ValueError saying what is expected (one line)."""
+    if not KMS_KEY_ARN.fullmatch(text.strip()):
+        raise ValueError(f"a KMS key must be given as a key ARN like {KMS_KEY_EXAMPLE}, got {text!r}")
+    return text.strip()
+
+
+def s3a_encryption(kms_key_arn: str | None) -> dict[str, str]:
+    """S3A's SSE-KMS properties for `kms_key_arn` (S3A 3.3.2+ names); none without a key, so the
+    bucket's default encryption applies. The one home of these properties: local sessions, the
+    EMR cluster's core-site and EMR Serverless's spark-defaults all take them from here."""
+    if kms_key_arn is None:
+        return {}
+    return dict(zip(ENCRYPTION_KEYS, ("SSE-KMS", parse_kms_key_arn(kms_key_arn)), strict=True))
+
+
 # Every Hadoop key `s3a_settings` may set.
 MANAGED_KEYS: tuple[str, ...] = (
     "fs.s3.impl",
@@ -65,6 +96,7 @@ MANAGED_KEYS: tuple[str, ...] = (
     "fs.s3a.path.style.access",
     "fs.s3a.connection.ssl.enabled",
     *RESILIENCE,
+    *ENCRYPTION_KEYS,
 )
 
 DEFAULT_REGION = "us-east-1"
@@ -95,6 +127,8 @@ def s3a_settings(environ: Mapping[str, str]) -> dict[str, str]:
     scheme `s3a` and fails on `s3://` paths, whereas with none configured, FileContext users
     (Spark's checkpoint manager, which Delta uses for its .crc files) fall back to FileSystem.
 
+    With `SPARK_JOBS_S3_KMS_KEY_ARN` set, objects are written with SSE-KMS under that key.
+
     With a custom endpoint (MinIO, LocalStack, moto, an S3-compatible store) requests use
     path-style URLs (`http://host/bucket/key`): such servers rarely resolve
     `bucket.host` names. A plain `http://` endpoint turns TLS off, or S3A would speak TLS to it.
@@ -115,6 +149,10 @@ def s3a_settings(environ: Mapping[str, str]) -> dict[str, str]:
         region = region or DEFAULT_REGION
     if region is not None:
         settings["fs.s3a.endpoint.region"] = region
+    try:
+        settings.update(s3a_encryption(environ.get(KMS_KEY_VARIABLE, "").strip() or None))
+    except ValueError as exc:
+        raise ValueError(f"{KMS_KEY_VARIABLE}: {exc}") from None
     return settings
 
 

@@ -127,6 +127,40 @@ def test_cluster_needs_the_deployed_artifact_then_starts(moto, dist: Path, deplo
     assert {t["Key"]: t["Value"] for t in cluster["Tags"]}["version"] == package.version()
 
 
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_cluster_creates_the_generated_security_configuration_once(
+    moto, dist: Path, deployment, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "emr"
+    argv = ["artifacts", "--bucket", ROOT, "--out", str(out), "--kms-key-arn", KEY]
+    assert cli.main([*argv, "--tls-certificates", "s3://my-bucket/tls/certs.zip"]) == 0
+    request = json.loads((out / cli.SECURITY_CONFIGURATION).read_text())
+    aws.deploy(clients("s3", None), dist, deployment)
+    emr = clients("emr", None)
+    for _ in range(2):  # the second start finds it: security configurations cannot be changed, only reused
+        assert cli.main(["cluster", "--bucket", ROOT, "--document", str(out / "run-job-flow.json")], clients) == 0
+        stored = emr.describe_security_configuration(Name=request["Name"])
+        assert json.loads(stored["SecurityConfiguration"]) == json.loads(request["SecurityConfiguration"])
+    assert list(emr_backends[DEFAULT_ACCOUNT_ID][REGION].security_configurations) == [request["Name"]]
+    assert "error" not in capsys.readouterr().err
+
+
+def test_a_security_configuration_emr_refuses_fails_the_cluster_in_one_line(moto, capsys) -> None:
+    request = {"Name": "spark-jobs-x", "SecurityConfiguration": "{}"}
+    emr = clients("emr", None)
+    assert aws.ensure_security_configuration(emr, request) is True
+    assert aws.ensure_security_configuration(emr, request) is False
+
+    class Refusing:
+        def describe_security_configuration(self, Name: str) -> None:  # noqa: N803 - boto3's spelling
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "Describe")
+
+    with pytest.raises(aws.AwsError, match="cannot read security configuration spark-jobs-x: AccessDeniedException"):
+        aws.ensure_security_configuration(Refusing(), request)
+
+
 def _running_cluster(dist: Path, deployment: launch.Deployment, tmp_path: Path) -> str:
     aws.deploy(clients("s3", None), dist, deployment)
     config = json.loads(_write_cluster_document(tmp_path, deployment).read_text())

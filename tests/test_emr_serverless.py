@@ -31,6 +31,7 @@ REGION = "eu-west-1"
 ROLE = "arn:aws:iam::123456789012:role/spark-jobs-serverless"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/spark-jobs:0.1.0"
 SFN_ROLE = "arn:aws:iam::123456789012:role/StepFunctionsEmrServerless"
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ASL = package.ROOT / "tools" / "asl"
 ASL_VALIDATOR = ASL / "node_modules" / ".bin" / "asl-validator"
 
@@ -133,6 +134,45 @@ def test_logs_and_event_logs_go_to_s3_and_cloudwatch(docs) -> None:
     assert "STDOUT" in cloudwatch["logTypes"]["SPARK_DRIVER"]  # the metrics line is on the driver's stdout
 
 
+@pytest.fixture(scope="module")
+def encrypted(deployment) -> dict[str, Any]:
+    """The documents for KMS_KEY_ARN=KEY."""
+    spec = serverless.ServerlessSpec(role_arn=ROLE, image_uri=IMAGE, kms_key_arn=KEY)
+    return serverless.documents(registry.JOBS, deployment, spec, load_configurations())
+
+
+def test_with_a_key_the_jobs_output_and_logs_are_encrypted_with_it(encrypted, docs) -> None:
+    app = encrypted["create-application.json"]
+    assert shapes.problems("emr-serverless", "CreateApplication", {**app, "clientToken": "t"}) == []
+    for name, run in [("application", app), *runs(encrypted).items()]:
+        if name != "application":
+            assert shapes.problems("emr-serverless", "StartJobRun", as_request(run)) == [], name
+            [defaults] = run["configurationOverrides"]["applicationConfiguration"]
+            # S3A's own properties: EMR Serverless 7.12 serves s3:// with S3A and has no core-site
+            assert defaults["properties"]["spark.hadoop.fs.s3a.encryption.algorithm"] == "SSE-KMS", name
+            assert defaults["properties"]["spark.hadoop.fs.s3a.encryption.key"] == KEY, name
+        monitoring = (
+            run["monitoringConfiguration"]
+            if name == "application"
+            else run["configurationOverrides"]["monitoringConfiguration"]
+        )
+        assert monitoring["s3MonitoringConfiguration"]["encryptionKeyArn"] == KEY, name
+        assert monitoring["managedPersistenceMonitoringConfiguration"] == {"enabled": True, "encryptionKeyArn": KEY}
+    # without a key nothing is asked for: the bucket's default and AWS-owned keys apply
+    assert "encryption" not in json.dumps(docs).lower()
+
+
+def test_the_strict_check_rejects_a_key_that_is_not_a_key_arn(encrypted) -> None:
+    run = json.loads(json.dumps(runs(encrypted)["log_analytics"]))
+    run["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]["encryptionKeyArn"] = (
+        "alias/spark-jobs"
+    )
+    found = shapes.problems("emr-serverless", "StartJobRun", as_request(run))
+    assert any("encryptionKeyArn" in problem for problem in found), found
+    with pytest.raises(ValueError, match="a KMS key must be given as a key ARN"):
+        serverless.ServerlessSpec(role_arn=ROLE, image_uri=IMAGE, kms_key_arn="alias/spark-jobs")
+
+
 def test_the_strict_check_rejects_what_the_service_would(docs) -> None:
     run = as_request(runs(docs)["log_analytics"])
     assert any(
@@ -204,6 +244,20 @@ def test_state_machine_sends_the_job_runs_in_the_integrations_spelling(machines,
         # the same request as the start-job-run file, without the service-side retry (Step Functions retries)
         expected = {k: v for k, v in runs(docs)[job.name].items() if k != "retryPolicy"}
         assert request == {**expected, "applicationId": "00fabcdef1234567"}
+
+
+def test_state_machines_send_the_encryption_key_in_the_integrations_spelling(encrypted, deployment) -> None:
+    spec = serverless.ServerlessSpec(role_arn=ROLE, image_uri=IMAGE, kms_key_arn=KEY)
+    jobs = registry.pipelines(registry.JOBS)["logs"]
+    machine = serverless.state_machine("logs", jobs, deployment, spec, load_configurations())
+    context = {"Execution": {"Input": {"applicationId": "00fabcdef1234567"}}}
+    arguments = evaluate(machine["States"]["Run log_analytics"]["Arguments"], {"context": context, "input": {}})
+    monitoring = arguments["ConfigurationOverrides"]["MonitoringConfiguration"]
+    assert monitoring["S3MonitoringConfiguration"]["EncryptionKeyArn"] == KEY
+    assert monitoring["ManagedPersistenceMonitoringConfiguration"]["EncryptionKeyArn"] == KEY
+    request = from_sfn(shapes.input_shape("emr-serverless", "StartJobRun"), arguments)
+    expected = {k: v for k, v in runs(encrypted)["log_analytics"].items() if k != "retryPolicy"}
+    assert request == {**expected, "applicationId": "00fabcdef1234567"}
 
 
 def test_the_spelling_leaves_data_maps_alone() -> None:
@@ -379,6 +433,18 @@ def test_submit_serverless_args_replace_the_registered_arguments(moto: str, monk
     ]
 
 
+def test_submit_serverless_sends_the_kms_key(moto: str, monkeypatch) -> None:
+    monkeypatch.setattr(
+        cli, "submit_serverless", functools.partial(aws.submit_serverless, sleep=_drive(moto, "SUCCESS"))
+    )
+    argv = [*_argv(moto), "--job", "log_analytics", "--poll-seconds", "0", "--kms-key-arn", KEY]
+    assert cli.main(argv, clients=clients) == 0
+    stored = emrserverless_models.emrserverless_backends[DEFAULT_ACCOUNT_ID][REGION].job_runs[moto][-1]
+    overrides = stored.configuration_overrides
+    assert overrides["monitoringConfiguration"]["s3MonitoringConfiguration"]["encryptionKeyArn"] == KEY
+    assert overrides["applicationConfiguration"][0]["properties"]["spark.hadoop.fs.s3a.encryption.key"] == KEY
+
+
 def test_a_failed_job_run_ends_with_one_line_naming_the_driver_log(moto: str, monkeypatch, capsys) -> None:
     sleep = _drive(
         moto, "RUNNING", "FAILED", details="Job failed, please check complete logs in configured logging destination."
@@ -417,6 +483,7 @@ def test_submit_serverless_gives_up_waiting_at_the_timeout(moto: str, deployment
         (["--application-id", "APP-1"], "lowercase letters and digits"),
         (["--role-arn", "not-a-role"], "IAM role ARN"),
         (["--job", "nope"], "invalid choice: 'nope'"),
+        (["--kms-key-arn", "alias/spark-jobs"], "a KMS key must be given as a key ARN"),
     ],
 )
 def test_bad_submit_serverless_arguments_end_with_one_line(extra: list[str], message: str, capsys) -> None:

@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 
 from common.cli import storage_path
 from common.report import RunReport, redact_arguments
-from common.s3 import CREDENTIAL_PROVIDERS, S3A_FILESYSTEM, configure_s3, s3a_settings
+from common.s3 import CREDENTIAL_PROVIDERS, KMS_KEY_VARIABLE, S3A_FILESYSTEM, configure_s3, s3a_settings
 from tools.emr import registry
 from tools.local_s3 import split_lines
 
@@ -51,6 +51,22 @@ def test_custom_endpoint_uses_path_style(environ: dict[str, str], endpoint: str,
     assert settings["fs.s3a.endpoint.region"] == "us-east-1"
 
 
+KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_a_kms_key_in_the_environment_asks_s3a_for_sse_kms() -> None:
+    settings = s3a_settings({KMS_KEY_VARIABLE: f" {KMS_KEY} "})
+    assert settings["fs.s3a.encryption.algorithm"] == "SSE-KMS"
+    assert settings["fs.s3a.encryption.key"] == KMS_KEY
+    # without one S3A asks for nothing: the bucket's default encryption applies
+    assert not any("encryption" in key for key in s3a_settings({KMS_KEY_VARIABLE: ""}))
+
+
+def test_a_malformed_kms_key_is_refused_naming_the_variable() -> None:
+    with pytest.raises(ValueError, match=f"{KMS_KEY_VARIABLE}: a KMS key must be given as a key ARN"):
+        s3a_settings({KMS_KEY_VARIABLE: "alias/spark-jobs"})
+
+
 def test_no_setting_holds_a_credential() -> None:
     environ = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t", "AWS_SESSION_TOKEN": "tok"}
     values = " ".join(s3a_settings(environ).values())
@@ -75,6 +91,11 @@ def test_live_session_follows_the_environment(spark: SparkSession, hadoop_conf) 
     assert hadoop_conf.get("fs.s3a.path.style.access") in (None, "false")
     configure_s3(spark, {"AWS_ENDPOINT_URL": "http://127.0.0.1:3"})  # and back again
     assert hadoop_conf.get("fs.s3a.endpoint") == "http://127.0.0.1:3"
+    configure_s3(spark, {KMS_KEY_VARIABLE: KMS_KEY})
+    assert hadoop_conf.get("fs.s3a.encryption.key") == KMS_KEY
+    configure_s3(spark, {})  # a key no longer asked for is removed again
+    assert hadoop_conf.get("fs.s3a.encryption.key") is None
+    assert hadoop_conf.get("fs.s3a.encryption.algorithm") is None
 
 
 def test_emrfs_is_left_alone(spark: SparkSession, hadoop_conf) -> None:

@@ -41,16 +41,60 @@ LOCAL_SECRET_KEY = "local-secret-key"  # a placeholder: moto accepts any key
 LOCAL_REGION = "us-east-1"
 
 
+def self_signed_certificate(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A certificate for `host` (an IP address SAN) and its key, PEM, written into `folder`: what
+    a TLS server on loopback needs, and what its clients must be told to trust."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
 class LocalS3:
-    """moto's S3 server in a background thread of this process, bound to 127.0.0.1 only."""
+    """moto's S3 server in a background thread of this process, bound to 127.0.0.1 only.
+
+    With `tls_dir` it speaks HTTPS with a self-signed certificate written there
+    (`certificate`): the AWS SDK for Java v1 (S3A 3.3.x) sends SSE-KMS requests only over HTTPS,
+    so encryption is tested this way; clients trust the certificate (`client`, AWS_CA_BUNDLE,
+    a JVM truststore from `java_truststore`).
+    """
 
     def __init__(
         self,
         access_key: str = LOCAL_ACCESS_KEY,
         secret_key: str = LOCAL_SECRET_KEY,
         region: str = LOCAL_REGION,
+        tls_dir: Path | None = None,
     ) -> None:
         self.access_key, self.secret_key, self.region = access_key, secret_key, region
+        self.tls_dir = tls_dir
+        self.certificate: Path | None = None
         self._server: Any = None
         self.endpoint = ""
 
@@ -58,11 +102,27 @@ class LocalS3:
         from moto.server import ThreadedMotoServer  # heavy import: only when a server is wanted
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        if self.tls_dir is None:
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        else:
+            self.certificate, key = self_signed_certificate(self.tls_dir)
+            self._server = _tls_server(self.certificate, key)
         self._server.start()
         host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        self.endpoint = f"{'https' if self.tls_dir else 'http'}://{host}:{port}"
         return self
+
+    def java_truststore(self, java_home: Path) -> tuple[Path, str]:
+        """A PKCS12 truststore holding the server's certificate (keytool makes the entry one the
+        JVM trusts), and its password: `-Djavax.net.ssl.trustStore=...` for a JVM client."""
+        if self.certificate is None or self.tls_dir is None:
+            raise ValueError("a truststore needs a server started with tls_dir")
+        store, password = self.tls_dir / "truststore.p12", "local-s3"
+        store.unlink(missing_ok=True)
+        keytool = [str(java_home / "bin" / "keytool"), "-importcert", "-noprompt", "-alias", "local-s3"]
+        keytool += ["-file", str(self.certificate), "-keystore", str(store), "-storetype", "PKCS12"]
+        subprocess.run([*keytool, "-storepass", password], check=True, capture_output=True)
+        return store, password
 
     def stop(self) -> None:
         if self._server is not None:
@@ -97,6 +157,7 @@ class LocalS3:
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name=self.region,
+            verify=str(self.certificate) if self.certificate else None,
         )
 
     def create_bucket(self, bucket: str) -> None:
@@ -141,6 +202,29 @@ class LocalS3:
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
+
+
+def _tls_server(certificate: Path, key: Path) -> Any:
+    """moto's threaded server, serving HTTPS: its own entry with werkzeug's `ssl_context`."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class TlsMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(
+                self._ip_address,
+                self._port,
+                app,
+                True,
+                request_handler=MotoRequestHandler,
+                ssl_context=(str(certificate), str(key)),
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return TlsMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 
 
 def split_lines(data: bytes, pieces: int, header: bool = False) -> list[bytes]:

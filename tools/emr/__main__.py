@@ -22,9 +22,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from common.s3 import parse_kms_key_arn
 from tools import package
-from tools.emr import registry, serverless, shapes
-from tools.emr.aws import AwsError, create_cluster, deploy, require_deployed, submit, submit_serverless
+from tools.emr import registry, security, serverless, shapes
+from tools.emr.aws import (
+    AwsError,
+    create_cluster,
+    deploy,
+    ensure_security_configuration,
+    require_deployed,
+    submit,
+    submit_serverless,
+)
 from tools.emr.launch import (
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_RELEASE_LABEL,
@@ -38,6 +47,7 @@ from tools.emr.launch import (
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGURATIONS = ROOT / "bootstrap" / "configurations.json"
+SECURITY_CONFIGURATION = "security-configuration.json"
 
 
 class Parser(argparse.ArgumentParser):
@@ -50,6 +60,13 @@ class Parser(argparse.ArgumentParser):
 def root_argument(text: str) -> str:
     try:
         return parse_root(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def kms_key_argument(text: str) -> str:
+    try:
+        return parse_kms_key_arn(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -103,6 +120,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     artifacts.add_argument("--serverless-architecture", default="x86_64", choices=sorted(serverless.ARCHITECTURES))
     artifacts.add_argument("--serverless-max-cpu", default=serverless.ServerlessSpec.max_cpu)
     artifacts.add_argument("--serverless-max-memory", default=serverless.ServerlessSpec.max_memory)
+    artifacts.add_argument(
+        "--security-configuration", help="an existing EMR security configuration's name (nothing is generated)"
+    )
+    artifacts.add_argument(
+        "--kms-key-arn", type=kms_key_argument, help="KMS key ARN: S3 (SSE-KMS), local disks, EBS, Serverless logs"
+    )
+    artifacts.add_argument("--tls-certificates", help="s3:// zip of PEM files for TLS between nodes")
+    artifacts.add_argument("--tls-provider-jar", help="s3:// jar of a custom TLS certificate provider")
+    artifacts.add_argument("--tls-provider-class", help="the provider's class (with --tls-provider-jar)")
+    artifacts.add_argument("--check", action="store_true", help="check the arguments and documents, write nothing")
 
     upload = with_bucket("deploy", "Upload the built artifact (dist/) to <bucket>/artifacts/<version>/.")
     upload.add_argument("--dist", type=Path, default=ROOT / "dist")
@@ -126,6 +153,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     run_serverless.add_argument("--role-arn", required=True, help="the job runtime role")
     run_serverless.add_argument("--job", required=True, choices=[job.name for job in registry.present()])
     run_serverless.add_argument("--args", help="the job's arguments, replacing the registry's defaults")
+    run_serverless.add_argument(
+        "--kms-key-arn", type=kms_key_argument, help="encrypt the job's S3 output and logs with this KMS key"
+    )
     run_serverless.add_argument("--poll-seconds", type=float, default=30.0)
     run_serverless.add_argument("--timeout-minutes", type=float, default=360.0)
     run_serverless.add_argument("--region")
@@ -145,15 +175,32 @@ def _application_id(text: str) -> str:
 
 
 def check_documents(docs: dict[str, Any]) -> None:
-    """Refuse to write what the APIs would refuse (botocore's models, enums and patterns too)."""
+    """Refuse to write what the APIs would refuse (botocore's models, enums and patterns too, and
+    the security configuration's JSON against the structure EMR documents)."""
     for name, doc in docs.items():
-        if name == "run-job-flow.json":
+        if name == SECURITY_CONFIGURATION:
+            shapes.require_valid("emr", "CreateSecurityConfiguration", doc, name)
+            found = security.problems(json.loads(doc["SecurityConfiguration"]))
+            if found:
+                raise ValueError(f"{name} is not a security configuration EMR documents: {'; '.join(found[:3])}")
+        elif name == "run-job-flow.json":
             shapes.require_valid("emr", "RunJobFlow", doc, name)
         elif name == "serverless/create-application.json":
             shapes.require_valid("emr-serverless", "CreateApplication", {**doc, "clientToken": "check"}, name)
         elif name.startswith("serverless/start-job-run-"):
             request = {**doc, "applicationId": "00fapplicationid", "clientToken": "check"}
             shapes.require_valid("emr-serverless", "StartJobRun", request, name)
+
+
+def encryption(args: argparse.Namespace) -> security.Encryption:
+    """The encryption make was asked for (ValueError, one line, on a bad combination)."""
+    return security.Encryption(
+        kms_key_arn=args.kms_key_arn,
+        tls_certificates=args.tls_certificates,
+        tls_provider_jar=args.tls_provider_jar,
+        tls_provider_class=args.tls_provider_class,
+        existing=args.security_configuration,
+    )
 
 
 def serverless_spec(args: argparse.Namespace) -> serverless.ServerlessSpec | None:
@@ -169,6 +216,25 @@ def serverless_spec(args: argparse.Namespace) -> serverless.ServerlessSpec | Non
         architecture=args.serverless_architecture,
         max_cpu=args.serverless_max_cpu,
         max_memory=args.serverless_max_memory,
+        kms_key_arn=args.kms_key_arn,
+    )
+
+
+def encryption_summary(encrypted: security.Encryption, out: Path) -> str:
+    """The one line saying which encryption the documents ask for (docs/security-encryption.md)."""
+    shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+    s3 = "S3A writes SSE-KMS under KMS_KEY_ARN" if encrypted.kms_key_arn else "S3 keeps the bucket's default encryption"
+    if encrypted.name is None:
+        return (
+            "encryption: EMR's defaults apply (no security configuration, no KMS key, no TLS between nodes): "
+            "give KMS_KEY_ARN and TLS_CERTIFICATES, or SECURITY_CONFIGURATION (docs/security-encryption.md)"
+        )
+    if encrypted.existing is not None:
+        return f"encryption: clusters use the existing security configuration {encrypted.name}; {s3}"
+    return (
+        f"encryption: clusters use security configuration {encrypted.name}; {s3}; create it once with "
+        f"`aws emr create-security-configuration --cli-input-json file://{shown / SECURITY_CONFIGURATION}` "
+        "(make cluster does)"
     )
 
 
@@ -176,6 +242,7 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
     """Execute one command; `clients(service, region)` makes boto3 clients (tests pass moto's)."""
     deployment = Deployment(args.bucket, package.version())
     if args.command == "artifacts":
+        encrypted = encryption(args)
         spec = ClusterSpec(
             release_label=args.release_label,
             primary_instance_type=args.instance_type,
@@ -189,20 +256,27 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
             task_instance_types=args.task_instance_types,
             spot_allocation_strategy=args.spot_allocation_strategy,
             max_capacity=args.max_capacity,
+            security_configuration=encrypted.name,
+            kms_key_arn=encrypted.kms_key_arn,
         )
         configurations = load_configurations()
         docs = documents(registry.present(), deployment, spec, configurations)
+        if (request := encrypted.request()) is not None:
+            docs[SECURITY_CONFIGURATION] = request
         on_serverless = serverless_spec(args)
         if on_serverless is not None:
             more = serverless.documents(registry.present(), deployment, on_serverless, configurations)
             docs.update({f"serverless/{name}": doc for name, doc in more.items()})
         check_documents(docs)
+        if args.check:
+            return 0
         for path in write_documents(args.out, docs):
             print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         for job in registry.missing():
             sys.stderr.write(f"emr: note: {job.name} is registered but not in jobs/; left out\n")
         if on_serverless is None:
             sys.stderr.write("emr: note: no EMR Serverless documents: give SERVERLESS_ROLE_ARN and SERVERLESS_IMAGE\n")
+        print(encryption_summary(encrypted, args.out))
         return 0
     if clients is None:
         import boto3
@@ -219,13 +293,20 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
             raise AwsError(f"no {args.document}: run `make emr-artifacts BUCKET={args.bucket}` first")
         config = json.loads(args.document.read_text())
         require_deployed(clients("s3", args.region), deployment)
+        generated = args.document.parent / SECURITY_CONFIGURATION
+        if config.get("SecurityConfiguration") and generated.exists():
+            request = json.loads(generated.read_text())
+            if request["Name"] == config["SecurityConfiguration"]:
+                ensure_security_configuration(clients("emr", args.region), request)
         print(create_cluster(clients("emr", args.region), config))
         return 0
     job = registry.find(args.job, registry.present())
     arguments = shlex.split(args.args) if args.args is not None else None
     if args.command == "submit-serverless":
         # The job run needs no image here: the application already has one.
-        spec = serverless.ServerlessSpec(role_arn=args.role_arn, image_uri=serverless.ANY_IMAGE)
+        spec = serverless.ServerlessSpec(
+            role_arn=args.role_arn, image_uri=serverless.ANY_IMAGE, kms_key_arn=args.kms_key_arn
+        )
         request = serverless.start_job_run(job, deployment, spec, load_configurations(), arguments)
         require_deployed(clients("s3", args.region), deployment)
         submit_serverless(

@@ -105,6 +105,25 @@ def require_deployed(s3: Any, deployment: Deployment) -> None:
         raise AwsError(f"cannot read {deployment.zip_uri}: {describe_client_error(exc)}") from None
 
 
+def ensure_security_configuration(emr: Any, request: Mapping[str, str]) -> bool:
+    """Create the generated security configuration unless it exists; True when created. Its name
+    is its content's digest (tools/emr/security.py), so one of that name is this one."""
+    name = request["Name"]
+    try:
+        emr.describe_security_configuration(Name=name)
+        return False
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("InvalidRequestException", "ResourceNotFoundException"):
+            raise AwsError(f"cannot read security configuration {name}: {describe_client_error(exc)}") from None
+    except BotoCoreError as exc:
+        raise AwsError(f"cannot read security configuration {name}: {describe_client_error(exc)}") from None
+    try:
+        emr.create_security_configuration(Name=name, SecurityConfiguration=request["SecurityConfiguration"])
+    except (BotoCoreError, ClientError) as exc:
+        raise AwsError(f"security configuration {name} not created: {describe_client_error(exc)}") from None
+    return True
+
+
 def create_cluster(emr: Any, config: Mapping[str, Any]) -> str:
     """Start a cluster from a RunJobFlow document; returns its id."""
     try:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from common.s3 import s3a_encryption
 from tools.emr.registry import DASHBOARD, Job, output_root, pipelines
 
 DEFAULT_RELEASE_LABEL = "emr-7.12.0"
@@ -108,6 +109,10 @@ class ClusterSpec:
     Spot over `task_instance_types` with `spot_allocation_strategy`. Graviton instance types
     (m7g...) make an aarch64 cluster (use the aarch64 wheelhouse). `max_capacity` turns on EMR
     managed scaling between the core nodes and that many units (instances).
+
+    Encryption (tools/emr/security.py): `security_configuration` is the EMR security configuration
+    the cluster starts with (at rest, in transit); `kms_key_arn` also makes S3A, which serves
+    `s3://` on emr-7.12.0, write SSE-KMS under that key (core-site). Neither: EMR's defaults.
     """
 
     release_label: str = DEFAULT_RELEASE_LABEL
@@ -125,10 +130,13 @@ class ClusterSpec:
     task_instance_types: tuple[str, ...] = ()
     spot_allocation_strategy: str = "price-capacity-optimized"
     max_capacity: int | None = None
+    security_configuration: str | None = None
+    kms_key_arn: str | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"emr-7\.\d+\.\d+", self.release_label):
             raise ValueError(f"release label must be an EMR 7.x label like {DEFAULT_RELEASE_LABEL}")
+        s3a_encryption(self.kms_key_arn)  # refuses a malformed key ARN
         if self.core_nodes < 1:
             raise ValueError("core_nodes must be at least 1")
         if self.spot_task_units < 0:
@@ -230,10 +238,11 @@ def cluster_config(
         instances["Ec2SubnetIds" if spec.spot_task_units else "Ec2SubnetId"] = (
             [spec.subnet_id] if spec.spot_task_units else spec.subnet_id
         )
-    configurations = with_event_logs(configurations, deployment)
+    configurations = with_s3a_encryption(with_event_logs(configurations, deployment), spec.kms_key_arn)
     if spec.spot_task_units:
         configurations = [*configurations, AM_ON_CORE_NODES]
     scaling = {"ManagedScalingPolicy": _managed_scaling(spec)} if spec.max_capacity is not None else {}
+    security = {"SecurityConfiguration": spec.security_configuration} if spec.security_configuration else {}
     return {
         "Name": name,
         "ReleaseLabel": spec.release_label,
@@ -251,6 +260,7 @@ def cluster_config(
         "JobFlowRole": spec.instance_profile,
         "AutoTerminationPolicy": {"IdleTimeout": spec.idle_timeout_seconds},
         **scaling,
+        **security,
         "Tags": [{"Key": key, "Value": value} for key, value in sorted(tags.items())],
     }
 
@@ -270,6 +280,23 @@ def with_event_logs(configurations: list[dict[str, Any]], deployment: Deployment
             configuration = {**configuration, "Properties": properties}
         out.append(configuration)
     return out
+
+
+def with_s3a_encryption(configurations: list[dict[str, Any]], kms_key_arn: str | None) -> list[dict[str, Any]]:
+    """The configurations with S3A's SSE-KMS properties in core-site (merged into one given, whose
+    own values win). emr-7.12.0 reads and writes `s3://` with S3A, and AWS documents the security
+    configuration's S3 encryption for EMRFS: these properties are what encrypts the jobs' output.
+    Without a key nothing is added and the bucket's default encryption applies."""
+    properties = s3a_encryption(kms_key_arn)
+    if not properties:
+        return configurations
+    out, merged = [], False
+    for configuration in configurations:
+        if configuration.get("Classification") == "core-site":
+            configuration = {**configuration, "Properties": {**properties, **configuration.get("Properties", {})}}
+            merged = True
+        out.append(configuration)
+    return out if merged else [*out, {"Classification": "core-site", "Properties": properties}]
 
 
 # With Spot task nodes, YARN must start every application master (the driver, in cluster mode)

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from common.s3 import s3a_encryption
 from tools.emr.launch import (
     DEFAULT_RELEASE_LABEL,
     PROJECT_TAG,
@@ -66,10 +67,14 @@ class ServerlessSpec:
     max_disk: str = "5000 GB"
     # The application stops itself (and stops costing pre-initialised capacity) when idle.
     idle_stop_minutes: int = 15
+    # KMS_KEY_ARN: the jobs' S3 output (S3A's SSE-KMS properties), the logs on S3 and the managed
+    # persistence logs are encrypted with it; None leaves the bucket's default and AWS-owned keys.
+    kms_key_arn: str | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"emr-7\.\d+\.\d+", self.release_label):
             raise ValueError(f"release label must be an EMR 7.x label like {DEFAULT_RELEASE_LABEL}")
+        s3a_encryption(self.kms_key_arn)  # refuses a malformed key ARN
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be x86_64 or aarch64, got {self.architecture!r}")
         if not ROLE_PATTERN.fullmatch(self.role_arn):
@@ -95,9 +100,10 @@ def driver_log(log_root: str, application_id: str, job_run_id: str) -> str:
     return f"{log_root.rstrip('/')}/applications/{application_id}/jobs/{job_run_id}/SPARK_DRIVER/stderr.gz"
 
 
-def spark_defaults(configurations: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def spark_defaults(configurations: Sequence[Mapping[str, Any]], kms_key_arn: str | None = None) -> dict[str, str]:
     """The cluster's spark-defaults (bootstrap/configurations.json, one home for Spark settings)
-    without the YARN-only ones, plus what EMR Serverless needs: Delta's jars and Python 3.11."""
+    without the YARN-only ones, plus what EMR Serverless needs: Delta's jars and Python 3.11, and
+    with a key S3A's SSE-KMS properties as `spark.hadoop.*` (EMR Serverless has no core-site)."""
     [cluster] = [c for c in configurations if c["Classification"] == "spark-defaults"]
     properties = {k: v for k, v in cluster["Properties"].items() if not k.startswith(YARN_ONLY)}
     properties.update(
@@ -108,21 +114,24 @@ def spark_defaults(configurations: Sequence[Mapping[str, Any]]) -> dict[str, str
             "spark.executorEnv.PYSPARK_PYTHON": PYTHON,
         }
     )
+    properties.update({f"spark.hadoop.{key}": value for key, value in s3a_encryption(kms_key_arn).items()})
     return dict(sorted(properties.items()))
 
 
-def monitoring(deployment: Deployment, stream_prefix: str) -> dict[str, Any]:
+def monitoring(deployment: Deployment, stream_prefix: str, kms_key_arn: str | None = None) -> dict[str, Any]:
     """Logs and Spark event logs to S3, driver and executor output to CloudWatch Logs (where the
-    run's metrics line becomes CloudWatch metrics), and the managed Spark UI."""
+    run's metrics line becomes CloudWatch metrics), and the managed Spark UI. With a key, the logs
+    on S3 and in managed persistence are encrypted with it (`encryptionKeyArn`)."""
+    key = {"encryptionKeyArn": kms_key_arn} if kms_key_arn else {}
     return {
-        "s3MonitoringConfiguration": {"logUri": log_uri(deployment)},
+        "s3MonitoringConfiguration": {"logUri": log_uri(deployment), **key},
         "cloudWatchLoggingConfiguration": {
             "enabled": True,
             "logGroupName": LOG_GROUP,
             "logStreamNamePrefix": stream_prefix,
             "logTypes": {"SPARK_DRIVER": ["STDOUT", "STDERR"], "SPARK_EXECUTOR": ["STDERR"]},
         },
-        "managedPersistenceMonitoringConfiguration": {"enabled": True},
+        "managedPersistenceMonitoringConfiguration": {"enabled": True, **key},
     }
 
 
@@ -137,7 +146,7 @@ def create_application(deployment: Deployment, spec: ServerlessSpec) -> dict[str
         "maximumCapacity": {"cpu": spec.max_cpu, "memory": spec.max_memory, "disk": spec.max_disk},
         "autoStartConfiguration": {"enabled": True},
         "autoStopConfiguration": {"enabled": True, "idleTimeoutMinutes": spec.idle_stop_minutes},
-        "monitoringConfiguration": monitoring(deployment, PROJECT_TAG),
+        "monitoringConfiguration": monitoring(deployment, PROJECT_TAG, spec.kms_key_arn),
         "tags": {"project": PROJECT_TAG, "version": deployment.version},
     }
 
@@ -164,9 +173,9 @@ def start_job_run(
         },
         "configurationOverrides": {
             "applicationConfiguration": [
-                {"classification": "spark-defaults", "properties": spark_defaults(configurations)}
+                {"classification": "spark-defaults", "properties": spark_defaults(configurations, spec.kms_key_arn)}
             ],
-            "monitoringConfiguration": monitoring(deployment, job.name),
+            "monitoringConfiguration": monitoring(deployment, job.name, spec.kms_key_arn),
         },
         "executionTimeoutMinutes": spec.timeout_minutes,
         "tags": {"project": PROJECT_TAG, "pipeline": job.pipeline, "job": job.name, "version": deployment.version},
