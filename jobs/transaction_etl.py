@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -39,7 +41,7 @@ from common.athena import add_database_argument
 from common.classify import quarantined_rows, valid_rows
 from common.cli import JobArgumentParser, describe_failure, non_negative_int, positive_int, run_job
 from common.dashboard import add_dashboard_argument
-from common.fs import join_path, list_data_files, write_text
+from common.fs import join_path, list_data_files, path_exists, read_text, write_text
 from common.job import JobRun
 from common.lines import read_json_lines
 from common.logs import get_logger
@@ -528,15 +530,36 @@ def record_tables(run: JobRun, paths: dict[str, str]) -> None:
 def export_for_redshift(
     run: JobRun, paths: dict[str, str], dates: Dates, with_profiles: bool, target_mb: int = delta.DEFAULT_TARGET_FILE_MB
 ) -> dict[str, Any]:
-    """Plain Parquet + COPY manifest + SQL per table under <warehouse>/redshift/.
+    """Plain Parquet + COPY manifest + SQL per table under <warehouse>/redshift/, and the
+    export's record (`EXPORT_RECORD`).
 
-    daily_user_totals: the complete rows of `dates`; its load deletes those dates and inserts
-    the export, so loading twice equals loading once, and a date whose rows all moved away is
+    daily_user_totals: the complete rows of `dates`, plus those of an earlier export that was
+    never acknowledged as loaded (`EXPORT_LOADED`: a skipped or failed load), so a day's changes
+    reach Redshift with the next load that runs. Its load deletes those dates and inserts the
+    export, so loading twice equals loading once, and a date whose rows all moved away is
     emptied. No changed date: the previous export is left for its load.
     user_profiles: the whole table, upserted by user_id.
     """
     with run.stage("export_for_redshift"):
-        return run.metric("redshift_export", redshift_export(run.spark, paths, dates, with_profiles, target_mb))
+        summary = redshift_export(run.spark, paths, dates, with_profiles, target_mb, export_id=run.run_id)
+        return run.metric("redshift_export", summary)
+
+
+# Under <warehouse>/redshift/: what the latest export holds, and the copy of it the pipeline
+# writes once that export is loaded (registry: `redshift_loaded`).
+EXPORT_RECORD, EXPORT_LOADED = "export.json", "loaded.json"
+
+
+def unloaded_export_dates(spark: SparkSession, root: str) -> Dates:
+    """The dates of the previous export if it was never acknowledged as loaded, else none."""
+    record, loaded = join_path(root, EXPORT_RECORD), join_path(root, EXPORT_LOADED)
+    if not path_exists(spark, record):
+        return Dates.of([])
+    previous = json.loads(read_text(spark, record))
+    if path_exists(spark, loaded) and json.loads(read_text(spark, loaded)).get("export_id") == previous["export_id"]:
+        return Dates.of([])
+    dates = previous[GOLD]
+    return Dates.every() if dates == "all" else Dates.of([date.fromisoformat(d) for d in dates])
 
 
 def redshift_export(
@@ -545,6 +568,7 @@ def redshift_export(
     dates: Dates,
     with_profiles: bool,
     target_mb: int = delta.DEFAULT_TARGET_FILE_MB,
+    export_id: str | None = None,
 ) -> dict[str, Any]:
     root = paths[EXPORT]
     write_text(spark, join_path(root, "create_tables.sql"), create_tables_sql())
@@ -552,15 +576,22 @@ def redshift_export(
     if dates.is_none:
         summary[GOLD] = "unchanged"
     else:
+        carried = unloaded_export_dates(spark, root)
+        if not dates.is_every:
+            dates = Dates.every() if carried.is_every else Dates.of([*dates.values, *carried.values])
         stored = dates.select(read_table(spark, paths[GOLD], "delta"))
         files = delta.files_for(delta.scanned_bytes(stored), target_mb)
         totals = stored.transform(conform_to(REDSHIFT_DAILY_USER_TOTALS))
         summary[GOLD] = export_table(spark, root, GOLD, totals, dates.predicate(PARTITION), (), files)
+        summary[GOLD]["carried_over"] = carried.as_report()
     if with_profiles:
         stored = read_table(spark, paths[PROFILES], "delta")
         files = delta.files_for(delta.scanned_bytes(stored), target_mb)
         profiles = stored.transform(conform_to(REDSHIFT_USER_PROFILES))
         summary[PROFILES] = export_table(spark, root, PROFILES, profiles, None, ("user_id",), files)
+    if not dates.is_none:
+        record = {"export_id": export_id or uuid.uuid4().hex, GOLD: dates.as_report(), PROFILES: with_profiles}
+        write_text(spark, join_path(root, EXPORT_RECORD), json.dumps(record, indent=2) + "\n")
     return summary
 
 

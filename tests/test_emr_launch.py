@@ -352,6 +352,22 @@ def test_etl_loads_redshift_after_the_cluster_is_gone(machines) -> None:
     assert "Load Redshift" not in json.dumps(machines["logs"])
 
 
+def test_a_finished_load_is_acknowledged_so_the_next_export_carries_over_only_what_never_loaded(machines) -> None:
+    states = machines["transactions"]["States"]
+    assert states["Load Redshift"]["Next"] == "Acknowledge Redshift load"
+    acknowledge = states["Acknowledge Redshift load"]
+    assert acknowledge["Next"] == "Register in Athena?" and acknowledge["Catch"] == launch._catch("Pipeline failed")
+    bucket, prefix = launch.split_s3_uri(f"{ROOT}/warehouse/redshift")
+    assert acknowledge["Items"] == [
+        {"Bucket": bucket, "Key": f"{prefix}/loaded.json", "CopySource": f"{bucket}/{prefix}/export.json"}
+    ]
+    copy = acknowledge["ItemProcessor"]["States"]["Copy record"]
+    assert copy["Resource"] == "arn:aws:states:::aws-sdk:s3:copyObject"
+    assert (
+        jsonata(copy["Arguments"]["CopySource"], {"input": acknowledge["Items"][0]}) == f"{bucket}/{prefix}/export.json"
+    )
+
+
 def test_missing_redshift_input_stops_before_a_cluster_starts(machines) -> None:
     condition = machines["transactions"]["States"]["Check input"]["Choices"][0]["Condition"]
     good = {"redshift": {"target": {"WorkgroupName": "analytics", "Database": "dev"}, "copyRoleArn": ROLE}}
@@ -462,7 +478,7 @@ def test_athena_registration_is_optional_and_after_the_cluster(machines) -> None
     for name, machine in machines.items():
         states = machine["States"]
         jobs = registry.pipelines(registry.JOBS)[name]
-        last = states["Load Redshift"] if "Load Redshift" in states else states["Terminate cluster"]
+        last = states["Acknowledge Redshift load"] if "Load Redshift" in states else states["Terminate cluster"]
         assert last["Next"] == "Register in Athena?"
         choice = states["Register in Athena?"]
         assert choice["Default"] == "Pipeline succeeded"

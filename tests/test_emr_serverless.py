@@ -301,7 +301,8 @@ def test_scoring_runs_after_training_and_redshift_after_the_etl(machines) -> Non
     transactions = machines["transactions"]["States"]
     assert transactions["Run transaction_etl"]["Next"] == "Run maintain_tables"
     assert transactions["Run maintain_tables"]["Next"] == "Load Redshift"
-    assert transactions["Load Redshift"]["Next"] == "Pipeline succeeded"
+    assert transactions["Load Redshift"]["Next"] == "Acknowledge Redshift load"
+    assert transactions["Acknowledge Redshift load"]["Next"] == "Pipeline succeeded"
     assert "Load Redshift" not in json.dumps(machines["logs"])
 
 

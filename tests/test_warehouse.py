@@ -367,3 +367,42 @@ def test_a_silver_table_of_the_previous_release_moves_to_deletion_vectors_on_the
     assert report["metrics"]["merge_transactions"]["updated"] == 1
     assert report["metrics"]["merge_transactions_cost"]["rows_copied"] == 0
     gold_equals_silver_aggregate(spark, warehouse)
+
+
+def test_an_export_never_acknowledged_as_loaded_is_carried_into_the_next_one(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A skipped or failed Redshift load loses no day: the next export holds its dates too,
+    until the pipeline acknowledges a load (it copies export.json to loaded.json)."""
+    warehouse = tmp_path / "warehouse"
+    export = warehouse / "redshift"
+    d = [START + timedelta(days=i) for i in range(3)]
+
+    def exported_dates() -> list[date]:
+        rows = spark.read.parquet(str(export / "daily_user_totals")).select("transaction_date").distinct()
+        return sorted(r[0] for r in rows.collect())
+
+    etl(spark, write_batch(tmp_path / "b1", [("a", "u1", d[0], "1.00")]), warehouse)
+    assert exported_dates() == [d[0]]
+    # The load of b1 never ran: b2's export still holds day 0.
+    second = etl(spark, write_batch(tmp_path / "b2", [("b", "u1", d[1], "2.00")]), warehouse)
+    assert exported_dates() == [d[0], d[1]]
+    # The first load rebuilt gold whole, so its export held every date: carried whole.
+    assert second["metrics"]["redshift_export"]["daily_user_totals"]["carried_over"] == "all"
+    assert "DELETE FROM daily_user_totals WHERE TRUE" in (export / "load_daily_user_totals.sql").read_text()
+
+    shutil.copyfile(export / "export.json", export / "loaded.json")  # what the pipeline does after a load
+    etl(spark, write_batch(tmp_path / "b3", [("c", "u1", d[2], "3.00")]), warehouse)
+    assert exported_dates() == [d[2]]
+    # That load never ran either: the next export holds day 2 and its own day 1 correction.
+    fourth = etl(spark, write_batch(tmp_path / "b4", [("b", "u1", d[1], "4.00")]), warehouse)
+    assert exported_dates() == [d[1], d[2]]
+    assert fourth["metrics"]["redshift_export"]["daily_user_totals"]["carried_over"] == [str(d[2])]
+    assert f"'{d[1]}', '{d[2]}'" in (export / "load_daily_user_totals.sql").read_text()
+
+    shutil.copyfile(export / "export.json", export / "loaded.json")
+    fifth = etl(spark, write_batch(tmp_path / "b5", [("e", "u1", d[0], "5.00")]), warehouse)
+    assert exported_dates() == [d[0]]
+    assert fifth["metrics"]["redshift_export"]["daily_user_totals"]["carried_over"] == []
+    record = json.loads((export / "export.json").read_text())
+    assert record["daily_user_totals"] == [str(d[0])] and record["export_id"] == fifth["run_id"]

@@ -403,6 +403,16 @@ def _catch(next_state: str) -> list[dict[str, Any]]:
     return [{"ErrorEquals": ["States.ALL"], "Assign": {"failure": "{% $states.errorOutput %}"}, "Next": next_state}]
 
 
+def _redshift_acknowledgements(jobs: Iterable[Job], root: str) -> list[dict[str, str]]:
+    """Copy each export's record to its acknowledgement (`Job.redshift_loaded`), as S3 calls it."""
+    items = []
+    for job in jobs:
+        if job.redshift_loaded:
+            (bucket, record), (target_bucket, acknowledgement) = map(split_s3_uri, job.render_redshift_loaded(root))
+            items.append({"Bucket": target_bucket, "Key": acknowledgement, "CopySource": f"{bucket}/{record}"})
+    return items
+
+
 def _redshift_items(jobs: Iterable[Job], root: str) -> list[dict[str, str]]:
     items = []
     for job in jobs:
@@ -427,9 +437,55 @@ SQL_STATEMENTS = (
 )
 
 
+REDSHIFT_API_RETRY = [
+    {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 10, "MaxAttempts": 3, "BackoffRate": 2.0}
+]
+
+
+def redshift_states(jobs: Sequence[Job], root: str, next_state: str) -> dict[str, dict[str, Any]]:
+    """The states that load the jobs' Redshift exports ("Load Redshift" first), then acknowledge
+    them (the job's next export carries over what was never acknowledged); {} when no job
+    exports for Redshift."""
+    items = _redshift_items(jobs, root)
+    if not items:
+        return {}
+    acknowledgements = _redshift_acknowledgements(jobs, root)
+    if not acknowledgements:
+        return {"Load Redshift": _redshift_load(items, next_state)}
+    acknowledge = {
+        "Type": "Map",
+        "Comment": "Record that the exports reached Redshift: copy each export's record to its acknowledgement.",
+        "Items": acknowledgements,
+        "MaxConcurrency": 1,
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "Copy record",
+            "States": {
+                "Copy record": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:s3:copyObject",
+                    "Arguments": {
+                        "Bucket": "{% $states.input.Bucket %}",
+                        "Key": "{% $states.input.Key %}",
+                        "CopySource": "{% $states.input.CopySource %}",
+                    },
+                    "Retry": REDSHIFT_API_RETRY,
+                    "End": True,
+                }
+            },
+        },
+        "Catch": _catch("Pipeline failed"),
+        "Next": next_state,
+    }
+    return {
+        "Load Redshift": _redshift_load(items, "Acknowledge Redshift load"),
+        "Acknowledge Redshift load": acknowledge,
+    }
+
+
 def _redshift_load(items: list[dict[str, str]], next_state: str) -> dict[str, Any]:
     """A Map that runs each SQL file in order with the Redshift Data API and waits for it."""
-    api_retry = [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 10, "MaxAttempts": 3, "BackoffRate": 2.0}]
+    api_retry = REDSHIFT_API_RETRY
     return {
         "Type": "Map",
         "Comment": "Load the ETL's export into Redshift: one SQL file at a time, in order.",
@@ -656,8 +712,7 @@ def state_machine(
         "Catch": _catch("Pipeline failed"),
         "Next": "Load Redshift" if redshift else after_cluster,
     }
-    if redshift:
-        states["Load Redshift"] = _redshift_load(redshift, after_cluster)
+    states.update(redshift_states(jobs, deployment.root, after_cluster))
     states["Register in Athena?"] = {
         "Type": "Choice",
         "Comment": 'Optional: start the execution with {"athena": {"workGroup": ..., "outputLocation": ...}} '

@@ -45,6 +45,9 @@ class Job:
     spark_conf: per-job `--conf` settings on top of the cluster's spark-defaults.
     redshift_sql: SQL files (templated URIs) the job writes for Redshift; the pipeline's
         state machine runs them, in this order, with the Redshift Data API after the job.
+    redshift_loaded: (the export's record, its acknowledgement), templated URIs: once every SQL
+        file ran, the state machine copies the first to the second, so the job's next export
+        knows the last one reached Redshift (else it carries its dates over).
     idempotent: a rerun with the same arguments gives the same outputs (it replaces them), so
         the orchestrators retry it once after a failure (a lost Spot node, an S3 hiccup) and
         EMR Serverless gets a retry policy. Say False for a job that appends or sends.
@@ -60,6 +63,7 @@ class Job:
     options: tuple[str, ...] = ()
     spark_conf: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     redshift_sql: tuple[str, ...] = ()
+    redshift_loaded: tuple[str, str] | tuple[()] = ()
     idempotent: bool = True
 
     @property
@@ -114,6 +118,9 @@ class Job:
     def render_redshift_sql(self, root: str) -> tuple[str, ...]:
         return tuple(uri.format(root=root) for uri in self.redshift_sql)
 
+    def render_redshift_loaded(self, root: str) -> tuple[str, ...]:
+        return tuple(uri.format(root=root) for uri in self.redshift_loaded)
+
 
 JOBS: tuple[Job, ...] = (
     Job(
@@ -140,6 +147,9 @@ JOBS: tuple[Job, ...] = (
             "{root}/warehouse/redshift/load_daily_user_totals.sql",
             "{root}/warehouse/redshift/load_user_profiles.sql",
         ),
+        # After every SQL file ran, the pipeline copies the export's record (what it holds) to
+        # the acknowledgement the next run reads: an export never acknowledged is carried over.
+        redshift_loaded=("{root}/warehouse/redshift/export.json", "{root}/warehouse/redshift/loaded.json"),
     ),
     Job(
         name="maintain_tables",

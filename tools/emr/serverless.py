@@ -32,7 +32,7 @@ from tools.emr.launch import (
     Deployment,
     _catch,
     _redshift_items,
-    _redshift_load,
+    redshift_states,
 )
 from tools.emr.registry import Job, pipelines
 
@@ -255,8 +255,7 @@ def state_machine(
     for index, job in enumerate(jobs):
         next_state = f"Run {jobs[index + 1].name}" if index + 1 < len(jobs) else after_jobs
         states[f"Run {job.name}"] = _job_state(job, start_job_run(job, deployment, spec, configurations), next_state)
-    if redshift:
-        states["Load Redshift"] = _redshift_load(redshift, "Pipeline succeeded")
+    states.update(redshift_states(jobs, deployment.root, "Pipeline succeeded"))
     states["Pipeline failed"] = {"Type": "Fail", "Error": "{% $failure.Error %}", "Cause": "{% $failure.Cause %}"}
     states["Pipeline succeeded"] = {"Type": "Succeed"}
     return {
