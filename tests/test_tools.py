@@ -129,3 +129,43 @@ def test_the_warehouse_bench_compares_a_late_maintenance_cycle_with_the_first_fu
     assert verdict["rows_copied_at_most_rows_updated"] == {"batches_over": [60], "ok": False}
     assert verdict["files_read_last_cycle_over_reference"]["ratio"] == round((6 * 30 + 60) / 7 / 30, 2)
     assert verdict["etl_seconds_last_cycle_over_reference"]["ok"] is True
+
+
+def test_the_hand_written_peer_does_the_first_load_s_work(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make bench` times the job against a plain hand-written ETL (tools/seed): it must do the
+    same kind of work, or the comparison says nothing. Run in the test session (its
+    `getOrCreate` returns it)."""
+    import runpy
+
+    lines = [
+        '{"transaction_id": "t1", "user_id": "u1", "timestamp": "2026-11-01T10:00:00Z", "amount": "10.00"}',
+        '{"transaction_id": "t1", "user_id": "u1", "timestamp": "2026-11-01T11:00:00Z", "amount": "12.00"}',
+        '{"transaction_id": "t2", "user_id": "u1", "timestamp": "2026-11-02T09:00:00Z", "amount": -3}',
+        '{"transaction_id": "t3", "user_id": "u2", "timestamp": "2026-11-02T09:00:00Z", "amount": "n/a"}',
+        '{"transaction_id": "t4", "timestamp": "2026-11-02T09:00:00Z", "amount": "1.00"}',
+        '{"transaction_id": "t5", "user_id": "u2", "timestamp": "yesterday", "amount": "1.00"}',
+        "not json",
+    ]
+    source = tmp_path / "in" / "part-0.jsonl"
+    source.parent.mkdir()
+    source.write_text("\n".join(lines) + "\n")
+    script = Path(__file__).parents[1] / "tools" / "seed" / "transaction_etl_peer.py"
+    monkeypatch.setattr("sys.argv", [str(script), str(source.parent), str(tmp_path / "out")])
+    runpy.run_path(str(script), run_name="__main__")
+
+    def rows(table: str, *columns: str) -> list[tuple]:
+        df = spark.read.format("delta").load(str(tmp_path / "out" / table)).select(*columns)
+        return sorted(map(tuple, df.collect()), key=repr)
+
+    silver = rows("transactions", "transaction_id", "transaction_date", "amount")
+    assert [(t, str(d), str(a)) for t, d, a in silver] == [("t1", "2026-11-01", "12.00"), ("t2", "2026-11-02", "-3.00")]
+    assert [r[0] for r in rows("quarantine", "reason")] == sorted(
+        ["invalid_amount", "missing_user_id", "invalid_timestamp", "malformed_json"]
+    )
+    totals = rows("daily_user_totals", "user_id", "transaction_date", "total_amount", "transaction_count")
+    assert [(u, str(d), str(t), n) for u, d, t, n in totals] == [
+        ("u1", "2026-11-01", "12.00", 1),
+        ("u1", "2026-11-02", "-3.00", 1),
+    ]

@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools import generate, package, submit
@@ -59,6 +59,8 @@ class Command:
 class Workload:
     """One job and the seed script doing the same work on the same input.
 
+    peer: a hand-written job doing the same work plainly (tools/seed/*_peer.py), when there is
+        one: what a competent engineer's first version would cost, beside the seed's floor.
     prepare: run once per input before the timed runs (untimed), e.g. the first load an
         update batch merges into; returns what the sides need (a folder).
     setup: run before each timed job run (untimed), e.g. restoring that first load.
@@ -70,6 +72,11 @@ class Workload:
     job: Callable[[Path, Path, Path | None], Command]
     prepare: Callable[[Path, Path, Callable[[Command, Path], float]], Path] | None = None
     setup: Callable[[Path, Path | None], None] | None = None
+    peer: Callable[[Path, Path, Path | None], Command] | None = None
+
+    @property
+    def sides(self) -> tuple[str, ...]:
+        return ("seed", "peer", "job") if self.peer else ("seed", "job")
 
 
 def ours(job_name: str, inputs: dict[str, str], output: Path, options: Sequence[str] = ()) -> Command:
@@ -143,12 +150,14 @@ WORKLOADS: dict[str, Workload] = {
         "transaction_etl",
         "transactions",
         seed=lambda data, out, _: seed_script("transaction_etl.py", data, out),
+        peer=lambda data, out, _: seed_script("transaction_etl_peer.py", data, out),
         job=lambda data, out, _: ours("transaction_etl", {"--transactions": str(data)}, out),
     ),
     "transaction_etl_update": Workload(
         "transaction_etl_update",
         "update-transactions",
         seed=lambda data, out, _: seed_script("transaction_etl.py", data, out),
+        peer=lambda data, out, _: seed_script("transaction_etl_peer.py", data, out),
         job=lambda data, out, _: ours("transaction_etl", {"--transactions": str(data)}, out),
         prepare=prepare_first_load,
         setup=restore_first_load,
@@ -265,6 +274,11 @@ class Measured:
     seed: list[float]
     job: list[float]
     job_peak_mb: int
+    peer: list[float] = field(default_factory=list)
+
+    @property
+    def peer_median(self) -> float | None:
+        return statistics.median(self.peer) if self.peer else None
 
     @property
     def seed_median(self) -> float:
@@ -289,19 +303,22 @@ class Bench:
         shutil.rmtree(output, ignore_errors=True)
         return run_submit(command, output, self.archive, self.entrypoints, self.driver_memory).seconds
 
-    def measure(self, workload: Workload, size: int, sides: Sequence[str] = ("seed", "job")) -> Measured:
+    def measure(self, workload: Workload, size: int, sides: Sequence[str] | None = None) -> Measured:
         data = dataset(workload.dataset, size)
         out = BENCH_DIR / "out" / workload.name / str(size)
         state = workload.prepare(data, out, self.timed) if workload.prepare else None
         measured = Measured(input_bytes(data), [], [], 0)
+        sides = list(sides or workload.sides)
         for round_number in range(self.rounds):
-            order = list(sides) if round_number % 2 == 0 else list(reversed(sides))
+            # Each side goes first in turn (with two sides: alternately).
+            shift = round_number % len(sides)
+            order = sides[shift:] + sides[:shift]
             for side in order:
                 output = out / side
                 shutil.rmtree(output, ignore_errors=True)
                 if side == "job" and workload.setup:
                     workload.setup(output, state)
-                command = (workload.seed if side == "seed" else workload.job)(data, output, state)
+                command = getattr(workload, side)(data, output, state)
                 timing = run_submit(command, output, self.archive, self.entrypoints, self.driver_memory)
                 getattr(measured, side).append(timing.seconds)
                 if side == "job":
@@ -340,6 +357,23 @@ def summarise(name: str, tiny: Measured, large: Measured) -> dict:
         "large_ratio": round(large.job_median / large.seed_median, 2),
         "job_jvm_peak_mb_large": large.job_peak_mb,
         "runs_s": {"tiny": {"seed": tiny.seed, "job": tiny.job}, "large": {"seed": large.seed, "job": large.job}},
+        **peer_summary(tiny, large, job_per_gb),
+    }
+
+
+def peer_summary(tiny: Measured, large: Measured, job_per_gb: float) -> dict:
+    """The hand-written peer's figures and the job against them (none without a peer)."""
+    if tiny.peer_median is None or large.peer_median is None:
+        return {}
+    peer_per_gb = per_gb(tiny.peer_median, large.peer_median, tiny.size_bytes, large.size_bytes)
+    return {
+        "peer_tiny_s": round(tiny.peer_median, 1),
+        "peer_large_s": round(large.peer_median, 1),
+        "peer_cost_per_gb_s": round(peer_per_gb, 1),
+        "job_over_peer_cost_per_gb": round(job_per_gb / peer_per_gb, 2) if peer_per_gb > 0 else None,
+        "fixed_cost_gap_over_peer_s": round(tiny.job_median - tiny.peer_median, 1),
+        "job_over_peer_large": round(large.job_median / large.peer_median, 2),
+        "peer_runs_s": {"tiny": tiny.peer, "large": large.peer},
     }
 
 
@@ -352,6 +386,14 @@ def print_summary(row: dict) -> None:
         f"ratio at {row['large_mb']:.0f} MB {row['large_ratio']}; job JVM peak {row['job_jvm_peak_mb_large']} MB",
         flush=True,
     )
+    if "peer_tiny_s" in row:
+        print(
+            f"{row['workload']}: peer {row['peer_tiny_s']} s / {row['peer_large_s']} s, cost per GB "
+            f"{row['peer_cost_per_gb_s']} s; job over peer: cost per GB {row['job_over_peer_cost_per_gb']}, "
+            f"fixed cost gap {row['fixed_cost_gap_over_peer_s']} s, at {row['large_mb']:.0f} MB "
+            f"{row['job_over_peer_large']}",
+            flush=True,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
