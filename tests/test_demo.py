@@ -11,6 +11,7 @@ import pytest
 
 from tools import demo
 from tools.emr import registry
+from tools.show_report import summarise
 
 
 def test_a_failing_job_prints_its_one_line_error_and_logs_spark_s_output(
@@ -42,3 +43,23 @@ def test_a_refused_argument_is_the_job_s_own_line(tmp_path: Path) -> None:
     assert run.code == 2
     assert run.error == "log_analytics: error: the following arguments are required: --input, --output (see --help)"
     assert log.read_text().splitlines()[-1].endswith(f"exited 2 after {run.seconds:.1f} s")
+
+
+def test_a_run_that_read_nothing_is_summarised_too() -> None:
+    """maintain_tables when maintenance is not due (a second `make run`): no row accounting,
+    no table; its report as the job writes it."""
+    report = {
+        "job": "maintain_tables",
+        "version": "0.1.0",
+        "status": "succeeded",
+        "tables": {},
+        "validation": {},
+        "metrics": {"schedule": {"every_batches": 7, "batches_since_last_maintenance": 1, "due": False}},
+        "timings_seconds": {"total": 26.877},
+    }
+    assert summarise(report).splitlines() == [
+        "maintain_tables 0.1.0 succeeded in 26.877s",
+        "  rows read: none (this run read no input)",
+        "  tables: none written",
+        "  expectation suites passed: 0/0",
+    ]
