@@ -100,7 +100,7 @@ $(SAMPLE)/new_customers/.complete: | setup
 
 SAMPLES := $(foreach d,logs transactions profiles customers new_customers,$(SAMPLE)/$(d)/.complete)
 
-run: setup $(SAMPLES) ## Run every job on generated sample data (S3=1: on s3:// of a local S3 server)
+run: setup $(SAMPLES) ## Run every job on generated sample data, print a summary (S3=1: on a local S3 server); full output in data/logs/make-run/
 ifeq ($(S3),1)
 	$(PY) -m tools.local_s3 --root $(DATA)
 else
