@@ -81,10 +81,12 @@ $(INSTALLED): requirements/dev.txt requirements/cluster.txt requirements/constra
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -r requirements/dev.txt
 	touch $@
 
-$(JARS): requirements/jars.txt
-	tools/fetch_jars.sh $(JARS_DIR)
+# Spark's own Ivy (spark-submit --packages in the venv) resolves requirements/jars.txt once
+# into .cache/ivy; the jars are kept as plain files in $(JARS_DIR) (tools/fetch_jars.py).
+$(JARS): requirements/jars.txt | $(INSTALLED)
+	$(PY) -m tools.fetch_jars --dest $(JARS_DIR)
 
-setup: check-java $(INSTALLED) $(JARS) ## Create .venv, install pinned packages, fetch jars (once)
+setup: check-java $(INSTALLED) $(JARS) ## Create .venv, install pinned packages, resolve the jars (once)
 
 # First, so a missing Java is named before anything is installed or fetched.
 check-java:
@@ -107,7 +109,7 @@ $(SAMPLE)/new_customers/.complete: | setup
 
 SAMPLES := $(foreach d,logs transactions profiles customers new_customers,$(SAMPLE)/$(d)/.complete)
 
-run: setup $(SAMPLES) ## Run every job on generated sample data (S3=1: on s3:// of a local S3 server)
+run: setup $(SAMPLES) ## Run every job on generated sample data, print a summary (S3=1: on a local S3 server); full output in data/logs/make-run/
 ifeq ($(S3),1)
 	$(PY) -m tools.local_s3 --root $(DATA)
 else
@@ -115,7 +117,7 @@ else
 endif
 
 $(ASL_VALIDATOR): tools/asl/package.json tools/asl/package-lock.json
-	@command -v npm >/dev/null || { echo "error: npm not found: install Node.js 18+ (the tests validate Step Functions definitions with asl-validator)" >&2; exit 1; }
+	@command -v npm >/dev/null || { echo "error: npm not found (the tests validate Step Functions definitions with asl-validator): install Node.js 18+ with apt-get install -y nodejs npm" >&2; exit 1; }
 	npm ci --prefix tools/asl --no-audit --no-fund --silent
 	touch $@
 
@@ -206,5 +208,5 @@ clean: ## Remove generated data, outputs and builds (keeps .venv and the jar cac
 	rm -rf data dist build *.egg-info spark-warehouse metastore_db derby.log .pytest_cache .ruff_cache test-artifacts
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
-distclean: clean ## Also remove .venv and the jar and benchmark caches
+distclean: clean ## Also remove .venv and the jar, Ivy and benchmark caches
 	rm -rf $(VENV) .cache tools/asl/node_modules

@@ -21,7 +21,6 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -31,8 +30,8 @@ from typing import Any
 
 import boto3
 
+from tools import demo
 from tools.emr import registry
-from tools.show_report import summarise
 
 DEFAULT_BUCKET = "spark-jobs-local"
 # Dummy credentials: moto accepts any key unless told to enforce authentication.
@@ -259,27 +258,28 @@ def upload_sample(s3: LocalS3, bucket: str, folder: Path, pieces: int) -> int:
 def run_demo(sample_root: Path, bucket: str, pieces: int) -> int:
     """Every registered job on s3://<bucket>, its inputs uploaded from `sample_root`/input/."""
     root = f"s3://{bucket}"
+    jobs = registry.in_run_order(registry.present())
+    log = demo.new_log(sample_root, "-s3")
     with LocalS3() as s3:
-        print(f"local S3 (moto) at {s3.endpoint}, bucket {root}")
+        print(f"local S3 (moto) at {s3.endpoint}, bucket {root}; Spark's and the jobs' own output go to {log}")
         s3.create_bucket(bucket)
         env = {**os.environ, **s3.environment()}
-        for job in registry.in_run_order(registry.present()):
+        for number, job in enumerate(jobs, start=1):
+            arguments = [*job.invocation(root=root), "--dashboard"]  # the page is written to S3 too
+            print(f"\n[{number}/{len(jobs)}] {job.name} {' '.join(arguments)}", flush=True)
             datasets = [path[len(INPUT_PREFIX) :] for _, path in job.inputs if path.startswith(INPUT_PREFIX)]
             missing = [name for name in datasets if not upload_sample(s3, bucket, sample_root / "input" / name, pieces)]
             if missing:
                 print(f"local_s3: error: no sample files in {sample_root}/input/{', '.join(missing)}", file=sys.stderr)
                 return 1
-            arguments = [*job.invocation(root=root), "--dashboard"]  # the page is written to S3 too
-            print(f"running {job.name} {' '.join(arguments)}")
-            code = subprocess.run([sys.executable, "-m", job.module, *arguments], env=env, check=False)
-            if code.returncode != 0:
-                return code.returncode
+            run = demo.run_logged(job, arguments, log, env)
+            if run.code != 0:
+                demo.print_failure(job, run, log)
+                return run.code
             output = job.output[1].format(root=root)
             prefix = output[len(root) + 1 :] + "/"
             objects = s3.objects(bucket, prefix)
-            print(summarise(json.loads(objects[f"{prefix}run_report.json"])))
-            print(f"  report: {output}/run_report.json")
-            print(f"  dashboard: {output}/dashboard.html")
+            demo.print_job(run, json.loads(objects[f"{prefix}run_report.json"]), output)
             folders: dict[str, list[int]] = {}
             for key, body in objects.items():
                 folder = key[len(prefix) :].split("/")
@@ -287,7 +287,7 @@ def run_demo(sample_root: Path, bucket: str, pieces: int) -> int:
                     folders.setdefault(folder[0], []).append(len(body))
             for folder, sizes in sorted(folders.items()):
                 print(f"    {output}/{folder}: {len(sizes)} objects, {sum(sizes):,} bytes")
-    print("local S3 stopped")
+    print(f"local S3 stopped; log: {log}")
     return 0
 
 

@@ -11,14 +11,19 @@ from pathlib import Path
 
 
 def summarise(report: dict) -> str:
-    lines = [
-        f"{report['job']} {report['version']} {report['status']} in {report['timings_seconds']['total']}s",
-        f"  rows read {report['rows_read']:,}: valid {report['rows_valid']:,}, "
-        f"quarantined {report['rows_quarantined']:,}",
-    ]
-    for reason, count in report["quarantined_by_reason"].items():
-        lines.append(f"    {reason:<24} {count:,}")
-    lines.append("  tables:")
+    """A few lines a person reads. A run that read no input (table maintenance that was not
+    due) has no row accounting in its report, and may have written no table."""
+    lines = [f"{report['job']} {report['version']} {report['status']} in {report['timings_seconds']['total']}s"]
+    if "rows_read" in report:
+        lines.append(
+            f"  rows read {report['rows_read']:,}: valid {report['rows_valid']:,}, "
+            f"quarantined {report['rows_quarantined']:,}"
+        )
+        for reason, count in report["quarantined_by_reason"].items():
+            lines.append(f"    {reason:<24} {count:,}")
+    else:
+        lines.append("  rows read: none (this run read no input)")
+    lines.append("  tables:" if report["tables"] else "  tables: none written")
     for name, table in report["tables"].items():
         lines.append(f"    {name:<18} {table['rows']:>10,} rows  {table['format']:<8} {table['path']}")
     checks = report["validation"]
