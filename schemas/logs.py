@@ -46,8 +46,8 @@ EVENTS = StructType(
 
 # The ledger of files loaded into a root: one row per file (its path with s3a:// spelt s3://).
 # `status` is `loading` from the moment a run starts writing the file's rows until every table
-# reflects them, then `loaded`; `event_dates` are the days its rows are (or were) on, so a
-# reload rewrites only those partitions of `events`.
+# reflects them, then `loaded`; `event_dates` are the days its rows are on and any day an
+# earlier delivery's rows were on, so a reload rewrites only those partitions of `events`.
 LOADED_FILES = StructType(
     [
         StructField("file", StringType(), nullable=False),
