@@ -38,6 +38,7 @@ from common.job import JobRun, Published, run_concurrently
 from common.lines import SOURCE_FILE, read_json_lines
 from common.report import REPORT_FILE
 from common.rules.logs import ERROR_STATUS_MIN, LOG_CONTRACT, output_expectations
+from common.storage_errors import storage_errors
 from common.tables import read_table
 from schemas import conform_to
 from schemas.logs import (
@@ -328,7 +329,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     with JobRun(spark, JOB, args, output=args.output, fmt=args.format) as run:
         with run.stage("plan_files"):
             listed = [status for path in args.input for status in input_file_statuses(spark, path)]
-            previous = open_warehouse(spark, args.output, paths, asked)
+            with storage_errors(args.output, "read"):
+                previous = open_warehouse(spark, args.output, paths, asked)
             plan = ledger.plan(listed, previous, args.reload)
         run.metric("files", plan.as_report())
         loaded: dict[str, dict[str, Any]] = {}
