@@ -22,6 +22,9 @@ from schemas import conform_to
 from schemas.quarantine import QUARANTINE
 
 REASON = "reason"
+# The file a valid row came from, for contracts that keep it past the classifier
+# (`Contract.ingest_file`): a table's `source_file`.
+INGEST_FILE = "_ingest_file"
 # Typed columns live under this prefix while the rules judge them, beside the raw fields of
 # the same name; the classifier then drops the raw fields and takes the prefix off.
 TYPED_PREFIX = "_typed_"

@@ -4,7 +4,11 @@ small text files, deletion. Failures talking to storage end as one line (`storag
 
 from __future__ import annotations
 
-from pyspark.sql import SparkSession
+import re
+from dataclasses import dataclass
+
+from pyspark.sql import Column, SparkSession
+from pyspark.sql import functions as F
 
 from common.errors import InputError
 from common.storage_errors import storage_errors
@@ -45,20 +49,65 @@ def require_input(spark: SparkSession, path: str) -> None:
     raise InputError(f"no input files under {path}")
 
 
-def input_files(spark: SparkSession, path: str) -> list[str]:
+@dataclass(frozen=True)
+class FileStatus:
+    """A data file as storage lists it: its path (what readers are given), its URI (as Spark's
+    `_metadata.file_path` spells it: escaped), size in bytes and modification time in
+    milliseconds since the epoch."""
+
+    path: str
+    uri: str
+    size: int
+    modified_ms: int
+
+
+def input_file_statuses(spark: SparkSession, path: str) -> list[FileStatus]:
     """The data files Spark reads for `path` (file, directory or glob; directories recursively),
-    skipping files and folders whose name starts with '_' or '.' as Spark does."""
+    skipping files and folders whose name starts with '_' or '.' as Spark does; sorted by URI."""
     require_input(spark, path)
     fs, hadoop_path = _filesystem(spark, path)
-    files: list[str] = []
+    files: list[FileStatus] = []
     pending = list(fs.globStatus(hadoop_path))
     while pending:
         status = pending.pop()
         if status.isFile():
-            files.append(status.getPath().toString())
+            found = status.getPath()
+            files.append(
+                FileStatus(
+                    str(found.toString()),
+                    str(found.toUri().toString()),
+                    int(status.getLen()),
+                    int(status.getModificationTime()),
+                )
+            )
             continue
         pending.extend(child for child in fs.listStatus(status.getPath()) if _is_visible(child.getPath().getName()))
-    return sorted(files)
+    return sorted(files, key=lambda f: f.path)
+
+
+def input_files(spark: SparkSession, path: str) -> list[str]:
+    """The paths of `input_file_statuses`."""
+    return [status.path for status in input_file_statuses(spark, path)]
+
+
+# One object, several spellings: S3A's and the old S3N's schemes name the same S3 object as
+# s3:// (EMRFS), and a local file is `file:/x` or `file:///x`.
+_SCHEME_SPELLINGS = ((re.compile(r"^s3[an]://"), "s3://"), (re.compile(r"^file:///"), "file:/"))
+
+
+def canonical_uri(uri: str) -> str:
+    """One spelling per stored object (`s3a://b/k` -> `s3://b/k`), so a ledger of files
+    recognises a file however the run that loaded it named it."""
+    for pattern, replacement in _SCHEME_SPELLINGS:
+        uri = pattern.sub(replacement, uri)
+    return uri
+
+
+def canonical_uri_column(uri: Column) -> Column:
+    """`canonical_uri` as a Spark column expression."""
+    for pattern, replacement in _SCHEME_SPELLINGS:
+        uri = F.regexp_replace(uri, pattern.pattern, replacement)
+    return uri
 
 
 def first_line(spark: SparkSession, path: str) -> str | None:

@@ -166,6 +166,14 @@ class JobRun(AbstractContextManager["JobRun"]):
             require(accounting)
         delete_path(self.spark, join_path(self.output, REPORT_FILE))
 
+    def accept_nothing_new(self, kind: str, source: str) -> None:
+        """Accept a main input whose every file the output already holds (an incremental job's
+        rerun): no row to read, a run that adds nothing; then as `accept_input`."""
+        accounting = row_accounting(0, {})
+        self.report.counts = accounting
+        self.log.info(f"{kind} input already loaded", extra={"job": self.job, "source": source, **accounting})
+        delete_path(self.spark, join_path(self.output, REPORT_FILE))
+
     def check(self, df: DataFrame, suite: str, expectations: Sequence[Any], rows: int | None = None) -> DataFrame:
         """Run an expectation suite as a timed stage, keep its result, stop the run if it failed
         (`rows`: the known row count, see `run_suite`); returns `df` for chaining."""

@@ -47,16 +47,22 @@ def quote_json_numbers(text: Column, fields: Sequence[str]) -> Column:
     return text
 
 
-def read_json_lines(spark: SparkSession, path: str, schema: StructType, exact_numbers: Sequence[str] = ()) -> DataFrame:
+def read_json_lines(
+    spark: SparkSession, path: str | Sequence[str], schema: StructType, exact_numbers: Sequence[str] = ()
+) -> DataFrame:
     """Parse JSON lines against `schema`, one row per input line, keeping what went wrong.
 
     Returns `raw_record` (the line), `source_file`, the schema's fields and `_corrupt_record`
     (set when the line is not JSON). Reading lines as text, not with `spark.read.json`,
     keeps one row per line: a JSON array on a line is one bad record, not several rows.
     `exact_numbers` names string fields whose JSON numbers must keep their exact digits
-    (money): see `quote_json_numbers`. `raw_record` is always the line as read.
+    (money): see `quote_json_numbers`. `raw_record` is always the line as read. `path` may be a
+    list of files already listed (e.g. those of a batch not loaded yet).
     """
-    require_input(spark, path)
+    if isinstance(path, str):
+        require_input(spark, path)
+    else:
+        path = list(path)
     parse_schema = StructType([*schema.fields, StructField(CORRUPT_RECORD, StringType())])
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
     lines = spark.read.option("recursiveFileLookup", "true").text(path)

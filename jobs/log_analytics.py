@@ -1,13 +1,16 @@
-"""Log analytics: JSON web/app logs in; user activity, error patterns, activity windows and
-anomalies out (the mission's "Log Analysis with Amazon EMR").
+"""Log analytics: JSON web/app logs into a log warehouse each run extends; user activity,
+error patterns, activity windows, daily engagement and anomalies over its whole history (the
+mission's "Log Analysis with Amazon EMR").
 
-    lines ─ read once ─> classify by the log contract ─┬─> quarantine (raw line, reason, file)
-                                                       └─> events ─┬─> user_activity
-                                                                   ├─> error_patterns
-                                                                   ├─> activity_windows ─> anomalies
-                                                                   └─> daily_engagement
-    then athena_ddl.sql, run_report.json, written last: the run's completion marker, and with
-    --dashboard dashboard.html, drawn from what the report lists.
+    --input files ─ list ─ ledger (loaded_files): skip what the root holds unchanged
+    the others ─ read once ─> classify by the log contract ─┬─> quarantine (replace the files' rows)
+                                                            └─> events (replace the files' rows, by date)
+    events (whole history) ─┬─> user_activity
+                            ├─> error_patterns
+                            ├─> activity_windows ─> anomalies (each window against its baseline)
+                            └─> daily_engagement
+    then loaded_files marks the files loaded, athena_ddl.sql, run_report.json, written last:
+    the run's completion marker, and with --dashboard dashboard.html.
 
 spark-submit --py-files dist/spark_jobs-<version>.zip jobs/log_analytics.py --input ... --output ...
 python -m jobs.log_analytics --help
@@ -18,28 +21,58 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from common import delta, ledger
 from common.athena import add_database_argument
-from common.classify import quarantined_rows, valid_rows
-from common.cli import JobArgumentParser, positive_int, positive_number, run_job
+from common.classify import INGEST_FILE, REASON, quarantined_rows, valid_rows
+from common.cli import JobArgumentParser, positive_int, positive_number, run_job, storage_path
 from common.dashboard import add_dashboard_argument
+from common.errors import InputError
+from common.fs import canonical_uri_column, input_file_statuses, join_path, path_exists
 from common.job import JobRun, Published, run_concurrently
-from common.lines import read_json_lines
+from common.lines import SOURCE_FILE, read_json_lines
+from common.report import REPORT_FILE
 from common.rules.logs import ERROR_STATUS_MIN, LOG_CONTRACT, output_expectations
+from common.storage_errors import storage_errors
+from common.tables import read_table
 from schemas import conform_to
-from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, DAILY_ENGAGEMENT, ERROR_PATTERNS, EVENT, RAW_LOG, USER_ACTIVITY
+from schemas.logs import (
+    ACTIVITY_WINDOWS,
+    ANOMALIES,
+    DAILY_ENGAGEMENT,
+    ERROR_PATTERNS,
+    EVENTS,
+    LOADED_FILES,
+    RAW_LOG,
+    USER_ACTIVITY,
+)
+from schemas.quarantine import QUARANTINE
 
 JOB = "log_analytics"
 
+# Table folders under --output: the warehouse's state (Delta whatever --format says) and the
+# aggregates (published in --format).
+EVENTS_TABLE, LEDGER_TABLE, QUARANTINE_TABLE = "events", "loaded_files", "quarantine"
+AGGREGATES = ("user_activity", "error_patterns", "activity_windows", "anomalies", "daily_engagement")
+PARTITION = "event_date"
+# Events: files bounded like the ETL's silver (optimized writes bin-pack each date).
+EVENTS_PROPERTIES = delta.layout_properties()
+QUARANTINE_PROPERTIES = delta.layout_properties(manifest=False)
+LEDGER_PROPERTIES = delta.layout_properties(manifest=False)
+REBUILD_DOCS = "see docs/jobs/log_analytics.md, Rebuilding a root"
+
 # Anomaly detection (docs/jobs/log_analytics.md, "Anomalies"): a window is anomalous when its error rate is
-# more than Z robust standard deviations above the median window, and it has enough events
-# for its rate to mean something.
+# more than Z robust standard deviations above the median of its baseline, and it has enough
+# events for its rate to mean something.
 DEFAULT_Z_THRESHOLD = 3.5
 DEFAULT_MIN_WINDOW_EVENTS = 20
+DEFAULT_BASELINE_DAYS = 28
+DEFAULT_MIN_BASELINE_WINDOWS = 24
 # Scale factors that turn a median / mean absolute deviation into a standard deviation
 # estimate for normally distributed data (Iglewicz & Hoaglin's modified z-score).
 MAD_TO_SIGMA = 1.4826
@@ -50,8 +83,20 @@ MEAN_AD_TO_SIGMA = 1.2533
 
 
 def to_events(classified: DataFrame) -> DataFrame:
-    """The valid rows as typed events."""
-    return classified.transform(valid_rows).transform(conform_to(EVENT))
+    """The valid rows as the warehouse's events: typed, with their UTC day and their file."""
+    return (
+        classified.transform(valid_rows)
+        .withColumns({PARTITION: F.to_date("event_ts"), "source_file": F.col(INGEST_FILE)})
+        .transform(conform_to(EVENTS))
+    )
+
+
+def file_days(classified: DataFrame) -> DataFrame:
+    """Per file and UTC day (null for quarantined lines): lines read and quarantined. What the
+    ledger records of each file, from one small aggregate."""
+    return classified.groupBy(
+        F.coalesce(F.col(INGEST_FILE), F.col(SOURCE_FILE)).alias("file"), F.to_date("event_ts").alias(PARTITION)
+    ).agg(F.count("*").alias("rows"), F.count(REASON).alias("quarantined"))
 
 
 def is_error(status_code: str = "status_code") -> F.Column:
@@ -83,10 +128,10 @@ def user_activity(days: DataFrame) -> DataFrame:
 
 
 def error_patterns(events: DataFrame) -> DataFrame:
-    """Per error status code (>= 400): how many events."""
+    """Per UTC day and error status code (>= 400): how many events (errors over time)."""
     return (
         events.filter(is_error())
-        .groupBy("status_code")
+        .groupBy(F.to_date("event_ts").alias(PARTITION), "status_code")
         .agg(F.count("*").alias("error_count"))
         .transform(conform_to(ERROR_PATTERNS))
     )
@@ -116,7 +161,7 @@ def activity_windows(events: DataFrame, window_minutes: int) -> DataFrame:
 def daily_engagement(days: DataFrame) -> DataFrame:
     """Per UTC day (from `user_days`): active users, events, events per active user (mean,
     median, 90th percentile) and users new that day versus returning, new meaning first seen
-    in this input.
+    that day in all of `days` (the whole history when built from the warehouse's events).
 
     Percentiles are exact (`percentile`, linearly interpolated), so a rerun gives the same
     figures: approximate ones would move with the partitioning.
@@ -139,38 +184,59 @@ def daily_engagement(days: DataFrame) -> DataFrame:
     )
 
 
-def error_rate_anomalies(
-    windows: DataFrame,
-    z_threshold: float = DEFAULT_Z_THRESHOLD,
-    min_window_events: int = DEFAULT_MIN_WINDOW_EVENTS,
-) -> DataFrame:
-    """Windows whose error rate is unusually high against the other windows.
-
-    Robust z-score: z = (rate - median) / scale, scale = 1.4826 * MAD (median absolute
-    deviation), or 1.2533 * mean absolute deviation when more than half the windows share
-    the median rate (MAD = 0). Median and MAD ignore the outliers they are looking for, which
-    a mean and standard deviation would not. Windows with fewer than `min_window_events`
-    events are neither scored nor part of the baseline: 1 error in 2 events is not a spike.
-    """
-    per_window = (
+def window_rates(windows: DataFrame, min_window_events: int) -> DataFrame:
+    """Per window (all event types together) with at least `min_window_events` events: its
+    events, errors and error rate. The windows anomalies are scored and baselined on."""
+    return (
         windows.groupBy("window_start", "window_end")
         .agg(F.sum("event_count").alias("event_count"), F.sum("error_count").alias("error_count"))
         .filter(F.col("event_count") >= min_window_events)
         .withColumn("error_rate", F.col("error_count") / F.col("event_count"))
     )
-    baseline = per_window.agg(F.median("error_rate").alias("median_error_rate"))
-    deviations = per_window.crossJoin(baseline).withColumn(
-        "abs_deviation", F.abs(F.col("error_rate") - F.col("median_error_rate"))
+
+
+def error_rate_anomalies(
+    windows: DataFrame,
+    z_threshold: float = DEFAULT_Z_THRESHOLD,
+    min_window_events: int = DEFAULT_MIN_WINDOW_EVENTS,
+    baseline_days: int = DEFAULT_BASELINE_DAYS,
+    min_baseline_windows: int = DEFAULT_MIN_BASELINE_WINDOWS,
+) -> DataFrame:
+    """Windows whose error rate is unusually high against their baseline.
+
+    A window's baseline is the windows (with at least `min_window_events` events, itself
+    included) that start in the `baseline_days` days up to and including its start: the recent
+    past, whichever run loaded it. Robust z-score against it: z = (rate - median) / scale,
+    scale = 1.4826 * MAD (median absolute deviation), or 1.2533 * mean absolute deviation when
+    more than half the baseline shares the median rate (MAD = 0). Median and MAD ignore the
+    outliers they look for, which a mean and standard deviation would not. A window with fewer
+    than `min_baseline_windows` windows in its baseline is not scored: too little past to judge.
+    """
+    rates = window_rates(windows, min_window_events)
+    past = rates.select(F.col("window_start").alias("b_start"), F.col("error_rate").alias("b_rate"))
+    pairs = rates.join(
+        past,
+        (F.col("b_start") <= F.col("window_start"))
+        & (F.col("b_start") > F.col("window_start") - F.expr(f"INTERVAL {int(baseline_days)} DAYS")),
     )
-    spread = deviations.agg(
-        F.median("abs_deviation").alias("mad"), F.avg("abs_deviation").alias("mean_abs_deviation")
-    ).select(
-        F.when(F.col("mad") > 0, F.col("mad") * MAD_TO_SIGMA)
-        .when(F.col("mean_abs_deviation") > 0, F.col("mean_abs_deviation") * MEAN_AD_TO_SIGMA)
-        .alias("robust_scale")
+    keys = ["window_start", "window_end", "event_count", "error_count", "error_rate"]
+    medians = pairs.groupBy(*keys).agg(
+        F.median("b_rate").alias("median_error_rate"), F.count("*").alias("baseline_windows")
+    )
+    spread = (
+        pairs.join(medians, keys)
+        .withColumn("abs_deviation", F.abs(F.col("b_rate") - F.col("median_error_rate")))
+        .groupBy(*keys, "median_error_rate", "baseline_windows")
+        .agg(F.median("abs_deviation").alias("mad"), F.avg("abs_deviation").alias("mean_abs_deviation"))
     )
     return (
-        deviations.crossJoin(spread)
+        spread.filter(F.col("baseline_windows") >= min_baseline_windows)
+        .withColumn(
+            "robust_scale",
+            F.when(F.col("mad") > 0, F.col("mad") * MAD_TO_SIGMA).when(
+                F.col("mean_abs_deviation") > 0, F.col("mean_abs_deviation") * MEAN_AD_TO_SIGMA
+            ),
+        )
         .withColumn("robust_z_score", (F.col("error_rate") - F.col("median_error_rate")) / F.col("robust_scale"))
         .withColumn("z_threshold", F.lit(float(z_threshold)))
         .filter(F.col("robust_z_score") > F.col("z_threshold"))
@@ -185,12 +251,24 @@ def build_parser() -> JobArgumentParser:
     """The job's options, as `--help` shows them and its page in docs/jobs/ documents them."""
     parser = JobArgumentParser(
         prog=JOB,
-        description="Clean JSON-lines web/app logs and write user activity, error patterns, "
-        "activity per time window and error-rate anomalies, plus a quarantine of bad lines.",
+        description="Load JSON-lines web/app log files into a log warehouse (events, a ledger of loaded "
+        "files, a quarantine of bad lines) and refresh user activity, error patterns, activity per time "
+        "window, daily engagement and error-rate anomalies over its whole history.",
     )
-    parser.add_path("--input", "JSON-lines logs: file, directory or glob; local or s3://")
-    parser.add_path("--output", "output root; one folder per table, plus run_report.json")
+    parser.add_argument(
+        "--input",
+        action="append",
+        required=True,
+        type=storage_path,
+        help="JSON-lines logs: file, directory or glob; local or s3://; repeat it to load several",
+    )
+    parser.add_path("--output", "the warehouse's root; one folder per table, plus run_report.json")
     parser.add_table_format()
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="load the given files again even when the root holds them unchanged (their rows are replaced)",
+    )
     parser.add_argument("--window-minutes", type=positive_int, default=60, help="tumbling window length")
     parser.add_argument(
         "--z-threshold",
@@ -202,7 +280,19 @@ def build_parser() -> JobArgumentParser:
         "--min-window-events",
         type=positive_int,
         default=DEFAULT_MIN_WINDOW_EVENTS,
-        help="windows with fewer events are not scored for anomalies",
+        help="windows with fewer events are not scored for anomalies, nor part of a baseline",
+    )
+    parser.add_argument(
+        "--baseline-days",
+        type=positive_int,
+        default=DEFAULT_BASELINE_DAYS,
+        help="a window is scored against the windows starting in this many days up to it",
+    )
+    parser.add_argument(
+        "--min-baseline-windows",
+        type=positive_int,
+        default=DEFAULT_MIN_BASELINE_WINDOWS,
+        help="a window whose baseline holds fewer windows is not scored",
     )
     add_database_argument(parser, JOB)
     add_dashboard_argument(parser)
@@ -213,53 +303,248 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
+def settings(args: argparse.Namespace) -> dict[str, str]:
+    """The settings that shape a root's tables, as recorded on its first run."""
+    return {
+        "format": args.format,
+        "window_minutes": str(args.window_minutes),
+        "z_threshold": repr(float(args.z_threshold)),
+        "min_window_events": str(args.min_window_events),
+        "baseline_days": str(args.baseline_days),
+        "min_baseline_windows": str(args.min_baseline_windows),
+    }
+
+
+def table_paths(output: str) -> dict[str, str]:
+    return {name: join_path(output, name) for name in (EVENTS_TABLE, LEDGER_TABLE, QUARANTINE_TABLE, *AGGREGATES)}
+
+
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
-    """Run the pipeline; returns the run report it wrote."""
+    """Load the batch's files the root does not hold yet, refresh every table over the whole
+    history, and record the files as loaded; returns the run report it wrote."""
+    paths = table_paths(args.output)
+    delta.use_target_file_size(spark)
+    asked = settings(args)
+    source = ", ".join(args.input)
     with JobRun(spark, JOB, args, output=args.output, fmt=args.format) as run:
-        classified = run.accept_input(read_json_lines(spark, args.input, RAW_LOG), LOG_CONTRACT, source=args.input)
-        # The rules proved each event's fields; the suites prove what rows cannot, on the outputs.
-        events = classified.transform(to_events)
-        expectations = output_expectations()
-
-        def publish(name: str, df: DataFrame) -> Published:
-            return run.publish(name, df, expectations=expectations.get(name))
-
-        def windows_then_anomalies() -> tuple[Published, ...]:
-            windows = publish("activity_windows", activity_windows(events, args.window_minutes))
-            anomalies = error_rate_anomalies(windows.rows, args.z_threshold, args.min_window_events)
-            return windows, publish("anomalies", anomalies)
-
-        def users_then_days() -> tuple[Published, ...]:
-            days = run.cache(events.transform(user_days))
-            return publish("user_activity", user_activity(days)), publish("daily_engagement", daily_engagement(days))
-
-        tables = run_concurrently(
-            [
-                lambda: [publish("quarantine", classified.transform(quarantined_rows))],
-                lambda: [publish("error_patterns", error_patterns(events))],
-                windows_then_anomalies,
-                users_then_days,
-            ]
-        )
-        run.reconcile(reconciliation(run.counts, tables))
+        with run.stage("plan_files"):
+            listed = [status for path in args.input for status in input_file_statuses(spark, path)]
+            with storage_errors(args.output, "read"):
+                previous = open_warehouse(spark, args.output, paths, asked)
+            plan = ledger.plan(listed, previous, args.reload)
+        run.metric("files", plan.as_report())
+        loaded: dict[str, dict[str, Any]] = {}
+        ledger_version = None
+        if plan.load:
+            lines = read_json_lines(spark, [f.path for f in plan.load], RAW_LOG)
+            lines = lines.withColumn(SOURCE_FILE, canonical_uri_column(F.col(SOURCE_FILE)))
+            classified = run.accept_input(lines, LOG_CONTRACT, source=source)
+            loaded, ledger_version = load_files(run, paths, asked, plan, classified)
+        else:
+            run.accept_nothing_new("log", source)
+        events_version = delta.version(spark, paths[EVENTS_TABLE])
+        if loaded or aggregates_behind(previous, events_version):
+            tables = publish_aggregates(run, paths, args, events_version)
+            run.reconcile(reconciliation(run, paths, tables, events_version, loaded))
+            run.metric("aggregates", {"events_version": events_version, "refreshed": True})
+        else:
+            record_published(run, paths)
+            run.metric("aggregates", {"events_version": events_version, "refreshed": False})
+        if loaded:
+            with run.stage("record_loaded_files"):
+                record_loaded(run, paths, plan, loaded, (ledger_version, events_version))
+        for name in (EVENTS_TABLE, QUARANTINE_TABLE, LEDGER_TABLE):
+            run.record_table(name, paths[name], read_table(spark, paths[name], "delta").count())
         return run.finish(tables=sorted(run.report.tables))
 
 
-def reconciliation(counts: dict[str, Any], tables: dict[str, Published]) -> dict[str, bool]:
-    """Cross-table sums that must agree with the row accounting."""
-    valid = counts["rows_valid"]
+def open_warehouse(spark: SparkSession, output: str, paths: dict[str, str], asked: dict[str, str]) -> dict:
+    """The ledger of the root at `output` (empty for a new root), once the root is known to be
+    a warehouse built with the settings this run asks for; else one line saying what to do."""
+    if delta.table_exists(spark, paths[LEDGER_TABLE]):
+        problems = ledger.settings_problems(ledger.recorded_settings(spark, paths[LEDGER_TABLE]), asked)
+        if problems:
+            raise InputError(
+                f"{output} was built with {', '.join(problems)}: a root's settings are fixed on its first run; "
+                f"run with them, or rebuild the root into an empty --output ({REBUILD_DOCS})"
+            )
+        return ledger.read(spark, paths[LEDGER_TABLE])
+    earlier = [name for name in (*AGGREGATES, QUARANTINE_TABLE, EVENTS_TABLE) if path_exists(spark, paths[name])]
+    if earlier or path_exists(spark, join_path(output, REPORT_FILE)):
+        raise InputError(
+            f"{output} holds the tables of a log_analytics run without a ledger of loaded files (the one-shot "
+            f"job): rebuild it by loading all its input files into an empty --output ({REBUILD_DOCS})"
+        )
+    return {}
+
+
+def aggregates_behind(previous: dict[str, ledger.Entry], events_version: int) -> bool:
+    """Whether `events` changed since the aggregates were last refreshed: a run died after
+    writing events and before recording its files (the next run finishes its work)."""
+    versions = [entry.events_version for entry in previous.values() if entry.events_version is not None]
+    return not versions or max(versions) != events_version
+
+
+def load_files(
+    run: JobRun, paths: dict[str, str], asked: dict[str, str], plan: ledger.Plan, classified: DataFrame
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """Replace the quarantine rows and events of the batch's files (each replacement one atomic
+    commit), after recording in the ledger that they are loading and which dates they are on;
+    returns what each file holds, as the ledger will record it, and the ledger's version."""
+    spark = run.spark
+    with run.stage("summarise_files"):
+        summary: dict[str, dict[str, Any]] = {
+            f.file: {"input": f, "rows_read": 0, "rows_quarantined": 0, "dates": set()} for f in plan.load
+        }
+        for row in classified.transform(file_days).collect():
+            entry = summary[row["file"]]
+            entry["rows_read"] += row["rows"]
+            entry["rows_quarantined"] += row["quarantined"]
+            if row[PARTITION] is not None and row["rows"] > row["quarantined"]:
+                entry["dates"].add(row[PARTITION])
+    files = sorted(summary)
+    # Every date a file's rows are on now or were on before: its old rows can only be there.
+    for file, entry in summary.items():
+        old = plan.previous.get(file)
+        entry["event_dates"] = sorted(entry["dates"] | set(old.event_dates if old else ()))
+    with run.stage("record_loading_files"):
+        state = ledger.ensure(spark, paths[LEDGER_TABLE], LOADED_FILES, asked, LEDGER_PROPERTIES)
+        loading = delta.upsert(
+            spark,
+            paths[LEDGER_TABLE],
+            ledger_rows(spark, summary, ledger.LOADING, run.run_id, None),
+            ["file"],
+            "true",
+            expected=state,
+        )
+    with run.stage("write_quarantine"):
+        delta.ensure_table(spark, paths[QUARANTINE_TABLE], QUARANTINE, properties=QUARANTINE_PROPERTIES)
+        delta.replace_where(
+            classified.transform(quarantined_rows), paths[QUARANTINE_TABLE], delta.is_in("source_file", files)
+        )
+    with run.stage("write_events"):
+        delta.ensure_table(spark, paths[EVENTS_TABLE], EVENTS, [PARTITION], EVENTS_PROPERTIES)
+        dates = sorted({d for entry in summary.values() for d in entry["event_dates"]})
+        condition = f"{delta.is_in(PARTITION, dates)} AND {delta.is_in('source_file', files)}"
+        delta.replace_where(classified.transform(to_events), paths[EVENTS_TABLE], condition, [PARTITION])
+    return summary, loading.version
+
+
+def ledger_rows(
+    spark: SparkSession, summary: dict[str, dict[str, Any]], status: str, run_id: str, events_version: int | None
+) -> DataFrame:
+    """The ledger's rows for the batch's files."""
+    at = datetime.now(UTC).replace(microsecond=0)
+    rows = [
+        (
+            file,
+            entry["input"].status.size,
+            ledger.timestamp(entry["input"].status.modified_ms),
+            status,
+            entry["event_dates"],
+            entry["rows_read"],
+            entry["rows_read"] - entry["rows_quarantined"],
+            entry["rows_quarantined"],
+            events_version,
+            run_id,
+            at,
+        )
+        for file, entry in sorted(summary.items())
+    ]
+    return spark.createDataFrame(rows, LOADED_FILES)
+
+
+def record_loaded(
+    run: JobRun,
+    paths: dict[str, str],
+    plan: ledger.Plan,
+    summary: dict[str, dict[str, Any]],
+    versions: tuple[int, int],
+) -> None:
+    """Mark the batch's files loaded: only now, every table reflects them. `versions`: the
+    ledger's and the events' versions this run left; a commit of another writer since then
+    stops the run (one writer per root), the files still `loading`, for a rerun to finish."""
+    ledger_version, events_version = versions
+    for name, expected in ((LEDGER_TABLE, ledger_version), (EVENTS_TABLE, events_version)):
+        found = delta.version(run.spark, paths[name])
+        if found != expected:
+            raise delta.ConcurrentWriteError(
+                delta.concurrent_write_message(paths[name], f"version {found}, expected {expected}")
+            )
+    rows = ledger_rows(run.spark, summary, ledger.LOADED, run.run_id, events_version)
+    merged = delta.upsert(run.spark, paths[LEDGER_TABLE], rows, ["file"], "true")
+    run.metric("loaded_files", {**merged.as_report(), **plan.as_report()})
+
+
+def read_events(spark: SparkSession, path: str, at_version: int) -> DataFrame:
+    return spark.read.format("delta").option("versionAsOf", at_version).load(path)
+
+
+def publish_aggregates(
+    run: JobRun, paths: dict[str, str], args: argparse.Namespace, events_version: int
+) -> dict[str, Published]:
+    """Recompute every aggregate from `events` at `events_version` (the whole history) and
+    replace each table with it."""
+    events = read_events(run.spark, paths[EVENTS_TABLE], events_version)
+    expectations = output_expectations()
+
+    def publish(name: str, df: DataFrame) -> Published:
+        return run.publish(name, df, expectations=expectations.get(name))
+
+    def windows_then_anomalies() -> tuple[Published, ...]:
+        windows = publish("activity_windows", activity_windows(events, args.window_minutes))
+        anomalies = error_rate_anomalies(
+            windows.rows, args.z_threshold, args.min_window_events, args.baseline_days, args.min_baseline_windows
+        )
+        return windows, publish("anomalies", anomalies)
+
+    def users_then_days() -> tuple[Published, ...]:
+        days = run.cache(events.transform(user_days))
+        return publish("user_activity", user_activity(days)), publish("daily_engagement", daily_engagement(days))
+
+    return run_concurrently(
+        [
+            lambda: [publish("error_patterns", error_patterns(events))],
+            windows_then_anomalies,
+            users_then_days,
+        ]
+    )
+
+
+def record_published(run: JobRun, paths: dict[str, str]) -> None:
+    """List the aggregates, left as they are, in the report of a run that loaded nothing."""
+    for name in AGGREGATES:
+        run.record_table(name, paths[name], read_table(run.spark, paths[name], run.fmt).count(), run.fmt)
+
+
+def reconciliation(
+    run: JobRun, paths: dict[str, str], tables: dict[str, Published], events_version: int, loaded: dict
+) -> dict[str, bool]:
+    """Cross-table sums that must agree: every aggregate with `events`, and the batch's files'
+    rows in `events` and the quarantine with the input's accounting."""
+    spark, counts = run.spark, run.counts
+    events = read_events(spark, paths[EVENTS_TABLE], events_version)
+    files = sorted(loaded)
+    batch = events.filter(F.col("source_file").isin(files)).count() if files else 0
+    quarantined = (
+        read_table(spark, paths[QUARANTINE_TABLE], "delta").filter(F.col("source_file").isin(files)).count()
+        if files
+        else 0
+    )
+    stored = events.count()
     window_totals = tables["activity_windows"].rows.agg(F.sum("event_count"), F.sum("error_count")).first()
-    user_events = tables["user_activity"].rows.agg(F.sum("event_count")).first()[0]
+    user_events = tables["user_activity"].rows.agg(F.sum("event_count")).first()[0] or 0
     pattern_errors = tables["error_patterns"].rows.agg(F.sum("error_count")).first()[0] or 0
     engagement = tables["daily_engagement"].rows.agg(F.sum("event_count"), F.sum("new_users")).first()
     return {
-        "quarantine_rows_equal_rows_quarantined": tables["quarantine"].count == counts["rows_quarantined"],
-        "user_activity_events_equal_rows_valid": user_events == valid,
-        "activity_windows_events_equal_rows_valid": window_totals[0] == valid,
-        "error_patterns_equal_window_errors": pattern_errors == window_totals[1],
-        "daily_engagement_events_equal_rows_valid": engagement[0] == valid,
-        # every user is new on exactly one day of the input
-        "daily_engagement_new_users_equal_users": engagement[1] == tables["user_activity"].count,
+        "quarantine_rows_of_the_batch_equal_rows_quarantined": quarantined == counts["rows_quarantined"],
+        "events_of_the_batch_equal_rows_valid": batch == counts["rows_valid"],
+        "user_activity_events_equal_events": user_events == stored,
+        "activity_windows_events_equal_events": (window_totals[0] or 0) == stored,
+        "error_patterns_equal_window_errors": pattern_errors == (window_totals[1] or 0),
+        "daily_engagement_events_equal_events": (engagement[0] or 0) == stored,
+        # every user is new on exactly one day of the history
+        "daily_engagement_new_users_equal_users": (engagement[1] or 0) == tables["user_activity"].count,
     }
 
 

@@ -11,7 +11,15 @@ from pyspark.sql.types import StructType
 
 from common.customer_contract import FAMILIES
 from schemas.customers import PREDICTIONS, segment_profiles_schema
-from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, DAILY_ENGAGEMENT, ERROR_PATTERNS, USER_ACTIVITY
+from schemas.logs import (
+    ACTIVITY_WINDOWS,
+    ANOMALIES,
+    DAILY_ENGAGEMENT,
+    ERROR_PATTERNS,
+    EVENTS,
+    LOADED_FILES,
+    USER_ACTIVITY,
+)
 from schemas.quarantine import QUARANTINE
 from schemas.transactions import DAILY_USER_TOTALS, ETL_QUARANTINE, TRANSACTIONS, USER_PROFILES
 
@@ -23,6 +31,8 @@ OUTPUT_TABLES: Mapping[str, Mapping[str, StructType]] = {
         "anomalies": ANOMALIES,
         "daily_engagement": DAILY_ENGAGEMENT,
         "quarantine": QUARANTINE,
+        "events": EVENTS,
+        "loaded_files": LOADED_FILES,
     },
     "transaction_etl": {
         "transactions": TRANSACTIONS,

@@ -1,6 +1,7 @@
 """Web/app log events: the raw line contract and the log analytics output tables."""
 
 from pyspark.sql.types import (
+    ArrayType,
     DateType,
     DoubleType,
     IntegerType,
@@ -33,6 +34,36 @@ EVENT = StructType(
     ]
 )
 
+# The warehouse's events: every valid event of every file loaded into the root, partitioned by
+# its UTC day, with the file it came from (so a re-delivered file's events can be replaced).
+EVENTS = StructType(
+    [
+        *EVENT.fields,
+        StructField("event_date", DateType(), nullable=False),
+        StructField("source_file", StringType(), nullable=False),
+    ]
+)
+
+# The ledger of files loaded into a root: one row per file (its path with s3a:// spelt s3://).
+# `status` is `loading` from the moment a run starts writing the file's rows until every table
+# reflects them, then `loaded`; `event_dates` are the days its rows are on and any day an
+# earlier delivery's rows were on, so a reload rewrites only those partitions of `events`.
+LOADED_FILES = StructType(
+    [
+        StructField("file", StringType(), nullable=False),
+        StructField("size", LongType(), nullable=False),
+        StructField("modification_time", TimestampType(), nullable=False),
+        StructField("status", StringType(), nullable=False),
+        StructField("event_dates", ArrayType(DateType(), containsNull=False)),
+        StructField("rows_read", LongType()),
+        StructField("rows_valid", LongType()),
+        StructField("rows_quarantined", LongType()),
+        StructField("events_version", LongType()),
+        StructField("run_id", StringType()),
+        StructField("updated_at", TimestampType()),
+    ]
+)
+
 USER_ACTIVITY = StructType(
     [
         StructField("user_id", StringType()),
@@ -44,6 +75,7 @@ USER_ACTIVITY = StructType(
 
 ERROR_PATTERNS = StructType(
     [
+        StructField("event_date", DateType()),
         StructField("status_code", IntegerType()),
         StructField("error_count", LongType()),
     ]
@@ -67,6 +99,7 @@ ANOMALIES = StructType(
         StructField("event_count", LongType()),
         StructField("error_count", LongType()),
         StructField("error_rate", DoubleType()),
+        StructField("baseline_windows", LongType()),
         StructField("median_error_rate", DoubleType()),
         StructField("robust_scale", DoubleType()),
         StructField("robust_z_score", DoubleType()),
@@ -74,9 +107,8 @@ ANOMALIES = StructType(
     ]
 )
 
-# Engagement per UTC day (the User Activity Dashboard). "New" and "returning" are judged within
-# the run's input only: a user is new on the first day the input shows them, whatever earlier
-# runs saw.
+# Engagement per UTC day (the User Activity Dashboard). A user is new on the first day of the
+# whole history the root holds that shows them, returning on every later day.
 DAILY_ENGAGEMENT = StructType(
     [
         StructField("event_date", DateType()),

@@ -111,8 +111,9 @@ RUNS: dict[str, Callable[[Path, Path], list[str]]] = {
     "segment_customers": segment_customers_args,
     "maintain_tables": maintain_tables_args,
 }
-# Columns that record when a run happened, not what it computed.
-RUN_STAMPS = ("ingested_at",)
+# Columns that record when (and by which run) a run happened, not what it computed: the ETL's
+# ingestion time, the log ledger's run id and update time.
+RUN_STAMPS = ("ingested_at", "run_id", "updated_at")
 
 
 def test_every_job_has_a_multi_process_run() -> None:

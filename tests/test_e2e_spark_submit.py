@@ -22,9 +22,7 @@ def test_log_analytics_from_the_zip(spark: SparkSession, dist: Path, fixtures: P
     for table, schema in TABLES.items():
         actual = read_table(spark, str(output / table), "delta")
         expected = read_expected(spark, fixtures / "log_analytics" / "expected" / f"{table}.jsonl", schema)
-        if table == "quarantine":
-            actual = file_name_only(actual)
-        assert_table_equals(actual, expected, approx=table == "anomalies")
+        assert_table_equals(file_name_only(actual), expected, approx=table == "anomalies")
 
 
 def test_failure_under_spark_submit_is_one_line(dist: Path, tmp_path: Path) -> None:

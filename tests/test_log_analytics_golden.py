@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 
 from common.tables import read_table
 from jobs import log_analytics
+from schemas.catalog import OUTPUT_TABLES
 from schemas.logs import USER_ACTIVITY
 from tests.golden import LOG_ANALYTICS_TABLES, assert_table_equals, file_name_only, log_analytics_args, read_expected
 
@@ -28,16 +29,39 @@ def test_table_matches_golden_file(spark: SparkSession, fixtures: Path, golden_r
     output, _ = golden_run
     actual = read_table(spark, str(output / table), "delta")
     expected = read_expected(spark, fixtures / "log_analytics" / "expected" / f"{table}.jsonl", TABLES[table])
-    if table == "quarantine":
-        actual = file_name_only(actual)
-    assert_table_equals(actual, expected, approx=table in ("anomalies", "daily_engagement"))
+    assert_table_equals(file_name_only(actual), expected, approx=table in ("anomalies", "daily_engagement"))
 
 
-@pytest.mark.parametrize("table", sorted(TABLES))
+@pytest.mark.parametrize("table", sorted(OUTPUT_TABLES["log_analytics"]))
 def test_table_columns_are_the_contract(spark: SparkSession, golden_run, table: str) -> None:
     output, _ = golden_run
     written = read_table(spark, str(output / table), "delta").schema
-    assert [(f.name, f.dataType) for f in written.fields] == [(f.name, f.dataType) for f in TABLES[table].fields]
+    contract = OUTPUT_TABLES["log_analytics"][table]
+    assert [(f.name, f.dataType) for f in written.fields] == [(f.name, f.dataType) for f in contract.fields]
+
+
+def test_events_are_partitioned_by_day_in_bounded_files(spark: SparkSession, golden_run) -> None:
+    output, _ = golden_run
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{output / 'events'}`").first()
+    assert detail["partitionColumns"] == ["event_date"]
+    assert detail["properties"]["delta.autoOptimize.optimizeWrite"] == "true"
+    # one day, 24 events: one file, whatever the shuffle partitions
+    assert [p.name for p in (output / "events").glob("event_date=*")] == ["event_date=2026-11-01"]
+    assert len(list((output / "events" / "event_date=2026-11-01").glob("*.parquet"))) == 1
+
+
+def test_ledger_records_each_file_loaded(spark: SparkSession, fixtures: Path, golden_run) -> None:
+    output, report = golden_run
+    rows = read_table(spark, str(output / "loaded_files"), "delta").collect()
+    inputs = fixtures / "log_analytics" / "input"
+    assert {
+        r["file"]: (r["size"], r["status"], r["rows_read"], r["rows_valid"], r["rows_quarantined"]) for r in rows
+    } == {
+        f"file:{inputs / 'app-1.jsonl'}": ((inputs / "app-1.jsonl").stat().st_size, "loaded", 12, 12, 0),
+        f"file:{inputs / 'app-2.jsonl'}": ((inputs / "app-2.jsonl").stat().st_size, "loaded", 29, 12, 17),
+    }
+    assert {r["run_id"] for r in rows} == {report["run_id"]}
+    assert {tuple(str(d) for d in r["event_dates"]) for r in rows} == {("2026-11-01",)}
 
 
 def test_report_accounts_for_every_line(golden_run) -> None:
@@ -58,7 +82,17 @@ def test_report_accounts_for_every_line(golden_run) -> None:
         "missing_timestamp": 1,
         "missing_user_id": 1,
     }
+    assert on_disk["metrics"]["files"] == {
+        "listed": 2,
+        "new": 2,
+        "changed": 0,
+        "reloaded": 0,
+        "unfinished": 0,
+        "skipped": 0,
+    }
     assert {name: t["rows"] for name, t in on_disk["tables"].items()} == {
+        "events": 24,
+        "loaded_files": 2,
         "quarantine": 17,
         "user_activity": 7,
         "error_patterns": 3,
@@ -87,18 +121,25 @@ def test_report_holds_every_expectation_suite(golden_run) -> None:
     assert unique_users["element_count"] == 7
 
 
-def test_rerun_replaces_outputs(spark: SparkSession, fixtures: Path, golden_run) -> None:
+def test_rerun_loads_nothing_and_changes_nothing(spark: SparkSession, fixtures: Path, golden_run) -> None:
     output, first = golden_run
+    versions = {t: spark.sql(f"DESCRIBE HISTORY delta.`{output / t}` LIMIT 1").first()[0] for t in first["tables"]}
     second = log_analytics.run(spark, log_analytics.parse_args(log_analytics_args(fixtures, output)))
     assert second["run_id"] != first["run_id"]
+    assert (second["rows_read"], second["metrics"]["files"]["skipped"]) == (0, 2)
     assert {n: t["rows"] for n, t in second["tables"].items()} == {n: t["rows"] for n, t in first["tables"].items()}
-    assert read_table(spark, str(output / "user_activity"), "delta").count() == 7
+    # not a commit anywhere: the files were skipped and the aggregates reflect events already
+    assert {t: spark.sql(f"DESCRIBE HISTORY delta.`{output / t}` LIMIT 1").first()[0] for t in first["tables"]} == (
+        versions
+    )
 
 
 def test_parquet_format_writes_the_same_tables(spark: SparkSession, fixtures: Path, tmp_path: Path) -> None:
     output = tmp_path / "out"
     log_analytics.run(spark, log_analytics.parse_args(log_analytics_args(fixtures, output, "--format", "parquet")))
     assert not (output / "user_activity" / "_delta_log").exists()
+    # the warehouse's state is Delta either way
+    assert all((output / name / "_delta_log").is_dir() for name in ("events", "loaded_files", "quarantine"))
     actual = read_table(spark, str(output / "user_activity"), "parquet")
     expected = read_expected(spark, fixtures / "log_analytics" / "expected" / "user_activity.jsonl", USER_ACTIVITY)
     assert_table_equals(actual, expected)

@@ -112,39 +112,71 @@ def windows(spark: SparkSession, *per_hour: tuple[int, int]) -> DataFrame:
     return spark.createDataFrame(rows, ACTIVITY_WINDOWS)
 
 
+# These windows are all within one baseline (28 days): score each against every earlier one.
+ALL_PAST = {"min_baseline_windows": 1}
+
+
 def test_anomaly_uses_median_absolute_deviation(spark: SparkSession) -> None:
     # rates 0.10, 0.12, 0.08, 0.10, 0.11, 0.09, 0.60: median 0.10, MAD 0.01
     df = windows(spark, (100, 10), (100, 12), (100, 8), (100, 10), (100, 11), (100, 9), (100, 60))
-    [row] = error_rate_anomalies(df, z_threshold=3.5, min_window_events=20).collect()
+    [row] = error_rate_anomalies(df, z_threshold=3.5, min_window_events=20, **ALL_PAST).collect()
     assert row.window_start == at("06:00:00")
     assert (row.event_count, row.error_count) == (100, 60)
     assert row.median_error_rate == pytest.approx(0.10)
     assert row.robust_scale == pytest.approx(0.01 * 1.4826)
     assert row.robust_z_score == pytest.approx(0.5 / (0.01 * 1.4826))
-    assert row.z_threshold == 3.5
+    assert (row.z_threshold, row.baseline_windows) == (3.5, 7)
 
 
 def test_anomaly_falls_back_to_mean_deviation_when_most_windows_are_equal(spark: SparkSession) -> None:
     # rates 0, 0, 0, 0, 0.5: median 0 and MAD 0; mean absolute deviation 0.1
     df = windows(spark, (40, 0), (40, 0), (40, 0), (40, 0), (40, 20))
-    [row] = error_rate_anomalies(df, z_threshold=3.5, min_window_events=20).collect()
+    [row] = error_rate_anomalies(df, z_threshold=3.5, min_window_events=20, **ALL_PAST).collect()
     assert row.robust_scale == pytest.approx(0.1 * 1.2533)
     assert row.robust_z_score == pytest.approx(0.5 / (0.1 * 1.2533))
 
 
 def test_no_anomaly_when_every_window_has_the_same_rate(spark: SparkSession) -> None:
     df = windows(spark, (50, 5), (50, 5), (50, 5))
-    assert error_rate_anomalies(df).count() == 0
+    assert error_rate_anomalies(df, **ALL_PAST).count() == 0
 
 
 def test_small_windows_are_neither_scored_nor_baseline(spark: SparkSession) -> None:
     # the 5-event window is all errors but too small to judge; without it the rest are flat
     df = windows(spark, (40, 4), (40, 4), (40, 4), (40, 4), (40, 4), (5, 5))
-    assert error_rate_anomalies(df, min_window_events=20).count() == 0
-    assert error_rate_anomalies(df, min_window_events=5).count() == 1
+    assert error_rate_anomalies(df, min_window_events=20, **ALL_PAST).count() == 0
+    assert error_rate_anomalies(df, min_window_events=5, **ALL_PAST).count() == 1
 
 
 def test_low_error_rate_is_not_an_anomaly(spark: SparkSession) -> None:
     # a window far *below* the others is good news, not an incident
     df = windows(spark, (100, 20), (100, 21), (100, 19), (100, 20), (100, 0))
-    assert error_rate_anomalies(df).count() == 0
+    assert error_rate_anomalies(df, **ALL_PAST).count() == 0
+
+
+def daily_windows(spark: SparkSession, *per_day: tuple[int, int]) -> DataFrame:
+    """One hourly window a day (at noon) with (events, errors)."""
+    rows = []
+    for day, (n, errors) in enumerate(per_day, start=1):
+        start = datetime.fromisoformat(f"2026-11-{day:02d}T12:00:00")
+        rows.append((start, start.replace(hour=13), "view", n, 1, errors))
+    return spark.createDataFrame(rows, ACTIVITY_WINDOWS)
+
+
+def test_baseline_is_the_windows_of_the_days_up_to_the_window(spark: SparkSession) -> None:
+    # days 1-3 fail a lot, days 4-7 little, day 8 a lot again: against a 4-day baseline (days
+    # 5-8) day 8 is an incident; against all history (median 0.26, MAD 0.24) it is not
+    df = daily_windows(spark, *[(100, 50)] * 3, (100, 1), (100, 2), (100, 1), (100, 2), (100, 60))
+    [row] = error_rate_anomalies(df, 3.5, 20, baseline_days=4, min_baseline_windows=4).collect()
+    assert (row.window_start, row.baseline_windows) == (datetime.fromisoformat("2026-11-08T12:00:00"), 4)
+    # baseline rates 0.02, 0.01, 0.02, 0.60: median 0.02, MAD 0.005
+    assert row.median_error_rate == pytest.approx(0.02)
+    assert row.robust_scale == pytest.approx(0.005 * 1.4826)
+    assert error_rate_anomalies(df, 3.5, 20, baseline_days=30, min_baseline_windows=4).count() == 0
+
+
+def test_a_window_with_too_short_a_baseline_is_not_scored(spark: SparkSession) -> None:
+    df = daily_windows(spark, (100, 1), (100, 2), (100, 1), (100, 60))
+    assert error_rate_anomalies(df, 3.5, 20, baseline_days=28, min_baseline_windows=5).count() == 0
+    [row] = error_rate_anomalies(df, 3.5, 20, baseline_days=28, min_baseline_windows=4).collect()
+    assert row.baseline_windows == 4

@@ -133,7 +133,9 @@ def test_every_job_lists_its_path_arguments() -> None:
 def test_every_path_argument_refuses_credentials_without_echoing_them(job: str, argument: str, capsys) -> None:
     module = importlib.import_module(f"jobs.{job}")
     argv = [text for name in PATH_ARGUMENTS[job] for text in (name, f"s3://bucket/{name[2:]}")]
-    assert vars(module.parse_args(argv))[argument[2:]] == f"s3://bucket/{argument[2:]}"
+    value = vars(module.parse_args(argv))[argument[2:]]
+    # a repeatable path argument (log_analytics' --input) holds the list of its values
+    assert (value if isinstance(value, str) else value[-1]) == f"s3://bucket/{argument[2:]}"
     argv[argv.index(argument) + 1] = "s3a://AKIAEXAMPLE:s3cr3t@bucket/logs"
     with pytest.raises(SystemExit) as exit_info:
         module.main(argv)

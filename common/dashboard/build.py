@@ -152,7 +152,12 @@ def log_analytics(spark: SparkSession, report: dict[str, Any], tables: dict[str,
     ]
     errors = [
         {"status_code": str(r["status_code"]), "error_count": r["error_count"]}
-        for r in rows(tables["error_patterns"].orderBy("status_code"))
+        for r in rows(
+            tables["error_patterns"]
+            .groupBy("status_code")
+            .agg(F.sum("error_count").alias("error_count"))
+            .orderBy("status_code")
+        )
     ]
     heaviest = rows(
         tables["user_activity"]
@@ -176,8 +181,8 @@ def log_analytics(spark: SparkSession, report: dict[str, Any], tables: dict[str,
                     "active_users",
                     "Active users per day: new and returning",
                     C.daily_stack(users, "event_date", "users", "kind", "active users", order=["new", "returning"]),
-                    note="daily_engagement. New: first seen in this run's input that day; returning: seen on an "
-                    "earlier day of the same input (users of earlier runs are not known here).",
+                    note="daily_engagement. New: first seen that day in the warehouse's whole history; returning: "
+                    "seen on an earlier day of it (a late file that shows an earlier first day corrects both days).",
                 ),
                 Chart(
                     "events_per_user",
@@ -201,7 +206,8 @@ def log_analytics(spark: SparkSession, report: dict[str, Any], tables: dict[str,
                     "Error rate per window, anomalies marked",
                     C.error_rate(per_window, anomalies, thresholds),
                     note=f"Errors / events per window over all event types (activity_windows); red diamonds: the "
-                    f"anomalies table (robust z-score > {z}); dashed: the rate that z-score threshold means."
+                    f"anomalies table (robust z-score > {z} against the window's own baseline of recent windows); "
+                    "dashed: the rate that z-score threshold means for the first anomaly's baseline."
                     + ("" if anomalies else " No window was anomalous, so the run recorded no baseline to draw.")
                     + window_note,
                 ),
@@ -209,7 +215,7 @@ def log_analytics(spark: SparkSession, report: dict[str, Any], tables: dict[str,
                     "error_patterns",
                     "Errors by status code",
                     C.bars(errors, "status_code", "error_count", "status code", "errors", sort_by_value=False),
-                    note="error_patterns: events with a status code of 400 or more.",
+                    note="error_patterns: events with a status code of 400 or more, summed over its days.",
                 ),
                 quarantine_chart(report),
             ],
@@ -468,7 +474,12 @@ PAGES: dict[str, tuple[str, Callable[..., list[Section]]]] = {
 def inputs(report: dict[str, Any]) -> list[tuple[str, str]]:
     arguments = report.get("arguments", {})
     names = ("input", "transactions", "profiles", "model", "output", "warehouse", "batch_id")
-    return [(name, str(arguments[name])) for name in names if arguments.get(name)]
+    return [(name, text(arguments[name])) for name in names if arguments.get(name)]
+
+
+def text(value: Any) -> str:
+    """An argument as the page states it: a repeated option's values joined."""
+    return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
 
 def build(spark: SparkSession, output_root: str, report: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from common.classify import Contract
+from common.classify import INGEST_FILE, Contract
 from common.expectations import ordered_pairs
 from common.rules import fields
 
@@ -23,7 +23,7 @@ def parse_status_code(value: Column) -> Column:
 
 
 # The log line contract: one JSON object per line with these four fields (more are ignored),
-# in the order reasons are assigned.
+# in the order reasons are assigned. The warehouse's events keep the file each came from.
 LOG_CONTRACT = Contract(
     kind="log",
     line_rules=(fields.blank_line, fields.malformed_json),
@@ -33,6 +33,7 @@ LOG_CONTRACT = Contract(
         fields.text("event_type"),
         fields.parsed("status_code", "status_code", parse_status_code, f"an integer from {STATUS_MIN} to {STATUS_MAX}"),
     ),
+    ingest_file=INGEST_FILE,
 )
 
 
@@ -48,7 +49,8 @@ def output_expectations() -> dict[str, list[Any]]:
             *ordered_pairs(("last_seen", "first_seen", True)),
         ],
         "error_patterns": [
-            gxe.ExpectColumnValuesToBeUnique(column="status_code"),
+            gxe.ExpectColumnValuesToNotBeNull(column="event_date"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["event_date", "status_code"]),
             gxe.ExpectColumnValuesToBeBetween(column="status_code", min_value=ERROR_STATUS_MIN, max_value=STATUS_MAX),
             gxe.ExpectColumnValuesToBeBetween(column="error_count", min_value=1),
         ],

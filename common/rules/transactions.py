@@ -8,15 +8,13 @@ from typing import Any
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from common.classify import Contract
+from common.classify import INGEST_FILE, Contract
 from common.rules import fields
 
 # decimal(18, 2): 16 integer digits, 2 decimals.
 AMOUNT_PRECISION, AMOUNT_SCALE = 18, 2
 # Raw fields whose JSON numbers must reach the parser with their exact digits.
 EXACT_NUMBER_FIELDS = ("amount",)
-# The file a valid transaction came from, kept past the classifier for silver's source_file.
-INGEST_FILE = "_ingest_file"
 
 
 def parse_amount(value: Column) -> Column:
