@@ -21,6 +21,7 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator, Sequence
