@@ -41,6 +41,9 @@ def golden(spark: SparkSession, fixtures: Path, tmp_path_factory: pytest.TempPat
     warehouse = tmp_path_factory.mktemp("transaction_etl") / "warehouse"
     first = transaction_etl.run(spark, transaction_etl.parse_args(args(fixtures, warehouse, "batch1")))
     versions = {name: delta.version(spark, str(warehouse / name)) for name in ("transactions", "daily_user_totals")}
+    # Batch 1's export was loaded: the pipeline acknowledges it (else batch 2 would carry it over).
+    export = warehouse / "redshift"
+    shutil.copyfile(export / transaction_etl.EXPORT_RECORD, export / transaction_etl.EXPORT_LOADED)
     second = transaction_etl.run(spark, transaction_etl.parse_args(batch2_args(fixtures, warehouse)))
     return {"warehouse": warehouse, "first": first, "second": second, "batch1_versions": versions}
 
