@@ -9,35 +9,11 @@ import pytest
 import sqlglot
 
 from common.athena import athena_location, database_name, ddl, split_statements
-from schemas.customers import PREDICTIONS, SEGMENT_PROFILES
-from schemas.logs import ACTIVITY_WINDOWS, ANOMALIES, DAILY_ENGAGEMENT, ERROR_PATTERNS, USER_ACTIVITY
-from schemas.quarantine import QUARANTINE
-from schemas.transactions import DAILY_USER_TOTALS, ETL_QUARANTINE, TRANSACTIONS, USER_PROFILES
+from schemas.catalog import OUTPUT_TABLES
 from tests.athena_sql import parse_ddl
 
 # Every output table of every job, by its contract (the jobs publish rows conformed to these).
-ALL_SCHEMAS = {
-    "log_analytics": {
-        "user_activity": USER_ACTIVITY,
-        "error_patterns": ERROR_PATTERNS,
-        "activity_windows": ACTIVITY_WINDOWS,
-        "anomalies": ANOMALIES,
-        "daily_engagement": DAILY_ENGAGEMENT,
-        "quarantine": QUARANTINE,
-    },
-    "transaction_etl": {
-        "transactions": TRANSACTIONS,
-        "daily_user_totals": DAILY_USER_TOTALS,
-        "user_profiles": USER_PROFILES,
-        "quarantine": ETL_QUARANTINE,
-    },
-    "customer_segmentation": {
-        "predictions": PREDICTIONS,
-        "segment_profiles": SEGMENT_PROFILES,
-        "quarantine": QUARANTINE,
-    },
-    "segment_customers": {"predictions": PREDICTIONS, "quarantine": QUARANTINE},
-}
+ALL_SCHEMAS = {job: tables for job, tables in OUTPUT_TABLES.items() if tables}
 
 
 @pytest.mark.parametrize("job", sorted(ALL_SCHEMAS))
