@@ -40,6 +40,12 @@ INSTANCE_PROFILE ?= EMR_EC2_DefaultRole
 CLUSTER_ID ?=
 JOB ?=
 ARGS ?=
+# Processing day (yyyy-mm-dd) of make submit: a daily job reads <input>/dt=DATE/ (docs/daily-operations.md).
+DATE ?=
+# make backfill: a pipeline's state machine, run once per day FROM..TO, one execution at a time.
+STATE_MACHINE_ARN ?=
+FROM ?=
+TO ?=
 # Cost knobs (EMR on EC2): Spot task nodes on instance fleets (core stays on-demand), their
 # instance types and allocation strategy, and managed scaling's upper limit (core + task units).
 # Graviton: INSTANCE_TYPE=m7g.xlarge with WHEELHOUSE=.../wheelhouse/aarch64/.
@@ -69,7 +75,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export GX_ANALYTICS_ENABLED := false
 
 .PHONY: help check-java check-chromium setup class-archive run test lint format package bench bench-floor bench-warehouse lock lock-wheels wheelhouse clean distclean
-.PHONY: emr-artifacts deploy cluster submit submit-serverless
+.PHONY: emr-artifacts deploy cluster submit submit-serverless backfill
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -172,13 +178,17 @@ deploy: package ## Upload the artifact and bootstrap files to BUCKET/artifacts/<
 cluster: emr-artifacts ## Start a cluster for `make submit` (idles out after 1 h); prints its id
 	$(PY) -m tools.emr cluster --bucket "$(BUCKET)" --document dist/emr/run-job-flow.json
 
-submit: $(INSTALLED) ## Run JOB on cluster CLUSTER_ID and wait, printing its states (ARGS replaces its arguments)
-	$(PY) -m tools.emr submit --bucket "$(BUCKET)" --cluster-id "$(CLUSTER_ID)" --job "$(JOB)" $(if $(ARGS),--args '$(ARGS)')
+submit: $(INSTALLED) ## Run JOB on cluster CLUSTER_ID and wait, printing its states (DATE=yyyy-mm-dd: that day; ARGS replaces its arguments)
+	$(PY) -m tools.emr submit --bucket "$(BUCKET)" --cluster-id "$(CLUSTER_ID)" --job "$(JOB)" $(if $(ARGS),--args '$(ARGS)') \
+		$(if $(DATE),--date "$(DATE)")
 
 submit-serverless: $(INSTALLED) ## Run JOB on EMR Serverless application APPLICATION_ID and wait (SERVERLESS_ROLE_ARN, BUCKET)
 	$(PY) -m tools.emr submit-serverless --bucket "$(BUCKET)" --application-id "$(APPLICATION_ID)" \
 		--role-arn "$(SERVERLESS_ROLE_ARN)" --job "$(JOB)" $(if $(ARGS),--args '$(ARGS)') \
-		$(if $(KMS_KEY_ARN),--kms-key-arn "$(KMS_KEY_ARN)")
+		$(if $(KMS_KEY_ARN),--kms-key-arn "$(KMS_KEY_ARN)") $(if $(DATE),--date "$(DATE)")
+
+backfill: $(INSTALLED) ## Run STATE_MACHINE_ARN once per day FROM..TO (yyyy-mm-dd), one execution at a time
+	$(PY) -m tools.emr backfill --state-machine-arn "$(STATE_MACHINE_ARN)" --from "$(FROM)" --to "$(TO)"
 
 bench: setup ## Jobs against the mission's seed scripts: fixed cost (8 MB) and cost per GB (to ~1 GB)
 	$(PY) -m tools.bench --size $(BENCH_SIZE) --rounds $(BENCH_ROUNDS) $(if $(SCALE_CHECK),--scale-check $(SCALE_CHECK))

@@ -47,6 +47,16 @@ class JobArgumentParser(argparse.ArgumentParser):
         """A location argument: a local path or a URI, never one carrying credentials."""
         self.add_argument(flag, required=required, type=storage_path, help=help)
 
+    def add_run_date(self) -> None:
+        """`--date`: the processing day a dated pipeline runs the job for (its input is that
+        day's prefix); recorded in the report and the run history."""
+        self.add_argument(
+            "--date",
+            type=iso_date,
+            help="processing day (yyyy-mm-dd) the input holds, as the daily pipelines pass it: recorded in the "
+            "report and the run history",
+        )
+
     def add_table_format(self) -> None:
         """`--format` of the output tables."""
         self.add_argument("--format", choices=TABLE_FORMATS, default="delta", help="table format of the outputs")

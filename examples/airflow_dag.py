@@ -6,7 +6,11 @@ Setup, once per release:
     cp -r dist/emr "$AIRFLOW_HOME/dags/spark_jobs_emr"     # next to this file
 
 The DAG reads the generated documents, so Airflow runs exactly what Step Functions and
-`make submit` run: create the cluster, one step per job in registry order (each watched by a
+`make submit DATE=...` run, for the run's processing day: the documents hold `${DATE}` where a
+daily job's day goes (its input prefix `dt=YYYY-MM-DD/`, its batch id), filled with Airflow's
+`{{ ds }}` (the day before the run's logical time, as the state machines default to). A backfill
+is `airflow dags backfill -s 2026-11-01 -e 2026-11-07 spark_jobs_logs`: max_active_runs=1
+keeps the days from overlapping. The steps: create the cluster, one step per job in registry order (each watched by a
 sensor), terminate the cluster whatever happened, and fail the run if any job failed.
 Needs apache-airflow-providers-amazon and an `aws_default` connection allowed to run EMR.
 """
@@ -31,6 +35,7 @@ from airflow.utils.trigger_rule import TriggerRule
 
 DOCUMENTS = Path(__file__).parent / "spark_jobs_emr"
 PIPELINE = "logs"
+DATE_PLACEHOLDER = "${DATE}"  # tools/emr/launch.py
 
 
 def load(name: str) -> Any:
@@ -38,11 +43,13 @@ def load(name: str) -> Any:
 
 
 def step_config(cli_step: dict[str, Any]) -> dict[str, Any]:
-    """steps-<pipeline>.json is in `aws emr add-steps` form; the API wants a StepConfig."""
+    """steps-<pipeline>.json is in `aws emr add-steps` form; the API wants a StepConfig. The
+    processing day becomes `{{ ds }}`, which the operator renders (`steps` is a templated field)."""
+    args = [arg.replace(DATE_PLACEHOLDER, "{{ ds }}") for arg in cli_step["Args"]]
     return {
         "Name": cli_step["Name"],
         "ActionOnFailure": cli_step["ActionOnFailure"],
-        "HadoopJarStep": {"Jar": cli_step["Jar"], "Args": cli_step["Args"]},
+        "HadoopJarStep": {"Jar": cli_step["Jar"], "Args": args},
     }
 
 
@@ -50,7 +57,7 @@ with DAG(
     dag_id=f"spark_jobs_{PIPELINE}",
     start_date=datetime(2026, 1, 1),
     schedule="@daily",
-    catchup=False,
+    catchup=False,  # a backfill is asked for explicitly (see above)
     max_active_runs=1,
     tags=["spark-jobs", "emr"],
 ) as dag:

@@ -263,6 +263,7 @@ def build_parser() -> JobArgumentParser:
         help="JSON-lines logs: file, directory or glob; local or s3://; repeat it to load several",
     )
     parser.add_path("--output", "the warehouse's root; one folder per table, plus run_report.json")
+    parser.add_run_date()
     parser.add_table_format()
     parser.add_argument(
         "--reload",

@@ -198,9 +198,10 @@ def build_parser() -> JobArgumentParser:
     parser.add_path("--warehouse", "root of the Delta tables, the export and run_report.json")
     parser.add_argument(
         "--batch-id",
-        help="name of this batch in the tables and quarantine (default: derived from the input paths, "
-        "so rerunning the same inputs replaces, never repeats, their quarantine rows)",
+        help="name of this batch in the tables and quarantine (default: the --date, else derived from the "
+        "input paths, so rerunning the same inputs replaces, never repeats, their quarantine rows)",
     )
+    parser.add_run_date()
     parser.add_argument(
         "--full-export",
         action="store_true",
@@ -229,7 +230,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def default_batch_id(args: argparse.Namespace) -> str:
-    """A stable id for the same inputs: orchestrators pass one dated path per batch."""
+    """A stable id for the same inputs: the processing day when the run has one (a rerun of a
+    day replaces that day's quarantine rows), else a digest of the input paths."""
+    if getattr(args, "date", None) is not None:
+        return args.date.isoformat()
     text = f"transactions={args.transactions};profiles={args.profiles or ''}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import io
 import json
@@ -16,10 +17,11 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.emr.models import emr_backends
+from moto.stepfunctions.models import stepfunctions_backends
 
 import tools.emr.__main__ as cli
 from tools import package
-from tools.emr import aws, launch, registry
+from tools.emr import aws, backfill, launch, registry
 
 REGION = "eu-west-1"
 BUCKET = "my-bucket"
@@ -241,3 +243,86 @@ def test_submit_refused_by_emr_fails_in_one_line(deployment) -> None:
     with pytest.raises(aws.AwsError) as failure:
         aws.submit(Refusing(), "j-NOPE", step, io.StringIO())
     assert str(failure.value) == "step not added to j-NOPE: ValidationException: Cluster id 'j-NOPE' is not valid."
+
+
+def test_submit_date_runs_a_daily_job_on_that_days_prefix(moto, dist, deployment, tmp_path, monkeypatch) -> None:
+    cluster_id = _running_cluster(dist, deployment, tmp_path)
+    monkeypatch.setattr(cli, "submit", functools.partial(aws.submit, sleep=_drive(cluster_id, "COMPLETED")))
+    argv = ["submit", "--bucket", ROOT, "--cluster-id", cluster_id, "--job", "log_analytics", "--poll-seconds", "0"]
+    assert cli.main([*argv, "--date", "2026-12-06"], clients=clients) == 0
+    [step] = clients("emr", None).list_steps(ClusterId=cluster_id)["Steps"]
+    job = registry.find("log_analytics")
+    assert step["Config"]["Args"][-6:] == list(job.render_dated(ROOT, "2026-12-06"))
+    assert step["Config"]["Args"][-6:-4] == ["--input", f"{ROOT}/input/logs/dt=2026-12-06/"]
+
+
+# ── backfill: one execution per day, never two at once ──────────────────────────────────
+
+
+def _logs_machine(deployment: launch.Deployment) -> str:
+    """The generated logs state machine, created in moto's Step Functions; returns its ARN."""
+    jobs = registry.pipelines(registry.JOBS)["logs"]
+    machine = launch.state_machine("logs", jobs, deployment, launch.ClusterSpec(), cli.load_configurations())
+    sfn = clients("stepfunctions", None)
+    role = "arn:aws:iam::123456789012:role/StepFunctionsEmr"
+    return sfn.create_state_machine(name="spark-jobs-logs", definition=json.dumps(machine), roleArn=role)[
+        "stateMachineArn"
+    ]
+
+
+def _finish_running(*statuses: str):
+    """A `sleep` that ends the running execution with the next status (moto leaves it RUNNING),
+    and records how many executions were running at each wait."""
+    queue = list(statuses)
+    seen: list[int] = []
+
+    def sleep(seconds: float) -> None:
+        backend = stepfunctions_backends[DEFAULT_ACCOUNT_ID][REGION]
+        running = [e for m in backend.state_machines for e in m.executions if e.status == "RUNNING"]
+        seen.append(len(running))
+        running[0].status = queue.pop(0)
+
+    sleep.seen = seen  # type: ignore[attr-defined]
+    return sleep
+
+
+def test_backfill_runs_one_execution_per_day_after_the_running_one(moto, deployment) -> None:
+    arn = _logs_machine(deployment)
+    sfn = clients("stepfunctions", None)
+    sfn.start_execution(stateMachineArn=arn, name="scheduled-2026-12-07", input='{"scheduledTime": "x"}')
+    sleep = _finish_running("SUCCEEDED", "SUCCEEDED", "SUCCEEDED")
+    out = io.StringIO()
+    started = backfill.backfill(
+        sfn,
+        arn,
+        dt.date(2026, 11, 30),
+        dt.date(2026, 12, 1),
+        extra_input={"athena": {}},
+        out=out,
+        poll_seconds=0,
+        sleep=sleep,
+        stamp="t1",
+    )
+    assert sleep.seen == [1, 1, 1]  # never two executions at once
+    inputs = [json.loads(sfn.describe_execution(executionArn=a)["input"]) for a in started]
+    assert inputs == [{"athena": {}, "date": "2026-11-30"}, {"athena": {}, "date": "2026-12-01"}]
+    names = [sfn.describe_execution(executionArn=a)["name"] for a in started]
+    assert names == ["backfill-2026-11-30-t1", "backfill-2026-12-01-t1"]
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "waiting: scheduled-2026-12-07 is running"
+    assert lines[-1] == "2026-12-01: SUCCEEDED"
+
+
+def test_backfill_stops_at_the_first_day_that_fails_in_one_line(moto, deployment, capsys) -> None:
+    arn = _logs_machine(deployment)
+    sfn = clients("stepfunctions", None)
+    sleep = _finish_running("FAILED")
+    with pytest.raises(aws.AwsError, match=r"2026-11-30 ended FAILED .*rerun the backfill from 2026-11-30"):
+        backfill.backfill(
+            sfn, arn, dt.date(2026, 11, 30), dt.date(2026, 12, 2), out=io.StringIO(), poll_seconds=0, sleep=sleep
+        )
+    assert len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 1  # later days never started
+    argv = ["backfill", "--state-machine-arn", arn, "--from", "2026-12-02", "--to", "2026-12-01"]
+    assert cli.main(argv, clients=clients) == 2
+    err = capsys.readouterr().err
+    assert err == "emr: error: the range ends (2026-12-01) before it starts (2026-12-02)\n"

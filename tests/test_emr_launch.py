@@ -132,7 +132,8 @@ def test_steps_spark_submit_the_versioned_zip_in_cluster_mode(docs, deployment) 
         args[args.index("--py-files") + 1] == f"{ROOT}/artifacts/{package.version()}/spark_jobs-{package.version()}.zip"
     )
     entry = args.index(f"{deployment.artifacts}/entrypoints/log_analytics.py")
-    assert args[entry + 1 :] == list(registry.find("log_analytics").render(ROOT))
+    assert args[entry + 1 :] == list(registry.find("log_analytics").render_dated(ROOT, "${DATE}"))
+    assert args[entry + 1 : entry + 3] == ["--input", f"{ROOT}/input/logs/dt=${{DATE}}/"]
 
 
 def _from_cli(step: dict[str, Any]) -> dict[str, Any]:
@@ -303,6 +304,7 @@ def test_asl_validator_rejects_a_broken_machine(tmp_path: Path, machines, asl_va
 def test_jobs_run_in_order_and_the_cluster_always_ends(machines, pipeline: str) -> None:
     states = machines[pipeline]["States"]
     jobs = registry.pipelines(registry.JOBS)[pipeline]
+    assert machines[pipeline]["StartAt"] == "Resolve date"
     chain = [states["Create cluster"]["Next"]]
     while chain[-1].startswith(("Run ", "Build dashboard ")):
         chain.append(states[chain[-1]]["Next"])
@@ -340,7 +342,8 @@ def test_scoring_runs_after_training() -> None:
 
 def test_etl_loads_redshift_after_the_cluster_is_gone(machines) -> None:
     states = machines["transactions"]["States"]
-    assert machines["transactions"]["StartAt"] == "Check input"
+    assert machines["transactions"]["StartAt"] == "Resolve date"
+    assert machines["transactions"]["States"]["Check date"]["Choices"][0]["Next"] == "Check input"
     assert states["Terminate cluster"]["Next"] == "Load Redshift"
     load = states["Load Redshift"]
     assert load["Type"] == "Map" and load["MaxConcurrency"] == 1
@@ -459,7 +462,7 @@ def test_artifacts_command_writes_the_present_pipelines(tmp_path: Path, capsys) 
         ["run-job-flow.json"] + [f"{kind}-{p}.json" for p in present for kind in ("steps", "state-machine")]
     )
     steps = json.loads((tmp_path / "emr" / "steps-logs.json").read_text())
-    assert "s3://my-bucket/spark-jobs/input/logs" in steps[0]["Args"]  # trailing slash dropped
+    assert "s3://my-bucket/spark-jobs/input/logs/dt=${DATE}/" in steps[0]["Args"]  # trailing slash dropped
 
 
 def test_airflow_example_compiles_and_reads_the_generated_documents() -> None:
@@ -520,3 +523,79 @@ def test_ddl_file_becomes_athena_queries(machines) -> None:
         request = jsonata(task["Arguments"], {"input": statements[1], "context": context})
         assert request == {"QueryString": statements[1], **expected}
         valid("athena", "StartQueryExecution", request)
+
+
+# ── dated runs: the processing day from the execution input ─────────────────────────────
+
+
+def resolve_date(machine: dict[str, Any], execution_input: dict[str, Any], started: str) -> str:
+    """The `$date` the machine's first state assigns, evaluated with the JSONata engine."""
+    first = machine["States"][machine["StartAt"]]
+    assert machine["StartAt"] == "Resolve date" and first["Type"] == "Pass"
+    context = {"Execution": {"Input": execution_input, "StartTime": started}}
+    return jsonata(first["Assign"]["date"], {"input": execution_input, "context": context})
+
+
+def dated_args(machine: dict[str, Any], job: str, day: str) -> list[str]:
+    """The spark-submit arguments of a job's step for processing day `day`."""
+    args = machine["States"][f"Run {job}"]["Arguments"]["Step"]["HadoopJarStep"]["Args"]
+    return [jsonata(arg, {}, date=day) if arg.startswith("{%") else arg for arg in args]
+
+
+def option(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "started", "day"),
+    [
+        ({"date": "2026-11-30"}, "2026-12-07T02:30:00.123Z", "2026-11-30"),
+        ({"scheduledTime": "2026-12-07T02:30:00Z"}, "2026-12-07T02:31:05.456Z", "2026-12-06"),
+        ({"scheduledTime": "2027-01-01T00:00:00Z"}, "2027-01-01T00:00:01Z", "2026-12-31"),
+        ({}, "2026-03-01T05:00:00.000Z", "2026-02-28"),
+    ],
+)
+def test_the_processing_day_comes_from_the_input_else_the_day_before_the_schedule(
+    machines, execution_input: dict[str, Any], started: str, day: str
+) -> None:
+    for machine in machines.values():
+        assert resolve_date(machine, execution_input, started) == day
+
+
+def test_two_executions_for_two_days_give_two_inputs_and_batch_ids(machines) -> None:
+    seen = {}
+    for day in ("2026-12-05", "2026-12-06"):
+        resolved = resolve_date(machines["transactions"], {"date": day}, "2026-12-07T03:00:00Z")
+        etl = dated_args(machines["transactions"], "transaction_etl", resolved)
+        logs = dated_args(machines["logs"], "log_analytics", resolve_date(machines["logs"], {"date": day}, "x"))
+        assert option(etl, "--transactions") == f"{ROOT}/input/transactions/dt={day}/"
+        assert option(etl, "--batch-id") == option(etl, "--date") == day
+        assert option(etl, "--profiles") == f"{ROOT}/input/profiles"  # a snapshot, not daily
+        assert option(logs, "--input") == f"{ROOT}/input/logs/dt={day}/" and option(logs, "--date") == day
+        seen[day] = (option(etl, "--transactions"), option(etl, "--batch-id"), option(logs, "--input"))
+    first, second = seen.values()
+    assert all(a != b for a, b in zip(first, second, strict=True))
+    # what a job receives is what `make submit DATE=` sends for that day
+    job = registry.find("transaction_etl")
+    assert etl[etl.index("--transactions") :] == list(job.render_dated(ROOT, "2026-12-06"))
+
+
+def test_jobs_without_daily_input_keep_their_arguments(machines) -> None:
+    for job in registry.JOBS:
+        if not job.dated:
+            args = machines[job.pipeline]["States"][f"Run {job.name}"]["Arguments"]["Step"]["HadoopJarStep"]["Args"]
+            assert not any("{%" in arg or "dt=" in arg for arg in args)
+    assert {job.name for job in registry.JOBS if job.daily} == {"log_analytics", "transaction_etl"}
+
+
+@pytest.mark.parametrize(
+    ("day", "valid"),
+    [("2026-12-06", True), ("2024-02-29", True), ("2026-02-30", False), ("06/12/2026", False), ("2026-1-5", False)],
+)
+def test_a_date_that_is_not_a_calendar_day_fails_before_anything_starts(machines, day: str, valid: bool) -> None:
+    for machine in machines.values():
+        check = machine["States"]["Check date"]
+        assert machine["States"]["Resolve date"]["Next"] == "Check date"
+        assert jsonata(check["Choices"][0]["Condition"], {}, date=day) is valid
+        assert machine["States"][check["Default"]]["Type"] == "Fail"
+        assert day in jsonata(machine["States"]["Invalid date"]["Cause"], {}, date=day)

@@ -100,7 +100,7 @@ def test_job_runs_are_valid_start_job_run_requests(docs, deployment, job: regist
     assert shapes.problems("emr-serverless", "StartJobRun", as_request(run)) == []
     submit = run["jobDriver"]["sparkSubmit"]
     assert submit["entryPoint"] == deployment.entrypoint_uri(job)
-    assert submit["entryPointArguments"] == list(job.render(ROOT))
+    assert submit["entryPointArguments"] == list(launch.dated_arguments(job, ROOT))  # ${DATE} where the day goes
     assert submit["sparkSubmitParameters"].split()[:2] == ["--py-files", deployment.zip_uri]
     assert run["executionRoleArn"] == ROLE and run["mode"] == "BATCH"
     assert 0 < run["executionTimeoutMinutes"] <= launch.STEP_TIMEOUT_SECONDS // 60
@@ -216,15 +216,20 @@ def from_sfn(shape: Any, value: Any, path: str = "") -> Any:
     return value
 
 
-def evaluate(arguments: Any, states: dict[str, Any]) -> Any:
+def evaluate(arguments: Any, states: dict[str, Any], **variables: Any) -> Any:
     """Every `{% ... %}` string of a state's Arguments, evaluated by the JSONata engine."""
     if isinstance(arguments, dict):
-        return {k: evaluate(v, states) for k, v in arguments.items()}
+        return {k: evaluate(v, states, **variables) for k, v in arguments.items()}
     if isinstance(arguments, list):
-        return [evaluate(v, states) for v in arguments]
+        return [evaluate(v, states, **variables) for v in arguments]
     if isinstance(arguments, str) and arguments.startswith("{%"):
-        return jsonata(arguments, states)
+        return jsonata(arguments, states, **variables)
     return arguments
+
+
+def for_day(document: Any, day: str) -> Any:
+    """A static document with its `${DATE}` filled in, as envsubst would."""
+    return json.loads(json.dumps(document).replace("${DATE}", day))
 
 
 @pytest.mark.parametrize("pipeline", sorted(registry.pipelines(registry.JOBS)))
@@ -234,15 +239,16 @@ def test_state_machine_sends_the_job_runs_in_the_integrations_spelling(machines,
     for job in registry.pipelines(registry.JOBS)[pipeline]:
         state = states[f"Run {job.name}"]
         assert state["Resource"] == "arn:aws:states:::emr-serverless:startJobRun.sync"
-        arguments = evaluate(state["Arguments"], {"context": context, "input": {}})
+        arguments = evaluate(state["Arguments"], {"context": context, "input": {}}, date="2026-12-06")
         assert arguments["ApplicationId"] == "00fabcdef1234567"
         assert "JobDriver" in arguments and "SparkSubmit" in arguments["JobDriver"]
         props = arguments["ConfigurationOverrides"]["ApplicationConfiguration"][0]["Properties"]
         assert "spark.sql.extensions" in props  # map keys keep their spelling
         request = from_sfn(shapes.input_shape("emr-serverless", "StartJobRun"), arguments)
         assert shapes.problems("emr-serverless", "StartJobRun", {**request, "clientToken": "t"}) == []
-        # the same request as the start-job-run file, without the service-side retry (Step Functions retries)
-        expected = {k: v for k, v in runs(docs)[job.name].items() if k != "retryPolicy"}
+        # the same request as the start-job-run file for that day, without the service-side retry
+        # (Step Functions retries)
+        expected = {k: v for k, v in for_day(runs(docs)[job.name], "2026-12-06").items() if k != "retryPolicy"}
         assert request == {**expected, "applicationId": "00fabcdef1234567"}
 
 
@@ -251,12 +257,14 @@ def test_state_machines_send_the_encryption_key_in_the_integrations_spelling(enc
     jobs = registry.pipelines(registry.JOBS)["logs"]
     machine = serverless.state_machine("logs", jobs, deployment, spec, load_configurations())
     context = {"Execution": {"Input": {"applicationId": "00fabcdef1234567"}}}
-    arguments = evaluate(machine["States"]["Run log_analytics"]["Arguments"], {"context": context, "input": {}})
+    arguments = evaluate(
+        machine["States"]["Run log_analytics"]["Arguments"], {"context": context, "input": {}}, date="2026-12-06"
+    )
     monitoring = arguments["ConfigurationOverrides"]["MonitoringConfiguration"]
     assert monitoring["S3MonitoringConfiguration"]["EncryptionKeyArn"] == KEY
     assert monitoring["ManagedPersistenceMonitoringConfiguration"]["EncryptionKeyArn"] == KEY
     request = from_sfn(shapes.input_shape("emr-serverless", "StartJobRun"), arguments)
-    expected = {k: v for k, v in runs(encrypted)["log_analytics"].items() if k != "retryPolicy"}
+    expected = {k: v for k, v in for_day(runs(encrypted)["log_analytics"], "2026-12-06").items() if k != "retryPolicy"}
     assert request == {**expected, "applicationId": "00fabcdef1234567"}
 
 
@@ -432,6 +440,34 @@ def test_submit_serverless_args_replace_the_registered_arguments(moto: str, monk
         "--output",
         "s3://x/out put",
     ]
+
+
+def test_submit_serverless_date_runs_the_registered_arguments_for_that_day(moto: str, monkeypatch) -> None:
+    monkeypatch.setattr(
+        cli, "submit_serverless", functools.partial(aws.submit_serverless, sleep=_drive(moto, "SUCCESS"))
+    )
+    extra = ["--job", "transaction_etl", "--poll-seconds", "0", "--date", "2026-12-06"]
+    assert cli.main([*_argv(moto), *extra], clients=clients) == 0
+    [run] = clients("emr-serverless", None).list_job_runs(applicationId=moto)["jobRuns"]
+    sent = clients("emr-serverless", None).get_job_run(applicationId=moto, jobRunId=run["id"])["jobRun"]
+    arguments = sent["jobDriver"]["sparkSubmit"]["entryPointArguments"]
+    assert arguments == list(registry.find("transaction_etl").render_dated(ROOT, "2026-12-06"))
+    assert f"{ROOT}/input/transactions/dt=2026-12-06/" in arguments
+
+
+def test_serverless_machines_run_each_day_on_its_own_input(machines) -> None:
+    context = {"Execution": {"Input": {"applicationId": "00fabcdef1234567"}, "StartTime": "2026-12-07T02:00:00Z"}}
+    inputs = []
+    for day in ("2026-12-05", "2026-12-06"):
+        states = machines["logs"]["States"]
+        assert machines["logs"]["StartAt"] == "Resolve date"
+        resolved = jsonata(states["Resolve date"]["Assign"]["date"], {"input": {"date": day}, "context": context})
+        assert resolved == day
+        arguments = evaluate(states["Run log_analytics"]["Arguments"], {"context": context, "input": {}}, date=day)
+        sent = arguments["JobDriver"]["SparkSubmit"]["EntryPointArguments"]
+        assert sent[sent.index("--date") + 1] == day
+        inputs.append(sent[sent.index("--input") + 1])
+    assert inputs == [f"{ROOT}/input/logs/dt=2026-12-05/", f"{ROOT}/input/logs/dt=2026-12-06/"]
 
 
 def test_submit_serverless_sends_the_kms_key(moto: str, monkeypatch) -> None:

@@ -24,12 +24,25 @@ def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
         (["--transactions", "t", "--warehouse", "w", "--bogus"], "unrecognized arguments: --bogus"),
         (["--transactions", "t", "--warehouse", "w", "--correction-window-days", "-1"], "'-1' must be at least 0"),
         (["--transactions", "t", "--warehouse", "w", "--target-file-mb", "0"], "'0' must be at least 1"),
+        (["--transactions", "t", "--warehouse", "w", "--date", "2026-02-30"], "'2026-02-30' is not a date"),
     ],
 )
 def test_wrong_arguments_give_one_line_and_exit_2(capsys, argv: list[str], message: str) -> None:
     code, err = run_main(capsys, *argv)
     assert code == 2
     assert err.count("\n") == 1 and message in err and err.startswith("transaction_etl: error:")
+
+
+def test_a_dated_run_is_its_days_batch_and_an_undated_one_its_paths() -> None:
+    day = transaction_etl.parse_args(
+        ["--transactions", "in/dt=2026-12-06/", "--warehouse", "w", "--date", "2026-12-06"]
+    )
+    other = transaction_etl.parse_args(
+        ["--transactions", "in/dt=2026-12-07/", "--warehouse", "w", "--date", "2026-12-07"]
+    )
+    assert transaction_etl.default_batch_id(day) == "2026-12-06" != transaction_etl.default_batch_id(other)
+    undated = transaction_etl.parse_args(["--transactions", "in", "--warehouse", "w"])
+    assert len(transaction_etl.default_batch_id(undated)) == 16  # a digest of the paths, as before
 
 
 def test_help_text(capsys) -> None:

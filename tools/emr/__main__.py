@@ -6,6 +6,8 @@
     python -m tools.emr submit    --bucket s3://my-bucket/prefix --cluster-id j-XXXX --job log_analytics
     python -m tools.emr submit-serverless --bucket s3://my-bucket/prefix --application-id 00f... \
         --role-arn arn:aws:iam::123456789012:role/spark-jobs-serverless --job log_analytics
+    python -m tools.emr backfill --state-machine-arn arn:...:stateMachine:spark-jobs-logs \
+        --from 2026-11-01 --to 2026-11-07                              # make backfill
 
 Bad arguments end with one line and exit 2; a failed AWS call or step with one line and exit 1.
 """
@@ -22,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from common.cli import iso_date
 from common.s3 import parse_kms_key_arn
 from tools import package
 from tools.emr import registry, security, serverless, shapes
@@ -34,6 +37,7 @@ from tools.emr.aws import (
     submit,
     submit_serverless,
 )
+from tools.emr.backfill import backfill
 from tools.emr.launch import (
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_RELEASE_LABEL,
@@ -144,6 +148,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     step.add_argument("--cluster-id", required=True)
     step.add_argument("--job", required=True, choices=[job.name for job in registry.present()])
     step.add_argument("--args", help="the job's arguments, replacing the registry's defaults (one shell string)")
+    step.add_argument("--date", type=iso_date, help="processing day: a daily job reads that day's input prefix")
     step.add_argument("--poll-seconds", type=float, default=30.0)
     step.add_argument("--timeout-minutes", type=float, default=360.0)
     step.add_argument("--region")
@@ -154,12 +159,44 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     run_serverless.add_argument("--job", required=True, choices=[job.name for job in registry.present()])
     run_serverless.add_argument("--args", help="the job's arguments, replacing the registry's defaults")
     run_serverless.add_argument(
+        "--date", type=iso_date, help="processing day: a daily job reads that day's input prefix"
+    )
+    run_serverless.add_argument(
         "--kms-key-arn", type=kms_key_argument, help="encrypt the job's S3 output and logs with this KMS key"
     )
     run_serverless.add_argument("--poll-seconds", type=float, default=30.0)
     run_serverless.add_argument("--timeout-minutes", type=float, default=360.0)
     run_serverless.add_argument("--region")
+    days = commands.add_parser(
+        "backfill", help="Run a pipeline's state machine once per day of a range, one at a time."
+    )
+    days.add_argument("--state-machine-arn", required=True)
+    days.add_argument("--from", dest="first", required=True, type=iso_date, help="first day, yyyy-mm-dd")
+    days.add_argument("--to", dest="last", required=True, type=iso_date, help="last day, included")
+    days.add_argument("--input", type=_json_object, default={}, help="more execution input, a JSON object")
+    days.add_argument("--poll-seconds", type=float, default=30.0)
+    days.add_argument("--region")
     return parser.parse_args(argv)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not JSON") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object")
+    return value
+
+
+def job_arguments(job: registry.Job, root: str, args: argparse.Namespace) -> list[str]:
+    """What `make submit` runs: ARGS as given, else the registry's arguments for DATE (a daily
+    job reads that day's prefix), else for the whole input."""
+    if args.args is not None:
+        return shlex.split(args.args)
+    if args.date is not None and job.dated:
+        return list(job.render_dated(root, args.date.isoformat()))
+    return list(job.render(root))
 
 
 def _types(text: str) -> tuple[str, ...]:
@@ -240,6 +277,24 @@ def encryption_summary(encrypted: security.Encryption, out: Path) -> str:
 
 def run(args: argparse.Namespace, clients: Any = None) -> int:
     """Execute one command; `clients(service, region)` makes boto3 clients (tests pass moto's)."""
+    if args.command == "backfill":
+        if clients is None:
+            import boto3
+
+            def clients(service: str, region: str | None) -> Any:
+                return boto3.client(service, region_name=region)
+
+        sfn = clients("stepfunctions", args.region)
+        backfill(
+            sfn,
+            args.state_machine_arn,
+            args.first,
+            args.last,
+            extra_input=args.input,
+            out=sys.stdout,
+            poll_seconds=args.poll_seconds,
+        )
+        return 0
     deployment = Deployment(args.bucket, package.version())
     if args.command == "artifacts":
         encrypted = encryption(args)
@@ -301,7 +356,7 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
         print(create_cluster(clients("emr", args.region), config))
         return 0
     job = registry.find(args.job, registry.present())
-    arguments = shlex.split(args.args) if args.args is not None else None
+    arguments = job_arguments(job, deployment.root, args)
     if args.command == "submit-serverless":
         # The job run needs no image here: the application already has one.
         spec = serverless.ServerlessSpec(

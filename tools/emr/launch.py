@@ -18,6 +18,7 @@ rolling back is pointing at the previous version's files.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,13 @@ PROJECT_TAG = "spark-jobs"
 # Bucket names: 3-63 lowercase letters, digits, dots and hyphens (S3's rules, simplified).
 ROOT_PATTERN = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?P<prefix>(/[^/]+)*)/?")
 STEP_TIMEOUT_SECONDS = 4 * 3600
+# What the static documents (steps-<pipeline>.json, start-job-run-<job>.json) hold where a dated
+# job's processing day goes: `DATE=2026-12-06 envsubst < steps-logs.json` fills it in, and the
+# Airflow example swaps it for `{{ ds }}`.
+DATE_PLACEHOLDER = "${DATE}"
+# Stands for the day inside the state machines' arguments until `date_expressions` turns each
+# such argument into a JSONata expression over the `$date` variable.
+_DATE_SENTINEL = "\x00date\x00"
 
 
 def parse_root(text: str) -> str:
@@ -175,6 +183,11 @@ class ClusterSpec:
 
 
 # ── steps ────────────────────────────────────────────────────────────────────────────────
+
+
+def dated_arguments(job: Job, root: str, day: str = DATE_PLACEHOLDER) -> tuple[str, ...]:
+    """A pipeline's arguments for `job`: for processing day `day` when the job is dated."""
+    return job.render_dated(root, day) if job.dated else job.render(root)
 
 
 def spark_submit_args(job: Job, deployment: Deployment, arguments: Sequence[str] | None = None) -> list[str]:
@@ -401,6 +414,69 @@ def _state_name(job: Job) -> str:
 
 def _catch(next_state: str) -> list[dict[str, Any]]:
     return [{"ErrorEquals": ["States.ALL"], "Assign": {"failure": "{% $states.errorOutput %}"}, "Next": next_state}]
+
+
+# The processing day, an ISO date: the execution input's `date`, else the UTC day before the
+# scheduler's time (EventBridge Scheduler: `{"scheduledTime": "<aws.scheduler.scheduled-time>"}`),
+# else the day before the execution started, like Airflow's `ds` for a daily schedule.
+DATE_EXPRESSION = (
+    "{% $exists($states.input.date) ? $string($states.input.date) : "
+    "$fromMillis($toMillis($exists($states.input.scheduledTime) ? $states.input.scheduledTime"
+    " : $states.context.Execution.StartTime) - 86400000, '[Y0001]-[M01]-[D01]') %}"
+)
+# A calendar day written yyyy-mm-dd (2026-02-30 does not survive the round trip).
+DATE_IS_VALID = (
+    "{% $contains($date, /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/)"
+    " ? $fromMillis($toMillis($date & 'T00:00:00Z'), '[Y0001]-[M01]-[D01]') = $date : false %}"
+)
+
+
+def date_states(next_state: str) -> dict[str, dict[str, Any]]:
+    """The states every pipeline starts with ("Resolve date" first): the processing day into
+    `$date`, and a one-line failure, before anything runs, when it is not a calendar day."""
+    return {
+        "Resolve date": {
+            "Type": "Pass",
+            "Comment": 'The processing day: input {"date": "YYYY-MM-DD"}, else the UTC day before '
+            '{"scheduledTime": ...} (EventBridge Scheduler) or before the execution started.',
+            "Assign": {"date": DATE_EXPRESSION},
+            "Next": "Check date",
+        },
+        "Check date": {
+            "Type": "Choice",
+            "Choices": [{"Condition": DATE_IS_VALID, "Next": next_state}],
+            "Default": "Invalid date",
+        },
+        "Invalid date": {
+            "Type": "Fail",
+            "Error": "InvalidDate",
+            "Cause": "{% 'date ' & $date & ' is not a day like 2026-12-06: start the execution with"
+            ' {"date": "YYYY-MM-DD"} or {"scheduledTime": <ISO timestamp>}\' %}',
+        },
+    }
+
+
+def _with_date(text: str) -> str:
+    """`text` with the day's sentinel as a JSONata expression joining its parts with `$date`."""
+    parts = text.split(_DATE_SENTINEL)
+    pieces = [item for index, part in enumerate(parts) for item in ((["$date"] if index else []) + [json.dumps(part)])]
+    return "{% " + " & ".join(piece for piece in pieces if piece != '""') + " %}"
+
+
+def date_expressions(value: Any) -> Any:
+    """A document whose strings holding the day's sentinel become JSONata expressions over `$date`."""
+    if isinstance(value, Mapping):
+        return {key: date_expressions(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [date_expressions(item) for item in value]
+    if isinstance(value, str) and _DATE_SENTINEL in value:
+        return _with_date(value)
+    return value
+
+
+def sfn_arguments_for(job: Job, root: str) -> tuple[str, ...]:
+    """A job's arguments as a state machine holds them before `date_expressions`."""
+    return dated_arguments(job, root, _DATE_SENTINEL)
 
 
 def _redshift_acknowledgements(jobs: Iterable[Job], root: str) -> list[dict[str, str]]:
@@ -666,6 +742,7 @@ def state_machine(
             "Cause": 'Start the execution with {"redshift": {"target": {"Database": ..., "WorkgroupName": ... '
             '(or "ClusterIdentifier" and "SecretArn")}, "copyRoleArn": ...}}',
         }
+    states = {**date_states(start), **states}
     states["Create cluster"] = {
         "Type": "Task",
         "Resource": "arn:aws:states:::elasticmapreduce:createCluster.sync",
@@ -692,7 +769,12 @@ def state_machine(
         states[_state_name(job)] = {
             "Type": "Task",
             "Resource": "arn:aws:states:::elasticmapreduce:addStep.sync",
-            "Arguments": {"ClusterId": "{% $clusterId %}", "Step": step_config(job, deployment)},
+            "Arguments": {
+                "ClusterId": "{% $clusterId %}",
+                "Step": date_expressions(
+                    step_config(job, deployment, arguments=sfn_arguments_for(job, deployment.root))
+                ),
+            },
             "TimeoutSeconds": STEP_TIMEOUT_SECONDS,
             "Catch": _catch("Terminate cluster after failure"),
             "Next": _dashboard_state(job),
@@ -743,7 +825,7 @@ def state_machine(
         "Comment": f"{pipeline} pipeline ({', '.join(j.name for j in jobs)}), spark_jobs {deployment.version}: "
         "generated by `make emr-artifacts` from tools/emr/registry.py; do not edit.",
         "QueryLanguage": "JSONata",
-        "StartAt": start,
+        "StartAt": "Resolve date",
         "States": states,
     }
 
@@ -760,6 +842,8 @@ def documents(
     """File name -> JSON document, for the given (present) jobs."""
     out: dict[str, Any] = {"run-job-flow.json": run_job_flow(deployment, spec, configurations)}
     for pipeline, members in pipelines(jobs).items():
-        out[f"steps-{pipeline}.json"] = [cli_step(step_config(job, deployment)) for job in members]
+        out[f"steps-{pipeline}.json"] = [
+            cli_step(step_config(job, deployment, arguments=dated_arguments(job, deployment.root))) for job in members
+        ]
         out[f"state-machine-{pipeline}.json"] = state_machine(pipeline, members, deployment, spec, configurations)
     return out

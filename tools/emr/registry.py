@@ -14,6 +14,9 @@ it for the people who load the inputs):
 
     {root}/input/<dataset>/...      inputs the jobs read (logs, transactions, profiles,
                                     customers, new_customers)
+    {root}/input/<dataset>/dt=YYYY-MM-DD/
+                                    one day of a dataset that arrives daily (logs,
+                                    transactions): a dated run reads only its day's prefix
     {root}/output/<job>/...         outputs of the analytics jobs
     {root}/warehouse/...            the transaction ETL's Delta tables and Redshift export
     {root}/models/<job>/...         trained models
@@ -27,6 +30,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+
+# Where one day of a daily dataset lands under its input path: Hive-style, so Athena and Spark
+# can also read the whole dataset partitioned by `dt`.
+DAY_LAYOUT = "dt={date}/"
+
+
+def day_prefix(path: str, day: str) -> str:
+    """The prefix holding processing day `day` (an ISO date, or a placeholder) of a daily input."""
+    return f"{path.rstrip('/')}/{DAY_LAYOUT.format(date=day)}"
+
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS_DIR = ROOT / "jobs"
@@ -51,6 +64,10 @@ class Job:
     idempotent: a rerun with the same arguments gives the same outputs (it replaces them), so
         the orchestrators retry it once after a failure (a lost Spot node, an S3 hiccup) and
         EMR Serverless gets a retry policy. Say False for a job that appends or sends.
+    daily: input flags whose data arrives daily: a dated run reads only that day's prefix
+        (`DAY_LAYOUT` under the input's path).
+    dated_options: options a dated run adds, templated with `{date}` (the processing day): the
+        day itself and, where the job has one, the batch id derived from it.
     """
 
     name: str
@@ -65,6 +82,8 @@ class Job:
     redshift_sql: tuple[str, ...] = ()
     redshift_loaded: tuple[str, str] | tuple[()] = ()
     idempotent: bool = True
+    daily: tuple[str, ...] = ()
+    dated_options: tuple[str, ...] = ()
 
     @property
     def entrypoint(self) -> str:
@@ -84,6 +103,24 @@ class Job:
     def render(self, root: str) -> tuple[str, ...]:
         """The arguments for one data root."""
         return tuple(argument.format(root=root) for argument in self.arguments)
+
+    @property
+    def dated(self) -> bool:
+        """Whether the pipelines pass this job a processing date."""
+        return bool(self.daily or self.dated_options)
+
+    def render_dated(self, root: str, day: str) -> tuple[str, ...]:
+        """The arguments of the run for processing day `day` (an ISO date, or a placeholder the
+        orchestrator fills in): each daily input read from its day's prefix, plus the dated
+        options; a job that is not dated runs as `render` says."""
+        inputs = tuple(
+            (flag, day_prefix(path.format(root=root), day) if flag in self.daily else path.format(root=root))
+            for flag, path in self.inputs
+        )
+        paths = (*inputs, (self.output[0], self.output[1].format(root=root)))
+        options = tuple(option.format(root=root) for option in self.options)
+        dated = tuple(option.replace("{date}", day) for option in self.dated_options)
+        return (*(text for flag, path in paths for text in (flag, path)), *options, *dated)
 
     def invocation(
         self,
@@ -130,6 +167,8 @@ JOBS: tuple[Job, ...] = (
         order=1,
         inputs=(("--input", "{root}/input/logs"),),
         output=("--output", "{root}/output/log_analytics"),
+        daily=("--input",),
+        dated_options=("--date", "{date}"),
         description="Web/app logs to user activity, error patterns, activity windows and anomalies.",
     ),
     Job(
@@ -139,6 +178,11 @@ JOBS: tuple[Job, ...] = (
         order=1,
         inputs=(("--transactions", "{root}/input/transactions"), ("--profiles", "{root}/input/profiles")),
         output=("--warehouse", "{root}/warehouse"),
+        # Transactions arrive daily; profiles are a full snapshot the MERGE upserts every run.
+        # The batch id is the day, so a rerun of a day replaces that day's quarantine rows and
+        # silver's batch_id says which day a row came with.
+        daily=("--transactions",),
+        dated_options=("--date", "{date}", "--batch-id", "{date}"),
         description="Transactions and profiles MERGEd into Delta tables, exported for Redshift.",
         # The job writes its Redshift export and the SQL that loads it under
         # <warehouse>/redshift/: the DDL first, then one idempotent load per table.
