@@ -43,9 +43,13 @@ def metrics_document(report: Mapping[str, Any], namespace: str = NAMESPACE) -> d
         "RowsValid": (int(report.get("rows_valid", 0)), "Count"),
         "RowsQuarantined": (int(report.get("rows_quarantined", 0)), "Count"),
         "ExpectationFailures": (sum(len(suite.get("failed") or ()) for suite in validation.values()), "Count"),
+        "GateTripped": (1 if report.get("status") == "gate_tripped" else 0, "Count"),
     }
     for table, info in sorted(report.get("tables", {}).items()):
         values[_table_metric(table)] = (int(info.get("rows", 0)), "Count")
+    rows_read = int(report.get("rows_read", 0))
+    if rows_read:
+        values["QuarantineRate"] = (int(report.get("rows_quarantined", 0)) / rows_read, "None")
     if len(values) > MAX_METRICS:
         raise ValueError(f"{len(values)} metrics is more than EMF's {MAX_METRICS} per directive")
     return {
@@ -63,6 +67,7 @@ def metrics_document(report: Mapping[str, Any], namespace: str = NAMESPACE) -> d
         "version": report.get("version"),
         "run_id": report.get("run_id"),
         "status": report.get("status"),
+        **({"gate": report["gate"]} if report.get("gate") else {}),
         **{name: value for name, (value, _) in values.items()},
     }
 

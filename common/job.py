@@ -14,6 +14,9 @@ What it owns, in the order a run meets it:
 - a cache scope: everything cached during the run is released at its end, even on failure;
 - the main input's row accounting (rows read, valid, quarantined by reason), and the one-line
   stop when nothing is usable;
+- the quality gates (common/gates.py) of a job that takes gate flags: judged once the input is
+  classified, before anything changes; a tripped gate stops the run with gate.json and a
+  metrics line, and a successful run adds its day to the run history;
 - retiring the previous run's report once the input is accepted, before any output changes,
   so outputs without a report are from a run that did not finish;
 - publishing tables (count and check before writing, returning what was published);
@@ -23,6 +26,7 @@ What it owns, in the order a run meets it:
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -33,6 +37,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
+from common import emf, gates
 from common.athena import write_ddl
 from common.classify import Contract, classify_lines, count_by_reason, require_valid_rows
 from common.dashboard import build_if_asked
@@ -100,6 +105,8 @@ class JobRun(AbstractContextManager["JobRun"]):
         # Each published table's columns and partitions, for the Athena DDL of Parquet tables.
         self.schemas: dict[str, StructType] = {}
         self.partitions: dict[str, list[str]] = {}
+        self.gate_settings = gates.GateSettings.from_args(args)
+        self.history: list[dict[str, Any]] | None = None
 
     def __enter__(self) -> JobRun:
         warm_up_great_expectations()
@@ -108,6 +115,11 @@ class JobRun(AbstractContextManager["JobRun"]):
 
     def __exit__(self, *exc_info: object) -> None:
         self.cache.__exit__(*exc_info)
+        failure = exc_info[1]
+        if isinstance(failure, Exception) and not isinstance(failure, gates.GateTrippedError):
+            # A failed run says so in the metrics line too (a tripped gate already did): the
+            # alarms see failures, not only the absence of successes.
+            emf.emit({**self.report.as_dict(), "status": "failed", "error": type(failure).__name__})
 
     @property
     def run_id(self) -> str:
@@ -149,6 +161,7 @@ class JobRun(AbstractContextManager["JobRun"]):
         self.log.info(f"{contract.kind} input classified", extra={"job": self.job, **accounting})
         if require is not None:
             require(accounting)
+        self.check_gates()
         delete_path(self.spark, join_path(self.output, REPORT_FILE))
         return classified
 
@@ -164,6 +177,7 @@ class JobRun(AbstractContextManager["JobRun"]):
         self.log.info(f"{kind} input accepted", extra={"job": self.job, **accounting})
         if require is not None:
             require(accounting)
+        self.check_gates()
         delete_path(self.spark, join_path(self.output, REPORT_FILE))
 
     def accept_nothing_new(self, kind: str, source: str) -> None:
@@ -173,6 +187,32 @@ class JobRun(AbstractContextManager["JobRun"]):
         self.report.counts = accounting
         self.log.info(f"{kind} input already loaded", extra={"job": self.job, "source": source, **accounting})
         delete_path(self.spark, join_path(self.output, REPORT_FILE))
+
+    @property
+    def day(self) -> str:
+        """The processing day the run history files the run under: its `--date`, else today (UTC)."""
+        given = getattr(self.args, "date", None)
+        return (given or dt.datetime.now(dt.UTC).date()).isoformat()
+
+    def check_gates(self) -> dict[str, dict[str, Any]]:
+        """Judge the main input's accounting against the quality gates (a job without gate
+        flags has none); record the outcome in the report. A tripped gate, not accepted, writes
+        gate.json and a metrics line saying so, then stops the run with one line, before the
+        previous report is retired or any output changes."""
+        if self.gate_settings is None:
+            return {}
+        self.history = gates.read_history(self.spark, self.output)
+        outcomes = gates.evaluate(self.report.counts, self.history, self.gate_settings)
+        self.metric("gates", outcomes)
+        names = gates.tripped(outcomes)
+        if names:
+            line = gates.failure_line(outcomes)
+            content = {**self.report.as_dict(), "status": "gate_tripped", "gate": names, "error": line}
+            gates.write_gate_file(self.spark, self.output, {**content, "date": self.day})
+            emf.emit(content)
+            self.log.error("quality gate tripped", extra={"job": self.job, "gate": names})
+            raise gates.GateTrippedError(line)
+        return outcomes
 
     def check(self, df: DataFrame, suite: str, expectations: Sequence[Any], rows: int | None = None) -> DataFrame:
         """Run an expectation suite as a timed stage, keep its result, stop the run if it failed
@@ -243,9 +283,19 @@ class JobRun(AbstractContextManager["JobRun"]):
         ddl = write_ddl(self.spark, self.output, database, self.report.tables, self.schemas, self.partitions)
         self.metric("athena", ddl)
         content = self.report.write(self.spark, self.output)
+        self._record_history(content)
         self.log.info("run succeeded", extra={"job": self.job, "output": self.output, **facts})
         build_if_asked(self.spark, self.args, self.output, content, self.job)
         return content
+
+    def _record_history(self, content: dict[str, Any]) -> None:
+        """Add a successful run that read rows to the run history (the volume gate's baseline)
+        and retire a tripped run's gate.json: the day got through."""
+        if self.gate_settings is None or self.history is None or not content.get("rows_read"):
+            return
+        row = gates.history_row(content, self.day)
+        gates.write_history(self.spark, self.output, gates.with_run(self.history, row))
+        gates.clear_gate_file(self.spark, self.output)
 
 
 def run_concurrently(tasks: Sequence[Callable[[], Sequence[Published]]], max_workers: int = 4) -> dict[str, Published]:

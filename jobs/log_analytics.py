@@ -34,6 +34,7 @@ from common.cli import JobArgumentParser, positive_int, positive_number, run_job
 from common.dashboard import add_dashboard_argument
 from common.errors import InputError
 from common.fs import canonical_uri_column, input_file_statuses, join_path, path_exists
+from common.gates import GateDefaults, add_gate_arguments
 from common.job import JobRun, Published, run_concurrently
 from common.lines import SOURCE_FILE, read_json_lines
 from common.report import REPORT_FILE
@@ -54,6 +55,9 @@ from schemas.logs import (
 from schemas.quarantine import QUARANTINE
 
 JOB = "log_analytics"
+# Quality gates (common/gates.py): a day's logs quarantine well under 1 %; beyond 5 %, or under
+# half or over three times the median of the last 7 days, stops before any table changes.
+GATE_DEFAULTS = GateDefaults(max_quarantine_rate=0.05, min_volume_ratio=0.5, max_volume_ratio=3.0, volume_history=7)
 
 # Table folders under --output: the warehouse's state (Delta whatever --format says) and the
 # aggregates (published in --format).
@@ -295,6 +299,7 @@ def build_parser() -> JobArgumentParser:
         default=DEFAULT_MIN_BASELINE_WINDOWS,
         help="a window whose baseline holds fewer windows is not scored",
     )
+    add_gate_arguments(parser, GATE_DEFAULTS)
     add_database_argument(parser, JOB)
     add_dashboard_argument(parser)
     return parser

@@ -42,6 +42,7 @@ from common.classify import quarantined_rows, valid_rows
 from common.cli import JobArgumentParser, describe_failure, non_negative_int, positive_int, run_job
 from common.dashboard import add_dashboard_argument
 from common.fs import join_path, list_data_files, path_exists, read_text, write_text
+from common.gates import GateDefaults, add_gate_arguments
 from common.job import JobRun
 from common.lines import read_json_lines
 from common.logs import get_logger
@@ -69,6 +70,9 @@ from schemas.transactions import (
 )
 
 JOB = "transaction_etl"
+# Quality gates (common/gates.py): the generated days quarantine about 1 %; a day beyond 5 %, or
+# under half or over three times the median of the last 7 days, stops before the MERGE.
+GATE_DEFAULTS = GateDefaults(max_quarantine_rate=0.05, min_volume_ratio=0.5, max_volume_ratio=3.0, volume_history=7)
 
 # Table folders under --warehouse.
 SILVER, GOLD, PROFILES, QUARANTINE, EXPORT = (
@@ -220,6 +224,7 @@ def build_parser() -> JobArgumentParser:
         help="how many days before the batch's dates corrections are expected; older stored ids are still "
         "merged in place, and counted in the report",
     )
+    add_gate_arguments(parser, GATE_DEFAULTS)
     add_database_argument(parser, JOB)
     add_dashboard_argument(parser)
     return parser

@@ -29,7 +29,7 @@ from schemas.customers import PREDICTIONS
 from schemas.quarantine import QUARANTINE
 from tests.athena_sql import parse_ddl
 from tests.browser import INSTALL_HINT, Browser, chromium_binary
-from tests.golden import LOG_ANALYTICS_OPTIONS
+from tests.golden import LOG_ANALYTICS_OPTIONS, LOOSE_GATES
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "dashboards"
@@ -183,7 +183,7 @@ def test_log_analytics_dashboard_draws_the_tables(spark: SparkSession, logs_run,
 def etl_run(spark: SparkSession, fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     warehouse = tmp_path_factory.mktemp("dash_etl") / "warehouse"
     root = fixtures / "transaction_etl"
-    args = ["--warehouse", str(warehouse), "--transactions"]
+    args = ["--warehouse", str(warehouse), *LOOSE_GATES, "--transactions"]
     transaction_etl.run(spark, transaction_etl.parse_args([*args, str(root / "batch1"), "--batch-id", "b1"]))
     second = [*args, str(root / "batch2"), "--batch-id", "b2", "--profiles", str(root / "profiles"), "--dashboard"]
     return warehouse, transaction_etl.run(spark, transaction_etl.parse_args(second))

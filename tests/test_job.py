@@ -161,3 +161,12 @@ def test_a_small_table_is_written_as_one_file(spark: SparkSession, tmp_path: Pat
     files = list((tmp_path / "values").glob("*.parquet"))
     assert len(files) == 1
     assert files_for(ROWS_PER_FILE * 2 + 1) == 3 and files_for(0) == 1
+
+
+def test_a_failed_run_still_prints_its_metrics_line(spark: SparkSession, tmp_path: Path, capsys) -> None:
+    with pytest.raises(ValidationError), job_run(spark, tmp_path) as run:
+        run.report.counts = row_accounting(10, {"bad_value": 1})
+        raise ValidationError("tables do not reconcile")
+    [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines() if text.startswith('{"_aws"')]
+    assert line["status"] == "failed" and line["RunSucceeded"] == 0 and line["GateTripped"] == 0
+    assert line["RowsRead"] == 10 and line["QuarantineRate"] == 0.1
