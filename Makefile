@@ -40,6 +40,8 @@ INSTANCE_PROFILE ?= EMR_EC2_DefaultRole
 CLUSTER_ID ?=
 JOB ?=
 ARGS ?=
+# SNS topic the CloudWatch alarms (dist/emr/alarms.json) and failed pipelines notify (docs/daily-operations.md).
+ALARM_TOPIC_ARN ?=
 # Processing day (yyyy-mm-dd) of make submit: a daily job reads <input>/dt=DATE/ (docs/daily-operations.md).
 DATE ?=
 # make backfill: a pipeline's state machine, run once per day FROM..TO, one execution at a time.
@@ -165,7 +167,8 @@ EMR_ARTIFACTS_ARGS = --bucket "$(BUCKET)" --out dist/emr --release-label "$(RELE
 	$(if $(KMS_KEY_ARN),--kms-key-arn "$(KMS_KEY_ARN)") \
 	$(if $(TLS_CERTIFICATES),--tls-certificates "$(TLS_CERTIFICATES)") \
 	$(if $(TLS_PROVIDER_JAR),--tls-provider-jar "$(TLS_PROVIDER_JAR)") \
-	$(if $(TLS_PROVIDER_CLASS),--tls-provider-class "$(TLS_PROVIDER_CLASS)")
+	$(if $(TLS_PROVIDER_CLASS),--tls-provider-class "$(TLS_PROVIDER_CLASS)") \
+	$(if $(ALARM_TOPIC_ARN),--alarm-topic-arn "$(ALARM_TOPIC_ARN)")
 
 emr-artifacts: $(INSTALLED) ## EMR (EC2 and Serverless) documents and Step Functions state machines in dist/emr (BUCKET=s3://...)
 	$(PY) -m tools.emr artifacts $(EMR_ARTIFACTS_ARGS) --check

@@ -102,7 +102,10 @@ def test_cluster_documents_are_valid_run_job_flow_requests(docs, machines) -> No
 def test_cluster_runs_emr_7_with_our_bootstrap_and_configurations(docs, deployment, spec) -> None:
     cluster = docs["run-job-flow.json"]
     assert cluster["ReleaseLabel"].startswith("emr-7.")
-    assert cluster["Applications"] == [{"Name": "Spark"}]
+    # the driver's stdout (the metrics line) streams to CloudWatch Logs: EMR 7.11+ with the agent
+    assert cluster["Applications"] == [{"Name": "Spark"}, {"Name": "AmazonCloudWatchAgent"}]
+    logging = cluster["MonitoringConfiguration"]["CloudWatchLogConfiguration"]
+    assert logging["Enabled"] and logging["LogTypes"]["SPARK_DRIVER"] == ["STDOUT", "STDERR"]
     assert cluster["LogUri"] == f"{ROOT}/logs/emr/"
     [bootstrap] = cluster["BootstrapActions"]
     assert bootstrap["ScriptBootstrapAction"] == {
@@ -599,3 +602,70 @@ def test_a_date_that_is_not_a_calendar_day_fails_before_anything_starts(machines
         assert jsonata(check["Choices"][0]["Condition"], {}, date=day) is valid
         assert machine["States"][check["Default"]]["Type"] == "Fail"
         assert day in jsonata(machine["States"]["Invalid date"]["Cause"], {}, date=day)
+
+
+# ── alarms and failure notifications ─────────────────────────────────────────────────────
+
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:data-alerts"
+
+
+@pytest.fixture(scope="module")
+def notifying(deployment: launch.Deployment, spec: launch.ClusterSpec) -> dict[str, Any]:
+    return launch.documents(registry.JOBS, deployment, spec, load_configurations(), TOPIC)
+
+
+@mock_aws
+def test_alarms_are_valid_put_metric_alarm_requests_on_the_metrics_line(notifying) -> None:
+    alarms = notifying["alarms.json"]
+    names = {alarm["AlarmName"] for alarm in alarms}
+    for job in registry.JOBS:
+        assert {f"spark-jobs-{job.name}-failed", f"spark-jobs-{job.name}-gate-tripped"} <= names
+        assert (f"spark-jobs-{job.name}-no-success" in names) == job.dated
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    for alarm in alarms:
+        assert shapes.problems("cloudwatch", "PutMetricAlarm", alarm) == []
+        assert alarm["Namespace"] == "SparkJobs" and alarm["AlarmActions"] == [TOPIC]
+        assert alarm["MetricName"] in {"RunSucceeded", "GateTripped"}  # what common/emf.py emits
+        cloudwatch.put_metric_alarm(**alarm)
+    stored = cloudwatch.describe_alarms()["MetricAlarms"]
+    assert sorted(a["AlarmName"] for a in stored) == sorted(names)
+
+
+def test_a_failed_pipeline_notifies_the_topic_before_it_fails(notifying, tmp_path: Path, asl_validator: Path) -> None:
+    for name, machine in notifying.items():
+        if not name.startswith("state-machine-"):
+            continue
+        states = machine["States"]
+        notify = states["Notify failure"]
+        assert notify["Resource"] == "arn:aws:states:::sns:publish" and notify["Next"] == "Pipeline failed"
+        assert notify["Arguments"]["TopicArn"] == TOPIC
+        into_failed = [n for n, s in states.items() if s.get("Next") == "Pipeline failed"]
+        into_failed += [n for n, s in states.items() for c in s.get("Catch", ()) if c["Next"] == "Pipeline failed"]
+        assert set(into_failed) == {"Notify failure"}
+        failure = {"Error": "States.TaskFailed", "Cause": "Step s-1 FAILED"}
+        message = jsonata(notify["Arguments"]["Message"], {}, date="2026-12-06", failure=failure)
+        assert message.startswith(f"spark-jobs {name[14:-5]} pipeline failed for 2026-12-06: States.TaskFailed: Step")
+        (tmp_path / name).write_text(json.dumps(machine))
+    paths = [item for p in sorted(tmp_path.iterdir()) for item in ("--json-path", str(p))]
+    result = subprocess.run([str(asl_validator), *paths], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("is valid") == len(paths) // 2
+
+
+def test_artifacts_write_alarms_only_with_a_topic(tmp_path: Path, capsys) -> None:
+    argv = ["artifacts", "--bucket", ROOT, "--out", str(tmp_path / "emr")]
+    assert emr_main([*argv, "--alarm-topic-arn", TOPIC]) == 0
+    assert (tmp_path / "emr" / "alarms.json").exists()
+    capsys.readouterr()
+    assert emr_main([*argv, "--alarm-topic-arn", "data-alerts"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("emr: error: the alarm topic must be an SNS topic ARN") and err.count("\n") == 1
+    assert emr_main(argv) == 0
+    assert not (tmp_path / "emr" / "alarms.json").exists()
+    assert "no alarms and no failure notifications: give ALARM_TOPIC_ARN" in capsys.readouterr().err
+
+
+def test_releases_before_7_11_keep_logs_on_s3_only(deployment) -> None:
+    cluster = _cluster(deployment, release_label="emr-7.10.0")
+    assert cluster["Applications"] == [{"Name": "Spark"}] and "MonitoringConfiguration" not in cluster
+    assert shapes.problems("emr", "RunJobFlow", _cluster(deployment)) == []

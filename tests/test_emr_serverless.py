@@ -573,3 +573,14 @@ def test_image_installs_the_artifacts_requirements_from_the_checked_wheelhouse(d
     assert check.returncode == 1 and "not installed as pinned: numpy==0.0.1" in check.stderr
     ignored = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().split()
     assert "*" in ignored and "!dist/requirements.txt" in ignored and "!wheelhouse/" in ignored
+
+
+def test_with_a_topic_a_failed_serverless_pipeline_notifies_it_first(deployment, spec) -> None:
+    topic = "arn:aws:sns:eu-west-1:123456789012:data-alerts"
+    docs = serverless.documents(registry.JOBS, deployment, spec, load_configurations(), topic)
+    for name, machine in docs.items():
+        if name.startswith("state-machine-"):
+            states = machine["States"]
+            assert states["Notify failure"]["Arguments"]["TopicArn"] == topic
+            for job in registry.pipelines(registry.JOBS)[name[14:-5]]:
+                assert states[f"Run {job.name}"]["Catch"][0]["Next"] == "Notify failure"

@@ -133,6 +133,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     artifacts.add_argument("--tls-certificates", help="s3:// zip of PEM files for TLS between nodes")
     artifacts.add_argument("--tls-provider-jar", help="s3:// jar of a custom TLS certificate provider")
     artifacts.add_argument("--tls-provider-class", help="the provider's class (with --tls-provider-jar)")
+    artifacts.add_argument(
+        "--alarm-topic-arn", help="SNS topic: CloudWatch alarms (alarms.json) and failed pipelines notify it"
+    )
     artifacts.add_argument("--check", action="store_true", help="check the arguments and documents, write nothing")
 
     upload = with_bucket("deploy", "Upload the built artifact (dist/) to <bucket>/artifacts/<version>/.")
@@ -220,6 +223,9 @@ def check_documents(docs: dict[str, Any]) -> None:
             found = security.problems(json.loads(doc["SecurityConfiguration"]))
             if found:
                 raise ValueError(f"{name} is not a security configuration EMR documents: {'; '.join(found[:3])}")
+        elif name == "alarms.json":
+            for alarm in doc:
+                shapes.require_valid("cloudwatch", "PutMetricAlarm", alarm, f"{name} {alarm['AlarmName']}")
         elif name == "run-job-flow.json":
             shapes.require_valid("emr", "RunJobFlow", doc, name)
         elif name == "serverless/create-application.json":
@@ -315,12 +321,14 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
             kms_key_arn=encrypted.kms_key_arn,
         )
         configurations = load_configurations()
-        docs = documents(registry.present(), deployment, spec, configurations)
+        docs = documents(registry.present(), deployment, spec, configurations, args.alarm_topic_arn)
         if (request := encrypted.request()) is not None:
             docs[SECURITY_CONFIGURATION] = request
         on_serverless = serverless_spec(args)
         if on_serverless is not None:
-            more = serverless.documents(registry.present(), deployment, on_serverless, configurations)
+            more = serverless.documents(
+                registry.present(), deployment, on_serverless, configurations, args.alarm_topic_arn
+            )
             docs.update({f"serverless/{name}": doc for name, doc in more.items()})
         check_documents(docs)
         if args.check:
@@ -329,6 +337,8 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
             print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         for job in registry.missing():
             sys.stderr.write(f"emr: note: {job.name} is registered but not in jobs/; left out\n")
+        if not args.alarm_topic_arn:
+            sys.stderr.write("emr: note: no alarms and no failure notifications: give ALARM_TOPIC_ARN\n")
         if on_serverless is None:
             sys.stderr.write("emr: note: no EMR Serverless documents: give SERVERLESS_ROLE_ARN and SERVERLESS_IMAGE\n")
         print(encryption_summary(encrypted, args.out))

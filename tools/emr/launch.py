@@ -33,6 +33,11 @@ PROJECT_TAG = "spark-jobs"
 # Bucket names: 3-63 lowercase letters, digits, dots and hyphens (S3's rules, simplified).
 ROOT_PATTERN = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?P<prefix>(/[^/]+)*)/?")
 STEP_TIMEOUT_SECONDS = 4 * 3600
+# EMR on EC2 streams the driver's stdout (the runs' metrics line, common/emf.py) to CloudWatch
+# Logs from emr-7.11.0 on: the AmazonCloudWatchAgent application plus the cluster's
+# MonitoringConfiguration, no bootstrap; CloudWatch turns the line into SparkJobs metrics.
+CLOUDWATCH_LOGS_SINCE = (7, 11)
+EC2_LOG_GROUP = "/aws/emr/spark-jobs"
 # What the static documents (steps-<pipeline>.json, start-job-run-<job>.json) hold where a dated
 # job's processing day goes: `DATE=2026-12-06 envsubst < steps-logs.json` fills it in, and the
 # Airflow example swaps it for `{{ ds }}`.
@@ -235,6 +240,24 @@ def cli_step(config: Mapping[str, Any]) -> dict[str, Any]:
 # ── clusters ─────────────────────────────────────────────────────────────────────────────
 
 
+def streams_logs_to_cloudwatch(release_label: str) -> bool:
+    """Whether an EMR 7.x release can stream step and driver logs to CloudWatch (7.11.0+)."""
+    major, minor = (int(part) for part in release_label.removeprefix("emr-").split(".")[:2])
+    return (major, minor) >= CLOUDWATCH_LOGS_SINCE
+
+
+def cloudwatch_logging() -> dict[str, Any]:
+    """The cluster's MonitoringConfiguration: steps' and Spark drivers' output to CloudWatch Logs."""
+    return {
+        "CloudWatchLogConfiguration": {
+            "Enabled": True,
+            "LogGroupName": EC2_LOG_GROUP,
+            "LogStreamNamePrefix": PROJECT_TAG,
+            "LogTypes": {"STEP_LOGS": ["STDOUT", "STDERR"], "SPARK_DRIVER": ["STDOUT", "STDERR"]},
+        }
+    }
+
+
 def cluster_config(
     name: str,
     deployment: Deployment,
@@ -256,10 +279,16 @@ def cluster_config(
         configurations = [*configurations, AM_ON_CORE_NODES]
     scaling = {"ManagedScalingPolicy": _managed_scaling(spec)} if spec.max_capacity is not None else {}
     security = {"SecurityConfiguration": spec.security_configuration} if spec.security_configuration else {}
+    applications = [{"Name": "Spark"}]
+    monitoring: dict[str, Any] = {}
+    if streams_logs_to_cloudwatch(spec.release_label):
+        applications.append({"Name": "AmazonCloudWatchAgent"})
+        monitoring = {"MonitoringConfiguration": cloudwatch_logging()}
     return {
         "Name": name,
         "ReleaseLabel": spec.release_label,
-        "Applications": [{"Name": "Spark"}],
+        "Applications": applications,
+        **monitoring,
         "LogUri": deployment.log_uri,
         "Instances": instances,
         "BootstrapActions": [
@@ -838,12 +867,22 @@ def documents(
     deployment: Deployment,
     spec: ClusterSpec,
     configurations: list[dict[str, Any]],
+    topic_arn: str | None = None,
 ) -> dict[str, Any]:
-    """File name -> JSON document, for the given (present) jobs."""
+    """File name -> JSON document, for the given (present) jobs; with an SNS topic, the state
+    machines notify it when they fail and alarms.json holds the CloudWatch alarms."""
+    from tools.emr import alarms
+
+    jobs = tuple(jobs)
     out: dict[str, Any] = {"run-job-flow.json": run_job_flow(deployment, spec, configurations)}
+    if topic_arn:
+        out["alarms.json"] = alarms.alarms(jobs, topic_arn)
     for pipeline, members in pipelines(jobs).items():
         out[f"steps-{pipeline}.json"] = [
             cli_step(step_config(job, deployment, arguments=dated_arguments(job, deployment.root))) for job in members
         ]
-        out[f"state-machine-{pipeline}.json"] = state_machine(pipeline, members, deployment, spec, configurations)
+        machine = state_machine(pipeline, members, deployment, spec, configurations)
+        out[f"state-machine-{pipeline}.json"] = (
+            alarms.with_notification(machine, topic_arn, pipeline) if topic_arn else machine
+        )
     return out

@@ -278,12 +278,19 @@ def documents(
     deployment: Deployment,
     spec: ServerlessSpec,
     configurations: Sequence[Mapping[str, Any]],
+    topic_arn: str | None = None,
 ) -> dict[str, Any]:
-    """File name (under serverless/) -> JSON document, for the given (present) jobs."""
+    """File name (under serverless/) -> JSON document, for the given (present) jobs; with an SNS
+    topic, the state machines notify it when they fail."""
+    from tools.emr import alarms
+
     jobs = tuple(jobs)
     out: dict[str, Any] = {"create-application.json": create_application(deployment, spec)}
     for job in jobs:
         out[f"start-job-run-{job.name}.json"] = start_job_run(job, deployment, spec, configurations)
     for pipeline, members in pipelines(jobs).items():
-        out[f"state-machine-{pipeline}.json"] = state_machine(pipeline, members, deployment, spec, configurations)
+        machine = state_machine(pipeline, members, deployment, spec, configurations)
+        out[f"state-machine-{pipeline}.json"] = (
+            alarms.with_notification(machine, topic_arn, pipeline) if topic_arn else machine
+        )
     return out
