@@ -42,6 +42,10 @@ JOB ?=
 ARGS ?=
 # SNS topic the CloudWatch alarms (dist/emr/alarms.json) and failed pipelines notify (docs/daily-operations.md).
 ALARM_TOPIC_ARN ?=
+# Opt-in: Delta's S3 DynamoDB log store, so two writers on one table cannot lose a commit
+# (tools/emr/logstore.py): the table's name and region.
+DELTA_LOG_STORE_TABLE ?=
+DELTA_LOG_STORE_REGION ?=
 # Processing day (yyyy-mm-dd) of make submit: a daily job reads <input>/dt=DATE/ (docs/daily-operations.md).
 DATE ?=
 # make backfill: a pipeline's state machine, run once per day FROM..TO, one execution at a time.
@@ -168,7 +172,9 @@ EMR_ARTIFACTS_ARGS = --bucket "$(BUCKET)" --out dist/emr --release-label "$(RELE
 	$(if $(TLS_CERTIFICATES),--tls-certificates "$(TLS_CERTIFICATES)") \
 	$(if $(TLS_PROVIDER_JAR),--tls-provider-jar "$(TLS_PROVIDER_JAR)") \
 	$(if $(TLS_PROVIDER_CLASS),--tls-provider-class "$(TLS_PROVIDER_CLASS)") \
-	$(if $(ALARM_TOPIC_ARN),--alarm-topic-arn "$(ALARM_TOPIC_ARN)")
+	$(if $(ALARM_TOPIC_ARN),--alarm-topic-arn "$(ALARM_TOPIC_ARN)") \
+	$(if $(DELTA_LOG_STORE_TABLE),--delta-log-store-table "$(DELTA_LOG_STORE_TABLE)") \
+	$(if $(DELTA_LOG_STORE_REGION),--delta-log-store-region "$(DELTA_LOG_STORE_REGION)")
 
 emr-artifacts: $(INSTALLED) ## EMR (EC2 and Serverless) documents and Step Functions state machines in dist/emr (BUCKET=s3://...)
 	$(PY) -m tools.emr artifacts $(EMR_ARTIFACTS_ARGS) --check

@@ -669,3 +669,57 @@ def test_releases_before_7_11_keep_logs_on_s3_only(deployment) -> None:
     cluster = _cluster(deployment, release_label="emr-7.10.0")
     assert cluster["Applications"] == [{"Name": "Spark"}] and "MonitoringConfiguration" not in cluster
     assert shapes.problems("emr", "RunJobFlow", _cluster(deployment)) == []
+
+
+# ── Delta's DynamoDB log store (opt-in) ─────────────────────────────────────────────────
+
+
+@mock_aws
+def test_log_store_opt_in_configures_both_targets_and_its_table(tmp_path: Path) -> None:
+    argv = ["artifacts", "--bucket", ROOT, "--out", str(tmp_path / "emr")]
+    argv += ["--delta-log-store-table", "delta_log", "--delta-log-store-region", "eu-west-1"]
+    argv += ["--serverless-role-arn", "arn:aws:iam::123456789012:role/spark-jobs-serverless"]
+    argv += ["--serverless-image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/spark-jobs:1"]
+    assert emr_main(argv) == 0
+    out = tmp_path / "emr"
+    cluster = json.loads((out / "run-job-flow.json").read_text())
+    [defaults] = [c["Properties"] for c in cluster["Configurations"] if c["Classification"] == "spark-defaults"]
+    assert (
+        defaults["spark.delta.logStore.s3.impl"]
+        == defaults["spark.delta.logStore.s3a.impl"]
+        == ("io.delta.storage.S3DynamoDBLogStore")
+    )
+    assert defaults["spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName"] == "delta_log"
+    assert defaults["spark.io.delta.storage.S3DynamoDBLogStore.ddb.region"] == "eu-west-1"
+    assert defaults["spark.jars"] == "/usr/share/aws/delta/lib/delta-storage-s3-dynamodb.jar"
+    run = json.loads((out / "serverless" / "start-job-run-transaction_etl.json").read_text())
+    props = run["configurationOverrides"]["applicationConfiguration"][0]["properties"]
+    assert props["spark.jars"].split(",") == [
+        "/usr/share/aws/delta/lib/delta-spark.jar",
+        "/usr/share/aws/delta/lib/delta-storage.jar",
+        "/usr/share/aws/delta/lib/delta-storage-s3-dynamodb.jar",
+    ]
+    assert props["spark.delta.logStore.s3.impl"] == "io.delta.storage.S3DynamoDBLogStore"
+    # the table Delta claims commits in, as S3DynamoDBLogStore expects it, accepted by moto
+    dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+    dynamodb.create_table(**json.loads((out / "log-store-table.json").read_text()))
+    dynamodb.update_time_to_live(**json.loads((out / "log-store-ttl.json").read_text()))
+    table = dynamodb.describe_table(TableName="delta_log")["Table"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [
+        ("tablePath", "HASH"),
+        ("fileName", "RANGE"),
+    ]
+    ttl = dynamodb.describe_time_to_live(TableName="delta_log")["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expireTime" and ttl["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_without_the_log_store_nothing_changes_and_half_a_setting_is_one_line(tmp_path: Path, capsys) -> None:
+    argv = ["artifacts", "--bucket", ROOT, "--out", str(tmp_path / "emr")]
+    assert emr_main(argv) == 0
+    assert "logStore" not in (tmp_path / "emr" / "run-job-flow.json").read_text()
+    assert not (tmp_path / "emr" / "log-store-table.json").exists()
+    capsys.readouterr()
+    assert emr_main([*argv, "--delta-log-store-table", "delta_log"]) == 2
+    assert capsys.readouterr().err == (
+        "emr: error: the Delta log store needs both DELTA_LOG_STORE_TABLE and DELTA_LOG_STORE_REGION\n"
+    )

@@ -48,6 +48,7 @@ from tools.emr.launch import (
     parse_root,
     step_config,
 )
+from tools.emr.logstore import LogStore, with_log_store
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGURATIONS = ROOT / "bootstrap" / "configurations.json"
@@ -133,6 +134,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     artifacts.add_argument("--tls-certificates", help="s3:// zip of PEM files for TLS between nodes")
     artifacts.add_argument("--tls-provider-jar", help="s3:// jar of a custom TLS certificate provider")
     artifacts.add_argument("--tls-provider-class", help="the provider's class (with --tls-provider-jar)")
+    artifacts.add_argument(
+        "--delta-log-store-table", help="opt-in: DynamoDB table of Delta's S3 log store (safe concurrent writers)"
+    )
+    artifacts.add_argument("--delta-log-store-region", help="the log store table's region (with its table)")
     artifacts.add_argument(
         "--alarm-topic-arn", help="SNS topic: CloudWatch alarms (alarms.json) and failed pipelines notify it"
     )
@@ -223,6 +228,10 @@ def check_documents(docs: dict[str, Any]) -> None:
             found = security.problems(json.loads(doc["SecurityConfiguration"]))
             if found:
                 raise ValueError(f"{name} is not a security configuration EMR documents: {'; '.join(found[:3])}")
+        elif name == "log-store-table.json":
+            shapes.require_valid("dynamodb", "CreateTable", doc, name)
+        elif name == "log-store-ttl.json":
+            shapes.require_valid("dynamodb", "UpdateTimeToLive", doc, name)
         elif name == "alarms.json":
             for alarm in doc:
                 shapes.require_valid("cloudwatch", "PutMetricAlarm", alarm, f"{name} {alarm['AlarmName']}")
@@ -233,6 +242,15 @@ def check_documents(docs: dict[str, Any]) -> None:
         elif name.startswith("serverless/start-job-run-"):
             request = {**doc, "applicationId": "00fapplicationid", "clientToken": "check"}
             shapes.require_valid("emr-serverless", "StartJobRun", request, name)
+
+
+def log_store(args: argparse.Namespace) -> LogStore | None:
+    """Delta's DynamoDB log store when asked for (table and region together), else None."""
+    if bool(args.delta_log_store_table) != bool(args.delta_log_store_region):
+        raise ValueError("the Delta log store needs both DELTA_LOG_STORE_TABLE and DELTA_LOG_STORE_REGION")
+    if not args.delta_log_store_table:
+        return None
+    return LogStore(args.delta_log_store_table, args.delta_log_store_region)
 
 
 def encryption(args: argparse.Namespace) -> security.Encryption:
@@ -320,8 +338,12 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
             security_configuration=encrypted.name,
             kms_key_arn=encrypted.kms_key_arn,
         )
-        configurations = load_configurations()
+        store = log_store(args)
+        configurations = with_log_store(load_configurations(), store)
         docs = documents(registry.present(), deployment, spec, configurations, args.alarm_topic_arn)
+        if store is not None:
+            docs["log-store-table.json"] = store.create_table()
+            docs["log-store-ttl.json"] = store.time_to_live()
         if (request := encrypted.request()) is not None:
             docs[SECURITY_CONFIGURATION] = request
         on_serverless = serverless_spec(args)

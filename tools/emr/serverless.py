@@ -110,9 +110,11 @@ def spark_defaults(configurations: Sequence[Mapping[str, Any]], kms_key_arn: str
     with a key S3A's SSE-KMS properties as `spark.hadoop.*` (EMR Serverless has no core-site)."""
     [cluster] = [c for c in configurations if c["Classification"] == "spark-defaults"]
     properties = {k: v for k, v in cluster["Properties"].items() if not k.startswith(YARN_ONLY)}
+    # Delta's jars first, then any the cluster adds (e.g. the DynamoDB log store's).
+    more = [jar for jar in properties.get("spark.jars", "").split(",") if jar and jar not in DELTA_JARS]
     properties.update(
         {
-            "spark.jars": ",".join(DELTA_JARS),
+            "spark.jars": ",".join([*DELTA_JARS, *more]),
             "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": PYTHON,
             "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": PYTHON,
             "spark.executorEnv.PYSPARK_PYTHON": PYTHON,
