@@ -156,7 +156,12 @@ def test_step_files_are_valid_add_job_flow_steps_requests(docs, machines) -> Non
     for machine in machines.values():
         for state in machine["States"].values():
             if state.get("Resource", "").endswith("addStep.sync"):
-                valid("emr", "AddJobFlowSteps", {"JobFlowId": "j-1ABCDEFGHIJKL", "Steps": [state["Arguments"]["Step"]]})
+                step = state["Arguments"]["Step"]
+                args = step["HadoopJarStep"]["Args"]
+                if isinstance(args, str):  # a dated job's: evaluated as Step Functions would
+                    args = jsonata(args, {}, date="2026-12-06", acceptGates=["volume"])
+                step = {**step, "HadoopJarStep": {**step["HadoopJarStep"], "Args": args}}
+                valid("emr", "AddJobFlowSteps", {"JobFlowId": "j-1ABCDEFGHIJKL", "Steps": [step]})
 
 
 @mock_aws
@@ -539,10 +544,12 @@ def resolve_date(machine: dict[str, Any], execution_input: dict[str, Any], start
     return jsonata(first["Assign"]["date"], {"input": execution_input, "context": context})
 
 
-def dated_args(machine: dict[str, Any], job: str, day: str) -> list[str]:
-    """The spark-submit arguments of a job's step for processing day `day`."""
+def dated_args(machine: dict[str, Any], job: str, day: str, accept: list[str] | None = None) -> list[str]:
+    """The spark-submit arguments of a job's step for processing day `day` (and the gates the
+    execution accepts), evaluated with the JSONata engine."""
     args = machine["States"][f"Run {job}"]["Arguments"]["Step"]["HadoopJarStep"]["Args"]
-    return [jsonata(arg, {}, date=day) if arg.startswith("{%") else arg for arg in args]
+    assert isinstance(args, str) and args.startswith("{%")
+    return jsonata(args, {}, date=day, acceptGates=accept or [])
 
 
 def option(args: list[str], flag: str) -> str:
@@ -723,3 +730,25 @@ def test_without_the_log_store_nothing_changes_and_half_a_setting_is_one_line(tm
     assert capsys.readouterr().err == (
         "emr: error: the Delta log store needs both DELTA_LOG_STORE_TABLE and DELTA_LOG_STORE_REGION\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "added"),
+    [
+        ({}, []),
+        ({"acceptGates": "volume"}, ["--accept-gate", "volume"]),
+        (
+            {"acceptGates": ["volume", "quarantine_rate"]},
+            ["--accept-gate", "volume", "--accept-gate", "quarantine_rate"],
+        ),
+    ],
+)
+def test_accept_gates_in_the_execution_input_reach_the_gated_jobs(
+    machines, execution_input: dict[str, Any], added: list[str]
+) -> None:
+    resolve = machines["transactions"]["States"]["Resolve date"]["Assign"]
+    accepted = jsonata(resolve["acceptGates"], {"input": execution_input})
+    assert accepted == added
+    args = dated_args(machines["transactions"], "transaction_etl", "2026-12-06", accepted)
+    job = registry.find("transaction_etl")
+    assert args[args.index("--transactions") :] == [*job.render_dated(ROOT, "2026-12-06"), *added]

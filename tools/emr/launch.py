@@ -460,6 +460,21 @@ DATE_IS_VALID = (
 )
 
 
+# The quality gates an operator lets through for this execution: input {"acceptGates": ["volume"]}
+# (or one name) -> ["--accept-gate", "volume"], appended to each gated job's arguments.
+ACCEPT_GATES_EXPRESSION = (
+    "{% ($g := $states.input.acceptGates; $exists($g) ? $reduce($type($g) = 'array' ? $g : [$g],"
+    " function($acc, $name) { $append($acc, ['--accept-gate', $string($name)]) }, []) : []) %}"
+)
+
+
+def with_accepted_gates(arguments: list[str]) -> str:
+    """A gated job's arguments as one JSONata expression: each argument (literal, or built from
+    `$date`) followed by `$acceptGates`, so the execution input can add `--accept-gate NAME`."""
+    items = [arg[2:-2].strip() if arg.startswith("{%") else json.dumps(arg) for arg in arguments]
+    return "{% $append([" + ", ".join(items) + "], $acceptGates) %}"
+
+
 def date_states(next_state: str) -> dict[str, dict[str, Any]]:
     """The states every pipeline starts with ("Resolve date" first): the processing day into
     `$date`, and a one-line failure, before anything runs, when it is not a calendar day."""
@@ -468,7 +483,7 @@ def date_states(next_state: str) -> dict[str, dict[str, Any]]:
             "Type": "Pass",
             "Comment": 'The processing day: input {"date": "YYYY-MM-DD"}, else the UTC day before '
             '{"scheduledTime": ...} (EventBridge Scheduler) or before the execution started.',
-            "Assign": {"date": DATE_EXPRESSION},
+            "Assign": {"date": DATE_EXPRESSION, "acceptGates": ACCEPT_GATES_EXPRESSION},
             "Next": "Check date",
         },
         "Check date": {
@@ -648,6 +663,15 @@ def _redshift_load(items: list[dict[str, str]], next_state: str) -> dict[str, An
     }
 
 
+def _job_step(job: Job, deployment: Deployment) -> dict[str, Any]:
+    """A job's StepConfig in a state machine: the day from `$date`, a dated job's accepted gates."""
+    step = date_expressions(step_config(job, deployment, arguments=sfn_arguments_for(job, deployment.root)))
+    if job.dated:
+        jar = step["HadoopJarStep"]
+        step["HadoopJarStep"] = {**jar, "Args": with_accepted_gates(jar["Args"])}
+    return step
+
+
 def _dashboard_state(job: Job) -> str:
     return f"Build dashboard {job.name}"
 
@@ -798,12 +822,7 @@ def state_machine(
         states[_state_name(job)] = {
             "Type": "Task",
             "Resource": "arn:aws:states:::elasticmapreduce:addStep.sync",
-            "Arguments": {
-                "ClusterId": "{% $clusterId %}",
-                "Step": date_expressions(
-                    step_config(job, deployment, arguments=sfn_arguments_for(job, deployment.root))
-                ),
-            },
+            "Arguments": {"ClusterId": "{% $clusterId %}", "Step": _job_step(job, deployment)},
             "TimeoutSeconds": STEP_TIMEOUT_SECONDS,
             "Catch": _catch("Terminate cluster after failure"),
             "Next": _dashboard_state(job),

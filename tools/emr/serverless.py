@@ -37,6 +37,7 @@ from tools.emr.launch import (
     dated_arguments,
     redshift_states,
     sfn_arguments_for,
+    with_accepted_gates,
 )
 from tools.emr.registry import Job, pipelines
 
@@ -262,7 +263,11 @@ def state_machine(
     for index, job in enumerate(jobs):
         next_state = f"Run {jobs[index + 1].name}" if index + 1 < len(jobs) else after_jobs
         request = start_job_run(job, deployment, spec, configurations, sfn_arguments_for(job, deployment.root))
-        states[f"Run {job.name}"] = date_expressions(_job_state(job, request, next_state))
+        state = date_expressions(_job_state(job, request, next_state))
+        if job.dated:
+            submit = state["Arguments"]["JobDriver"]["SparkSubmit"]
+            submit["EntryPointArguments"] = with_accepted_gates(submit["EntryPointArguments"])
+        states[f"Run {job.name}"] = state
     states.update(redshift_states(jobs, deployment.root, "Pipeline succeeded"))
     states["Pipeline failed"] = {"Type": "Fail", "Error": "{% $failure.Error %}", "Cause": "{% $failure.Cause %}"}
     states["Pipeline succeeded"] = {"Type": "Succeed"}
