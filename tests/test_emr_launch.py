@@ -648,7 +648,8 @@ def test_a_failed_pipeline_notifies_the_topic_before_it_fails(notifying, tmp_pat
         assert notify["Arguments"]["TopicArn"] == TOPIC
         into_failed = [n for n, s in states.items() if s.get("Next") == "Pipeline failed"]
         into_failed += [n for n, s in states.items() for c in s.get("Catch", ()) if c["Next"] == "Pipeline failed"]
-        assert set(into_failed) == {"Notify failure"}
+        gated = any(job.dated for job in registry.pipelines(registry.JOBS)[name[14:-5]])
+        assert set(into_failed) == ({"Notify failure", "Notify gate"} if gated else {"Notify failure"})
         failure = {"Error": "States.TaskFailed", "Cause": "Step s-1 FAILED"}
         message = jsonata(notify["Arguments"]["Message"], {}, date="2026-12-06", failure=failure)
         assert message.startswith(f"spark-jobs {name[14:-5]} pipeline failed for 2026-12-06: States.TaskFailed: Step")
@@ -752,3 +753,26 @@ def test_accept_gates_in_the_execution_input_reach_the_gated_jobs(
     args = dated_args(machines["transactions"], "transaction_etl", "2026-12-06", accepted)
     job = registry.find("transaction_etl")
     assert args[args.index("--transactions") :] == [*job.render_dated(ROOT, "2026-12-06"), *added]
+
+
+def test_a_gate_tripped_on_the_day_is_what_the_notification_says(notifying) -> None:
+    states = notifying["state-machine-transactions.json"]["States"]
+    assert states["Terminate cluster after failure"]["Next"] == "Read gate"
+    read = states["Read gate"]
+    assert read["Arguments"] == {"Bucket": "my-bucket", "Key": "spark-jobs/warehouse/gate.json"}
+    gate = {
+        "job": "transaction_etl",
+        "status": "gate_tripped",
+        "date": "2026-12-06",
+        "error": "quality gate volume tripped: 18 rows read, 0.45 times the median 40 of the last 7 days",
+    }
+    read_output = jsonata(read["Output"]["gate"], {"result": {"Body": json.dumps(gate)}})
+    assert read_output == gate
+    condition = states["Gate tripped today?"]["Choices"][0]["Condition"]
+    assert jsonata(condition, {"input": {"gate": gate}}, date="2026-12-06") is True
+    assert jsonata(condition, {"input": {"gate": gate}}, date="2026-12-07") is False  # an older day's gate.json
+    message = jsonata(states["Notify gate"]["Arguments"]["Message"], {"input": {"gate": gate}}, date="2026-12-06")
+    assert message.startswith("transaction_etl stopped for 2026-12-06: quality gate volume tripped: 18 rows read")
+    assert "s3://my-bucket/spark-jobs/warehouse/gate.json" in message
+    assert read["Catch"][0]["Next"] == "Notify failure"  # no gate.json: the job's own failure
+    assert "Read gate" not in notifying["state-machine-segmentation.json"]["States"]

@@ -9,7 +9,10 @@ process.stdin.on("end", async () => {
   const { expression, states, variables } = JSON.parse(text);
   const body = expression.trim().replace(/^\{%/, "").replace(/%\}$/, "");
   try {
-    const result = await jsonata(body).evaluate({}, { ...(variables || {}), states });
+    const expression = jsonata(body);
+    // Step Functions' own additions to JSONata that the generated documents use.
+    expression.registerFunction("parse", (text) => JSON.parse(text), "<s:x>");
+    const result = await expression.evaluate({}, { ...(variables || {}), states });
     process.stdout.write(JSON.stringify(result === undefined ? null : result));
   } catch (error) {
     process.stderr.write(`jsonata: ${error.message}\n`);

@@ -122,18 +122,75 @@ def notify_state(topic_arn: str, pipeline: str, next_state: str) -> dict[str, An
     }
 
 
-def with_notification(machine: dict[str, Any], topic_arn: str, pipeline: str) -> dict[str, Any]:
-    """The state machine with every way into "Pipeline failed" passing "Notify failure" first."""
+def gate_states(topic_arn: str, pipeline: str, gate_file: tuple[str, str]) -> dict[str, dict[str, Any]]:
+    """Before the generic notification: read the gated job's gate.json; when a quality gate
+    tripped on this execution's day, notify that instead (the gate and its figures)."""
+    bucket, key = gate_file
+    return {
+        "Read gate": {
+            "Type": "Task",
+            "Comment": "A job stopped by a quality gate leaves gate.json (common/gates.py): which gate, which figures.",
+            "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+            "Arguments": {"Bucket": bucket, "Key": key},
+            "Output": {"gate": "{% $parse($states.result.Body) %}"},
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Notify failure"}],
+            "Next": "Gate tripped today?",
+        },
+        "Gate tripped today?": {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Condition": "{% $states.input.gate.status = 'gate_tripped' and $states.input.gate.date = $date %}",
+                    "Next": "Notify gate",
+                }
+            ],
+            "Default": "Notify failure",
+        },
+        "Notify gate": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sns:publish",
+            "Arguments": {
+                "TopicArn": topic_arn,
+                "Subject": "{% 'spark-jobs " + pipeline + ": quality gate tripped for ' & $date %}",
+                "Message": "{% $states.input.gate.job & ' stopped for ' & $date & ': ' & $states.input.gate.error"
+                f" & '. Details: s3://{bucket}/{key}; see docs/daily-operations.md.' %}}",
+            },
+            "Retry": [
+                {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 10, "MaxAttempts": 2, "BackoffRate": 2.0}
+            ],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Pipeline failed"}],
+            "Next": "Pipeline failed",
+        },
+    }
+
+
+def with_notification(
+    machine: dict[str, Any], topic_arn: str, pipeline: str, gate_file: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """The state machine with every way into "Pipeline failed" notifying the topic first: the
+    tripped gate when the pipeline's gated job left a gate.json for the day, else the failure."""
     topic_arn = parse_topic_arn(topic_arn)
+    entry = "Read gate" if gate_file else "Notify failure"
     states: dict[str, Any] = {}
     for name, state in machine["States"].items():
         state = dict(state)
         if state.get("Next") == "Pipeline failed":
-            state["Next"] = "Notify failure"
+            state["Next"] = entry
         if "Catch" in state:
-            state["Catch"] = [
-                {**c, "Next": "Notify failure"} if c["Next"] == "Pipeline failed" else c for c in state["Catch"]
-            ]
+            state["Catch"] = [{**c, "Next": entry} if c["Next"] == "Pipeline failed" else c for c in state["Catch"]]
         states[name] = state
+    if gate_file:
+        states.update(gate_states(topic_arn, pipeline, gate_file))
     states["Notify failure"] = notify_state(topic_arn, pipeline, "Pipeline failed")
     return {**machine, "States": states}
+
+
+def gate_file(jobs: Iterable[Job], root: str) -> tuple[str, str] | None:
+    """(bucket, key) of the gate.json the pipeline's first dated job writes, if it has one."""
+    from tools.emr.launch import split_s3_uri
+    from tools.emr.registry import output_root
+
+    for job in jobs:
+        if job.dated:
+            return split_s3_uri(f"{output_root(job, root)}/gate.json")
+    return None

@@ -298,6 +298,8 @@ def documents(
     for pipeline, members in pipelines(jobs).items():
         machine = state_machine(pipeline, members, deployment, spec, configurations)
         out[f"state-machine-{pipeline}.json"] = (
-            alarms.with_notification(machine, topic_arn, pipeline) if topic_arn else machine
+            alarms.with_notification(machine, topic_arn, pipeline, alarms.gate_file(members, deployment.root))
+            if topic_arn
+            else machine
         )
     return out
