@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
@@ -38,6 +39,16 @@ os.environ.update(
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+# Tests that start other processes or servers (spark-submit, a local cluster, moto's S3 server,
+# Chromium) or run whole jobs: `make test` runs them, `make test-fast` (`-m "not slow"`) leaves
+# them out. A test using one of these fixtures (the packaged zip for spark-submit, the S3
+# server) is marked by that alone; other slow modules say `pytestmark = pytest.mark.slow`.
+SLOW_FIXTURES = frozenset({"dist", "s3"})
+# The modules that take longest, first: `make test` runs the suite on two workers (pytest-xdist,
+# --dist loadgroup), which take work in collection order; a long module started last would
+# leave one worker idle while the other finishes it. Measured with `pytest --durations`.
+LONGEST_FIRST: tuple[str, ...] = ()
+
 TEST_CONF = {
     "spark.master": "local[2]",
     "spark.driver.memory": "2g",
@@ -52,6 +63,28 @@ TEST_CONF = {
     # The class archive `make test` builds, when there is one (tools/class_archive.py).
     "spark.driver.extraJavaOptions": f"-XX:+UseSerialGC {class_archive_options()}".strip(),
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: starts processes or servers, or runs whole jobs (not in make test-fast)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow tests; keep each module whose tests share a module-scoped fixture on one
+    xdist worker (the fixture is then built once); run the longest modules first."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+        if shares_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1], len(rank)))
+
+
+def shares_module_fixture(item: pytest.Item) -> bool:
+    info: Any = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.values() if info is not None else ()
+    return any(d.scope == "module" for defs in definitions for d in defs)
 
 
 @pytest.fixture(scope="session")
