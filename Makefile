@@ -26,6 +26,10 @@ SCALE_CHECK ?=
 # make bench-warehouse: daily batches loaded one by one, with table maintenance every few.
 BENCH_BATCHES ?= 60
 BENCH_ROWS ?= 200000
+# make test's workers (pytest-xdist): tests sharing a module's fixture stay on one worker, the
+# longest modules start first (tests/conftest.py). TEST_WORKERS=0: one process, as before.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 # Step Functions validator (npm), installed into tools/asl/node_modules by `make test`.
 ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
 # EMR: the deployment root and the cluster (see docs/emr-on-ec2.md).
@@ -80,7 +84,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # Great Expectations must not try to reach the network.
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help check-java check-chromium setup class-archive run test lint format package bench bench-floor bench-warehouse lock lock-wheels wheelhouse clean distclean
+.PHONY: help check-java check-chromium setup class-archive run test test-fast lint format package bench bench-floor bench-warehouse lock lock-wheels wheelhouse clean distclean
 .PHONY: emr-artifacts deploy cluster submit submit-serverless backfill
 
 help: ## List the targets
@@ -143,7 +147,10 @@ class-archive: setup ## Record the JVM class archive local drivers map (tools/cl
 	$(PY) -m tools.class_archive
 
 test: check-chromium setup package class-archive $(ASL_VALIDATOR) ## Run the test suite (local Spark, real Delta and Great Expectations)
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST)
+
+test-fast: setup class-archive $(ASL_VALIDATOR) ## Transforms, rules, contracts and document builders only: no spark-submit, servers or browser
+	$(PY) -m pytest -m "not slow" $(XDIST)
 
 lint: setup ## ruff check and format check
 	$(PY) -m ruff check .

@@ -47,7 +47,19 @@ SLOW_FIXTURES = frozenset({"dist", "s3"})
 # The modules that take longest, first: `make test` runs the suite on two workers (pytest-xdist,
 # --dist loadgroup), which take work in collection order; a long module started last would
 # leave one worker idle while the other finishes it. Measured with `pytest --durations`.
-LONGEST_FIRST: tuple[str, ...] = ()
+LONGEST_FIRST = (
+    "test_e2e_local_cluster",
+    "test_warehouse",
+    "test_log_analytics_warehouse",
+    "test_dashboards",
+    "test_segmentation_behaviour",
+    "test_transaction_etl_golden",
+    "test_s3_jobs",
+    "test_e2e_spark_submit",
+    "test_behaviour",
+    "test_transaction_etl_properties",
+    "test_s3_encryption",
+)
 
 TEST_CONF = {
     "spark.master": "local[2]",

@@ -20,6 +20,8 @@ from common.tables import write_table
 from schemas.customers import BEHAVIOUR_FEATURES_SCHEMA, CUSTOMER
 from schemas.transactions import TRANSACTIONS
 
+pytestmark = pytest.mark.slow
+
 AS_OF = dt.date(2026, 11, 10)
 WINDOW = Window(AS_OF, lookback_days=30)  # 2026-10-12 .. 2026-11-10
 

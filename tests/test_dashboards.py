@@ -31,6 +31,8 @@ from tests.athena_sql import parse_ddl
 from tests.browser import INSTALL_HINT, Browser, chromium_binary
 from tests.golden import LOG_ANALYTICS_OPTIONS, LOOSE_GATES
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "dashboards"
 # Mail attachments are commonly capped at 10 to 25 MB; a page must stay far below.

@@ -12,6 +12,8 @@ from pyspark.sql import DataFrame, SparkSession
 from common import delta
 from common.errors import JobError
 
+pytestmark = pytest.mark.slow
+
 SCHEMA = "id string, day string, value int"
 NEWER = "s.value > t.value"
 

@@ -13,6 +13,8 @@ from tools import demo
 from tools.emr import registry
 from tools.show_report import summarise
 
+pytestmark = pytest.mark.slow
+
 
 def test_a_failing_job_prints_its_one_line_error_and_logs_spark_s_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

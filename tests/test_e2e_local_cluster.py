@@ -24,6 +24,8 @@ from tests.submit import spark_submit
 from tools import generate, package
 from tools.emr import registry
 
+pytestmark = pytest.mark.slow
+
 MASTER = "local-cluster[2,1,1024]"
 # Start only once both executors are registered, so both take part.
 WAIT_FOR_EXECUTORS = {
@@ -120,10 +122,11 @@ def test_every_job_has_a_multi_process_run() -> None:
     assert sorted(RUNS) == sorted(job.name for job in registry.present())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The pip package's bin/ and jars/ under a temporary SPARK_HOME: local-cluster workers
-    write their executors' folders to $SPARK_HOME/work, which must not be the shared venv."""
+    write their executors' folders to $SPARK_HOME/work, which must not be the shared venv.
+    Session-scoped, not module-scoped, so the runs may spread over `make test`'s workers."""
     home = tmp_path_factory.mktemp("spark-home")
     installed = Path(pyspark.__file__).parent
     for name in ("bin", "jars"):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pyspark.sql import SparkSession
 
 from common.tables import read_table
 from tests.golden import LOG_ANALYTICS_TABLES as TABLES
 from tests.golden import assert_table_equals, file_name_only, log_analytics_args, read_expected
 from tests.submit import spark_submit
+
+pytestmark = pytest.mark.slow
 
 
 def test_log_analytics_from_the_zip(spark: SparkSession, dist: Path, fixtures: Path, tmp_path: Path) -> None:

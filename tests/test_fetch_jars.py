@@ -14,6 +14,8 @@ import pytest
 from common.spark import jar_cache_dir
 from tools.fetch_jars import JARS_LIST, FetchError, JarList, install, read_jar_list
 
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>

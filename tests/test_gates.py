@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pyspark.sql import SparkSession
 
 from common import gates
@@ -113,6 +114,7 @@ def metrics(out: str) -> dict[str, Any]:
     return line
 
 
+@pytest.mark.slow
 def test_a_bad_day_stops_before_publishing_and_a_normal_day_after_it_gets_through(
     spark: SparkSession, tmp_path: Path, capsys
 ) -> None:

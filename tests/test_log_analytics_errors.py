@@ -12,6 +12,8 @@ from jobs import log_analytics
 from tests.cli import error_line
 from tests.golden import LOOSE_GATES
 
+pytestmark = pytest.mark.slow
+
 
 def run_main(*args: str) -> int:
     return log_analytics.main(list(args))

@@ -14,6 +14,8 @@ from schemas.catalog import OUTPUT_TABLES
 from schemas.logs import USER_ACTIVITY
 from tests.golden import LOG_ANALYTICS_TABLES, assert_table_equals, file_name_only, log_analytics_args, read_expected
 
+pytestmark = pytest.mark.slow
+
 TABLES = LOG_ANALYTICS_TABLES
 
 

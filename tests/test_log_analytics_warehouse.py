@@ -25,6 +25,8 @@ from schemas.catalog import OUTPUT_TABLES
 from tests.cli import error_line
 from tests.golden import LOOSE_GATES, assert_table_equals
 
+pytestmark = pytest.mark.slow
+
 # Hourly windows of at least 2 events, each scored against the windows of the day before it
 # once that holds 3; small enough for this data to yield anomalies that late data moves.
 # Its days hold a bad line or two in twenty (late files: one in five), passed explicitly.

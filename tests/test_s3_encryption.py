@@ -24,6 +24,8 @@ from tests.submit import SHORT_LIVED_JVM, spark_submit
 from tools.emr import registry
 from tools.local_s3 import LocalS3
 
+pytestmark = pytest.mark.slow
+
 BUCKET = "encrypted"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 

@@ -21,6 +21,8 @@ from jobs import log_analytics
 from tests.cli import error_line, run_cli
 from tools.local_s3 import LocalS3
 
+pytestmark = pytest.mark.slow
+
 BUCKET = "failures"
 INPUT = f"s3://{BUCKET}/input/2026/11/*/*.jsonl"
 # A dead endpoint must fail well within this; the test enforces it with an alarm.

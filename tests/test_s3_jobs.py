@@ -53,6 +53,8 @@ from tests.submit import spark_submit
 from tools.emr import registry
 from tools.local_s3 import LocalS3
 
+pytestmark = pytest.mark.slow
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # Each fixture input file is cut into this many objects, one per day folder.
 PIECES_PER_FILE = 6

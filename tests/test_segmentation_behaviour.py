@@ -27,6 +27,8 @@ from schemas.customers import segment_profiles_schema
 from tests import behaviour_population as pop
 from tests.cli import error_line
 
+pytestmark = pytest.mark.slow
+
 # Four restarts: Spark's KMeans starts once, and with demographics beside behaviour a single
 # start lands in a poor local optimum for some seeds (docs/jobs/customer_segmentation.md, "Choosing k").
 K = ["--k", "4", "--seed", "1", "--max-iter", "20", "--restarts", "4", "--lookback-days", str(pop.LOOKBACK_DAYS)]

@@ -21,6 +21,8 @@ from schemas.customers import PREDICTIONS, SEGMENT_PROFILES
 from schemas.quarantine import QUARANTINE
 from tests.golden import assert_table_equals, file_name_only, orderable, read_expected, relabelled, relabelling
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def golden(fixtures: Path) -> Path:

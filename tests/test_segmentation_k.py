@@ -11,6 +11,8 @@ from common.segmentation import fit_segmentation
 from jobs.customer_segmentation import parse_args
 from schemas.customers import CUSTOMER
 
+pytestmark = pytest.mark.slow
+
 # Four groups: (age, income, spending score) centres and each group's usual marital status.
 # Gender is drawn 50/50 in every group: it must not create segments of its own.
 GROUP_CENTRES = [

@@ -18,6 +18,8 @@ from pyspark.sql.types import IntegerType, LongType, StringType, StructField, St
 from common import delta
 from common.errors import JobError
 
+pytestmark = pytest.mark.slow
+
 OLD = StructType([StructField("id", StringType(), False), StructField("day", StringType())])
 NEW = StructType([*OLD.fields, StructField("note", StringType())])
 

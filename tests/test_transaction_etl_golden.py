@@ -24,6 +24,8 @@ from jobs import transaction_etl
 from schemas.transactions import DAILY_USER_TOTALS
 from tests.golden import LOOSE_GATES, TRANSACTION_ETL_TABLES, assert_table_equals, file_name_only, read_expected
 
+pytestmark = pytest.mark.slow
+
 TABLES = TRANSACTION_ETL_TABLES
 
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import SparkSession
@@ -25,6 +26,8 @@ from jobs.transaction_etl import (
     refresh_daily_totals,
 )
 from schemas.transactions import TRANSACTIONS
+
+pytestmark = pytest.mark.slow
 
 START = datetime(2026, 11, 1)
 WAREHOUSES = itertools.count()

@@ -26,6 +26,8 @@ from common.tables import read_table
 from jobs import maintain_tables, transaction_etl
 from schemas.transactions import TRANSACTIONS
 
+pytestmark = pytest.mark.slow
+
 START = date(2026, 1, 1)
 
 
