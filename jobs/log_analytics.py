@@ -33,10 +33,11 @@ from common.classify import INGEST_FILE, REASON, quarantined_rows, valid_rows
 from common.cli import JobArgumentParser, positive_int, positive_number, run_job, storage_path
 from common.dashboard import add_dashboard_argument
 from common.errors import InputError
+from common.field_map import absent_fields, canonical, parse_field_map, read_json_fields
 from common.fs import canonical_uri_column, input_file_statuses, join_path, path_exists
 from common.gates import GateDefaults, add_gate_arguments
 from common.job import JobRun, Published, run_concurrently
-from common.lines import SOURCE_FILE, read_json_lines
+from common.lines import SOURCE_FILE
 from common.report import REPORT_FILE
 from common.rules.logs import ERROR_STATUS_MIN, LOG_CONTRACT, output_expectations
 from common.storage_errors import storage_errors
@@ -81,6 +82,10 @@ DEFAULT_MIN_BASELINE_WINDOWS = 24
 # estimate for normally distributed data (Iglewicz & Hoaglin's modified z-score).
 MAD_TO_SIGMA = 1.4826
 MEAN_AD_TO_SIGMA = 1.2533
+# The contract's fields, which --field-map may find under other names.
+LOG_FIELDS = tuple(field.name for field in RAW_LOG.fields)
+# A --field-map naming a field none of this many first lines read holds is refused up front.
+FIELD_MAP_PROBE_LINES = 1000
 
 
 # ── transforms: DataFrame -> DataFrame, no IO ────────────────────────────────────────────
@@ -266,6 +271,14 @@ def build_parser() -> JobArgumentParser:
         type=storage_path,
         help="JSON-lines logs: file, directory or glob; local or s3://; repeat it to load several",
     )
+    parser.add_argument(
+        "--field-map",
+        type=field_map,
+        default=None,
+        metavar="FIELD=PATH,...",
+        help="where JSON lines hold the contract's fields, e.g. timestamp=@timestamp,user_id=user.id "
+        "(dotted paths for nested fields; an unmapped field keeps its name)",
+    )
     parser.add_path("--output", "the warehouse's root; one folder per table, plus run_report.json")
     parser.add_run_date()
     parser.add_table_format()
@@ -305,6 +318,16 @@ def build_parser() -> JobArgumentParser:
     return parser
 
 
+def field_map(text: str) -> dict[str, str]:
+    """--field-map's value: {contract field: path in the line}, every field present."""
+    return parse_field_map(text, LOG_FIELDS)
+
+
+def json_fields(args: argparse.Namespace) -> dict[str, str]:
+    """Where this run reads each contract field: the map asked for, else the fields' own names."""
+    return args.field_map or {name: name for name in LOG_FIELDS}
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
@@ -318,6 +341,7 @@ def settings(args: argparse.Namespace) -> dict[str, str]:
         "min_window_events": str(args.min_window_events),
         "baseline_days": str(args.baseline_days),
         "min_baseline_windows": str(args.min_baseline_windows),
+        "field_map": canonical(json_fields(args)),
     }
 
 
@@ -342,7 +366,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         loaded: dict[str, dict[str, Any]] = {}
         ledger_version = None
         if plan.load:
-            lines = read_json_lines(spark, [f.path for f in plan.load], RAW_LOG)
+            lines = read_json_fields(spark, [f.path for f in plan.load], json_fields(args))
+            if args.field_map:
+                require_mapped_fields(lines, args.field_map)
             lines = lines.withColumn(SOURCE_FILE, canonical_uri_column(F.col(SOURCE_FILE)))
             classified = run.accept_input(lines, LOG_CONTRACT, source=source)
             loaded, ledger_version = load_files(run, paths, asked, plan, classified)
@@ -362,6 +388,18 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         for name in (EVENTS_TABLE, QUARANTINE_TABLE, LEDGER_TABLE):
             run.record_table(name, paths[name], read_table(spark, paths[name], "delta").count())
         return run.finish(tables=sorted(run.report.tables))
+
+
+def require_mapped_fields(lines: DataFrame, mapping: dict[str, str]) -> None:
+    """Refuse, before anything is written, a --field-map naming a field that none of the first
+    lines read holds: a misspelt path would otherwise quarantine every line. Only a proof
+    counts: a field the first lines lack but later ones hold is the rules' business."""
+    absent = absent_fields(lines, mapping, FIELD_MAP_PROBE_LINES)
+    if absent:
+        raise InputError(
+            f"--field-map {', '.join(absent)}: none of the first {FIELD_MAP_PROBE_LINES} JSON lines read holds "
+            "it (absent or null); check the path (dotted for nested fields)"
+        )
 
 
 def open_warehouse(spark: SparkSession, output: str, paths: dict[str, str], asked: dict[str, str]) -> dict:
