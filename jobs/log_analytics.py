@@ -1,6 +1,6 @@
-"""Log analytics: JSON web/app logs into a log warehouse each run extends; user activity,
-error patterns, activity windows, daily engagement and anomalies over its whole history (the
-mission's "Log Analysis with Amazon EMR").
+"""Log analytics: web/app logs (JSON lines or access logs) into a log warehouse each run
+extends; user activity, error patterns, activity windows, daily engagement and anomalies over
+its whole history (the mission's "Log Analysis with Amazon EMR").
 
     --input files ─ list ─ ledger (loaded_files): skip what the root holds unchanged
     the others ─ read once ─> classify by the log contract ─┬─> quarantine (replace the files' rows)
@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from common import delta, ledger
 from common.athena import add_database_argument
-from common.classify import INGEST_FILE, REASON, quarantined_rows, valid_rows
+from common.classify import INGEST_FILE, REASON, Contract, quarantined_rows, valid_rows
 from common.cli import JobArgumentParser, positive_int, positive_number, run_job, storage_path
 from common.dashboard import add_dashboard_argument
 from common.errors import InputError
@@ -37,9 +37,10 @@ from common.field_map import absent_fields, canonical, parse_field_map, read_jso
 from common.fs import canonical_uri_column, input_file_statuses, join_path, path_exists
 from common.gates import GateDefaults, add_gate_arguments
 from common.job import JobRun, Published, run_concurrently
-from common.lines import SOURCE_FILE
+from common.lines import SOURCE_FILE, read_lines
+from common.log_formats import AUTH_USER_OR_IP, USER_ID_SOURCES, alb_lines, combined_lines
 from common.report import REPORT_FILE
-from common.rules.logs import ERROR_STATUS_MIN, LOG_CONTRACT, output_expectations
+from common.rules.logs import ALB_CONTRACT, COMBINED_CONTRACT, ERROR_STATUS_MIN, LOG_CONTRACT, output_expectations
 from common.storage_errors import storage_errors
 from common.tables import read_table
 from schemas import conform_to
@@ -51,6 +52,7 @@ from schemas.logs import (
     EVENTS,
     LOADED_FILES,
     RAW_LOG,
+    REQUEST_FIELDS,
     USER_ACTIVITY,
 )
 from schemas.quarantine import QUARANTINE
@@ -86,9 +88,20 @@ MEAN_AD_TO_SIGMA = 1.2533
 LOG_FIELDS = tuple(field.name for field in RAW_LOG.fields)
 # A --field-map naming a field none of this many first lines read holds is refused up front.
 FIELD_MAP_PROBE_LINES = 1000
+# --input-format: today's JSON lines, or an access log format (common/log_formats.py).
+JSON_FORMAT = "json"
+ACCESS_LOGS = {"combined": (combined_lines, COMBINED_CONTRACT), "alb": (alb_lines, ALB_CONTRACT)}
+INPUT_FORMATS = (JSON_FORMAT, *ACCESS_LOGS)
+DEFAULT_PATH_SEGMENTS = 1
 
 
 # ── transforms: DataFrame -> DataFrame, no IO ────────────────────────────────────────────
+
+
+def with_json_request_fields(lines: DataFrame) -> DataFrame:
+    """JSON lines carry no request fields: the events' request columns null, the format named."""
+    nulls = {f.name: F.lit(None).cast(f.dataType) for f in REQUEST_FIELDS.fields if f.name != "input_format"}
+    return lines.withColumns({**nulls, "input_format": F.lit(JSON_FORMAT)})
 
 
 def to_events(classified: DataFrame) -> DataFrame:
@@ -260,16 +273,22 @@ def build_parser() -> JobArgumentParser:
     """The job's options, as `--help` shows them and its page in docs/jobs/ documents them."""
     parser = JobArgumentParser(
         prog=JOB,
-        description="Load JSON-lines web/app log files into a log warehouse (events, a ledger of loaded "
-        "files, a quarantine of bad lines) and refresh user activity, error patterns, activity per time "
-        "window, daily engagement and error-rate anomalies over its whole history.",
+        description="Load web/app log files (JSON lines, Apache/nginx or ALB access logs) into a log warehouse "
+        "(events, a ledger of loaded files, a quarantine of bad lines) and refresh user activity, error "
+        "patterns, activity per time window, daily engagement and error-rate anomalies over its whole history.",
     )
     parser.add_argument(
         "--input",
         action="append",
         required=True,
         type=storage_path,
-        help="JSON-lines logs: file, directory or glob; local or s3://; repeat it to load several",
+        help="log files: file, directory or glob; local or s3://; repeat it to load several",
+    )
+    parser.add_argument(
+        "--input-format",
+        choices=INPUT_FORMATS,
+        default=JSON_FORMAT,
+        help="the files' format: JSON lines, Apache/nginx combined (or common) access logs, ALB access logs",
     )
     parser.add_argument(
         "--field-map",
@@ -278,6 +297,19 @@ def build_parser() -> JobArgumentParser:
         metavar="FIELD=PATH,...",
         help="where JSON lines hold the contract's fields, e.g. timestamp=@timestamp,user_id=user.id "
         "(dotted paths for nested fields; an unmapped field keeps its name)",
+    )
+    parser.add_argument(
+        "--user-id-from",
+        choices=USER_ID_SOURCES,
+        default=AUTH_USER_OR_IP,
+        help="access logs: the user is the authenticated user where the line has one, else the client IP; "
+        "or always the client IP",
+    )
+    parser.add_argument(
+        "--path-segments",
+        type=positive_int,
+        default=DEFAULT_PATH_SEGMENTS,
+        help="access logs: the event type is the method and this many first path segments (ids as {id})",
     )
     parser.add_path("--output", "the warehouse's root; one folder per table, plus run_report.json")
     parser.add_run_date()
@@ -329,20 +361,30 @@ def json_fields(args: argparse.Namespace) -> dict[str, str]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.field_map and args.input_format != JSON_FORMAT:
+        parser.error(f"--field-map applies to --input-format json, not {args.input_format}")
+    return args
 
 
 def settings(args: argparse.Namespace) -> dict[str, str]:
-    """The settings that shape a root's tables, as recorded on its first run."""
-    return {
+    """The settings that shape a root's tables, as recorded on its first run (those of a
+    format, on the first run that reads it)."""
+    recorded = {
         "format": args.format,
         "window_minutes": str(args.window_minutes),
         "z_threshold": repr(float(args.z_threshold)),
         "min_window_events": str(args.min_window_events),
         "baseline_days": str(args.baseline_days),
         "min_baseline_windows": str(args.min_baseline_windows),
-        "field_map": canonical(json_fields(args)),
     }
+    # The settings of one format's lines: a root may hold files of several formats.
+    if args.input_format == JSON_FORMAT:
+        recorded["field_map"] = canonical(json_fields(args))
+    else:
+        recorded.update({"user_id_from": args.user_id_from, "path_segments": str(args.path_segments)})
+    return recorded
 
 
 def table_paths(output: str) -> dict[str, str]:
@@ -366,11 +408,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         loaded: dict[str, dict[str, Any]] = {}
         ledger_version = None
         if plan.load:
-            lines = read_json_fields(spark, [f.path for f in plan.load], json_fields(args))
-            if args.field_map:
-                require_mapped_fields(lines, args.field_map)
+            lines, contract = read_input(spark, args, [f.path for f in plan.load])
             lines = lines.withColumn(SOURCE_FILE, canonical_uri_column(F.col(SOURCE_FILE)))
-            classified = run.accept_input(lines, LOG_CONTRACT, source=source)
+            classified = run.accept_input(lines, contract, source=source)
             loaded, ledger_version = load_files(run, paths, asked, plan, classified)
         else:
             run.accept_nothing_new("log", source)
@@ -388,6 +428,18 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         for name in (EVENTS_TABLE, QUARANTINE_TABLE, LEDGER_TABLE):
             run.record_table(name, paths[name], read_table(spark, paths[name], "delta").count())
         return run.finish(tables=sorted(run.report.tables))
+
+
+def read_input(spark: SparkSession, args: argparse.Namespace, paths: list[str]) -> tuple[DataFrame, Contract]:
+    """The batch's lines as the contract's raw fields in --input-format, and the contract
+    that judges them."""
+    if args.input_format == JSON_FORMAT:
+        lines = read_json_fields(spark, paths, json_fields(args))
+        if args.field_map:
+            require_mapped_fields(lines, args.field_map)
+        return lines.transform(with_json_request_fields), LOG_CONTRACT
+    parse, contract = ACCESS_LOGS[args.input_format]
+    return read_lines(spark, paths).transform(parse(args.user_id_from, args.path_segments)), contract
 
 
 def require_mapped_fields(lines: DataFrame, mapping: dict[str, str]) -> None:
