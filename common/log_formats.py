@@ -14,12 +14,12 @@ and path class; null when the request line is not an HTTP request), `bytes`, and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from common.lines import CORRUPT_RECORD, RAW_RECORD
+from common.lines import CORRUPT_RECORD, RAW_RECORD, SOURCE_FILE
 
 SEPARATOR = "\u0001"
 # What a quoted field of a log line is: anything but a quote, or a backslash escape (Apache
@@ -186,5 +186,77 @@ def alb_lines(user_id_from: str, segments: int) -> Callable[[DataFrame], DataFra
             .transform(with_request, F.col("_f.request"), segments)
             .drop("_f")
         )
+
+    return parse
+
+
+# CloudFront standard (legacy) logs: tab-separated, the columns named by the file's `#Fields:`
+# header line (a distribution may log another list), these the ones the mapping reads.
+CLOUDFRONT_FIELDS = (
+    "date",
+    "time",
+    "c-ip",
+    "cs-method",
+    "cs-uri-stem",
+    "sc-status",
+    "sc-bytes",
+    "cs(User-Agent)",
+    "time-taken",
+)
+FIELDS_HEADER = "#Fields:"
+# The per-file layout the transform joins on: each CLOUDFRONT_FIELDS' position, and the width.
+LAYOUT, WIDTH = "_layout", "_width"
+# Whether the line's file has a usable layout, for the contract's `unsupported_layout`.
+LAYOUT_KNOWN = "_layout_known"
+
+
+def cloudfront_layout(header: Sequence[str]) -> tuple[list[int], int] | None:
+    """From a file's header lines: the position of each of CLOUDFRONT_FIELDS and the number of
+    fields a line has, or None when the header has no `#Fields:` line or lacks one of them."""
+    names = next((line[len(FIELDS_HEADER) :].split() for line in header if line.startswith(FIELDS_HEADER)), None)
+    if names is None or not set(CLOUDFRONT_FIELDS) <= set(names):
+        return None
+    return [names.index(field) for field in CLOUDFRONT_FIELDS], len(names)
+
+
+def url_decoded(value: Column) -> Column:
+    """CloudFront's URL-encoded text (`Mozilla/5.0%20(Windows...`) decoded; a `+` stays a `+`,
+    and text that is not valid URL encoding stays as logged (Spark's decoder would fail)."""
+    valid = value.rlike(r"^(?:[^%]|%[0-9A-Fa-f]{2})*$")
+    return F.when(valid, F.url_decode(F.regexp_replace(value, r"\+", "%2B"))).otherwise(value)
+
+
+def cloudfront_lines(layouts: DataFrame, segments: int) -> Callable[[DataFrame], DataFrame]:
+    """CloudFront log lines as the contract's raw fields, each file read by its own header's
+    layout (`layouts`: source_file, _layout, _width; a file without a usable one has a null
+    layout). Header lines stay, for the contract to skip. CloudFront knows no authenticated
+    user: the user is the client IP."""
+
+    def parse(lines: DataFrame) -> DataFrame:
+        joined = lines.join(F.broadcast(layouts), SOURCE_FILE, "left")
+        parts = F.split(F.col(RAW_RECORD), "\t")
+        fitting = F.col(LAYOUT).isNotNull() & (F.size(parts) == F.col(WIDTH))
+        value = {name: F.when(fitting, parts[F.col(LAYOUT)[i]]) for i, name in enumerate(CLOUDFRONT_FIELDS)}
+        client = value["c-ip"]
+        method = dash_is_null(value["cs-method"])
+        path = url_decoded(value["cs-uri-stem"])
+        is_http = method.rlike(METHOD_PATTERN)
+        return joined.withColumns(
+            {
+                "timestamp": F.concat(value["date"], F.lit("T"), value["time"]),
+                "status_code": value["sc-status"],
+                "user_id": client,
+                "bytes": dash_is_null(value["sc-bytes"]),
+                "client_ip": client,
+                "method": F.when(is_http, method),
+                "path": F.when(is_http, path),
+                "event_type": F.when(is_http, path_class(method, path, segments)),
+                "user_agent": url_decoded(dash_is_null(value["cs(User-Agent)"])),
+                "latency_ms": seconds_to_ms(value["time-taken"]),
+                "input_format": F.lit("cloudfront"),
+                CORRUPT_RECORD: F.when(~fitting, F.col(RAW_RECORD)),
+                LAYOUT_KNOWN: F.col(LAYOUT).isNotNull(),
+            }
+        ).drop(LAYOUT, WIDTH)
 
     return parse

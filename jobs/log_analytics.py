@@ -29,18 +29,34 @@ from pyspark.sql import functions as F
 
 from common import delta, ledger
 from common.athena import add_database_argument
-from common.classify import INGEST_FILE, REASON, Contract, quarantined_rows, valid_rows
+from common.classify import INGEST_FILE, REASON, SKIPPED, Contract, quarantined_rows, valid_rows
 from common.cli import JobArgumentParser, positive_int, positive_number, run_job, storage_path
 from common.dashboard import add_dashboard_argument
 from common.errors import InputError
 from common.field_map import absent_fields, canonical, parse_field_map, read_json_fields
-from common.fs import canonical_uri_column, input_file_statuses, join_path, path_exists
+from common.fs import canonical_uri_column, head_lines, input_file_statuses, join_path, path_exists
 from common.gates import GateDefaults, add_gate_arguments
 from common.job import JobRun, Published, run_concurrently
 from common.lines import SOURCE_FILE, read_lines
-from common.log_formats import AUTH_USER_OR_IP, USER_ID_SOURCES, alb_lines, combined_lines
+from common.log_formats import (
+    AUTH_USER_OR_IP,
+    LAYOUT,
+    USER_ID_SOURCES,
+    WIDTH,
+    alb_lines,
+    cloudfront_layout,
+    cloudfront_lines,
+    combined_lines,
+)
 from common.report import REPORT_FILE
-from common.rules.logs import ALB_CONTRACT, COMBINED_CONTRACT, ERROR_STATUS_MIN, LOG_CONTRACT, output_expectations
+from common.rules.logs import (
+    ALB_CONTRACT,
+    CLOUDFRONT_CONTRACT,
+    COMBINED_CONTRACT,
+    ERROR_STATUS_MIN,
+    LOG_CONTRACT,
+    output_expectations,
+)
 from common.storage_errors import storage_errors
 from common.tables import read_table
 from schemas import conform_to
@@ -91,7 +107,10 @@ FIELD_MAP_PROBE_LINES = 1000
 # --input-format: today's JSON lines, or an access log format (common/log_formats.py).
 JSON_FORMAT = "json"
 ACCESS_LOGS = {"combined": (combined_lines, COMBINED_CONTRACT), "alb": (alb_lines, ALB_CONTRACT)}
-INPUT_FORMATS = (JSON_FORMAT, *ACCESS_LOGS)
+CLOUDFRONT = "cloudfront"
+INPUT_FORMATS = (JSON_FORMAT, *ACCESS_LOGS, CLOUDFRONT)
+# CloudFront files start with `#Version:` and `#Fields:`; a few more lines are read, at most.
+HEADER_LINES = 8
 DEFAULT_PATH_SEGMENTS = 1
 
 
@@ -114,11 +133,14 @@ def to_events(classified: DataFrame) -> DataFrame:
 
 
 def file_days(classified: DataFrame) -> DataFrame:
-    """Per file and UTC day (null for quarantined lines): lines read and quarantined. What the
-    ledger records of each file, from one small aggregate."""
+    """Per file and UTC day (null for quarantined lines): lines read and quarantined, header
+    lines left out. What the ledger records of each file, from one small aggregate."""
     return classified.groupBy(
         F.coalesce(F.col(INGEST_FILE), F.col(SOURCE_FILE)).alias("file"), F.to_date("event_ts").alias(PARTITION)
-    ).agg(F.count("*").alias("rows"), F.count(REASON).alias("quarantined"))
+    ).agg(
+        F.count(F.when(F.coalesce(F.col(REASON) != SKIPPED, F.lit(True)), True)).alias("rows"),
+        F.count(F.when(F.col(REASON) != SKIPPED, True)).alias("quarantined"),
+    )
 
 
 def is_error(status_code: str = "status_code") -> F.Column:
@@ -288,7 +310,8 @@ def build_parser() -> JobArgumentParser:
         "--input-format",
         choices=INPUT_FORMATS,
         default=JSON_FORMAT,
-        help="the files' format: JSON lines, Apache/nginx combined (or common) access logs, ALB access logs",
+        help="the files' format: JSON lines, Apache/nginx combined (or common) access logs, ALB access logs, "
+        "CloudFront standard logs",
     )
     parser.add_argument(
         "--field-map",
@@ -408,8 +431,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         loaded: dict[str, dict[str, Any]] = {}
         ledger_version = None
         if plan.load:
-            lines, contract = read_input(spark, args, [f.path for f in plan.load])
-            lines = lines.withColumn(SOURCE_FILE, canonical_uri_column(F.col(SOURCE_FILE)))
+            lines, contract = read_input(spark, args, plan.load)
             classified = run.accept_input(lines, contract, source=source)
             loaded, ledger_version = load_files(run, paths, asked, plan, classified)
         else:
@@ -430,16 +452,38 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         return run.finish(tables=sorted(run.report.tables))
 
 
-def read_input(spark: SparkSession, args: argparse.Namespace, paths: list[str]) -> tuple[DataFrame, Contract]:
-    """The batch's lines as the contract's raw fields in --input-format, and the contract
-    that judges them."""
+def read_input(
+    spark: SparkSession, args: argparse.Namespace, files: Sequence[ledger.InputFile]
+) -> tuple[DataFrame, Contract]:
+    """The batch's lines as the contract's raw fields in --input-format (their file spelt as
+    the ledger does), and the contract that judges them."""
+    paths = [f.path for f in files]
     if args.input_format == JSON_FORMAT:
         lines = read_json_fields(spark, paths, json_fields(args))
         if args.field_map:
             require_mapped_fields(lines, args.field_map)
-        return lines.transform(with_json_request_fields), LOG_CONTRACT
+        return canonical_files(lines).transform(with_json_request_fields), LOG_CONTRACT
+    lines = canonical_files(read_lines(spark, paths))
+    if args.input_format == CLOUDFRONT:
+        parse = cloudfront_lines(cloudfront_layouts(spark, files), args.path_segments)
+        return lines.transform(parse), CLOUDFRONT_CONTRACT
     parse, contract = ACCESS_LOGS[args.input_format]
-    return read_lines(spark, paths).transform(parse(args.user_id_from, args.path_segments)), contract
+    return lines.transform(parse(args.user_id_from, args.path_segments)), contract
+
+
+def canonical_files(lines: DataFrame) -> DataFrame:
+    """Each line's file spelt as the ledger spells it (`s3a://` as `s3://`)."""
+    return lines.withColumn(SOURCE_FILE, canonical_uri_column(F.col(SOURCE_FILE)))
+
+
+def cloudfront_layouts(spark: SparkSession, files: Sequence[ledger.InputFile]) -> DataFrame:
+    """Per file, where its `#Fields:` header puts the fields the mapping reads (null when it
+    has none, or lacks one): the driver reads each file's header lines, one small read each."""
+    rows = []
+    for f in files:
+        layout = cloudfront_layout(head_lines(spark, f.path, HEADER_LINES, prefix="#"))
+        rows.append((f.file, *(layout or (None, None))))
+    return spark.createDataFrame(rows, f"{SOURCE_FILE} string, {LAYOUT} array<int>, {WIDTH} int")
 
 
 def require_mapped_fields(lines: DataFrame, mapping: dict[str, str]) -> None:

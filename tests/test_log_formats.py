@@ -10,15 +10,19 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from common.classify import REASON, classify_lines, quarantined_rows
+from common import ledger
+from common.classify import REASON, classify_lines, count_by_reason, quarantined_rows
+from common.fs import input_file_statuses
 from common.lines import read_lines
-from common.log_formats import CLIENT_IP, path_class
+from common.log_formats import CLIENT_IP, cloudfront_layout, path_class
+from common.report import row_accounting
 from jobs import log_analytics
 from jobs.log_analytics import ACCESS_LOGS, to_events
 from schemas.logs import EVENTS
 from schemas.quarantine import QUARANTINE
 from tests.cli import error_line, run_cli
 from tests.golden import assert_table_equals, file_name_only, read_expected
+from tools import generate
 from tools.generate import FilePlan, _access_log_chunks
 
 FIXTURES = Path(__file__).parent / "fixtures" / "log_formats"
@@ -119,3 +123,81 @@ def test_generated_lines_parse_with_a_few_bad_ones(spark: SparkSession, tmp_path
     assert sum(reasons.values()) == len(lines)
     assert 0 < sum(n for r, n in reasons.items() if r) < len(lines) * 0.01
     assert {r for r in reasons if r} <= set(contract.reasons())
+
+
+# ── CloudFront: each file read by its own #Fields: header ──
+
+
+def cloudfront_classified(spark: SparkSession, segments: int = 1) -> DataFrame:
+    folder = FIXTURES / "cloudfront"
+    args = log_analytics.parse_args(
+        ["--input", str(folder), "--output", "x", "--input-format", "cloudfront", "--path-segments", str(segments)]
+    )
+    files = [ledger.InputFile(status) for status in input_file_statuses(spark, str(folder))]
+    lines, contract = log_analytics.read_input(spark, args, files)
+    return lines.transform(classify_lines, contract)
+
+
+def test_cloudfront_events_match_golden_file(spark: SparkSession) -> None:
+    actual = file_name_only(cloudfront_classified(spark).transform(to_events))
+    expected = read_expected(spark, FIXTURES / "expected" / "cloudfront_events.jsonl", EVENTS)
+    assert_table_equals(actual, expected)
+
+
+def test_cloudfront_quarantine_matches_golden_file(spark: SparkSession) -> None:
+    actual = file_name_only(cloudfront_classified(spark).transform(quarantined_rows))
+    expected = read_expected(spark, FIXTURES / "expected" / "cloudfront_quarantine.jsonl", QUARANTINE)
+    assert_table_equals(actual, expected)
+
+
+def test_cloudfront_header_lines_are_skipped_and_every_line_accounted_for(spark: SparkSession) -> None:
+    rows_read, by_reason = count_by_reason(cloudfront_classified(spark))
+    lines = sum(len(p.read_text().splitlines()) for p in (FIXTURES / "cloudfront").glob("*.log"))
+    accounting = row_accounting(rows_read, by_reason)
+    assert rows_read == lines
+    assert accounting["rows_skipped"] == 6  # #Version and #Fields of three files
+    assert (
+        accounting["rows_read"]
+        == accounting["rows_valid"] + accounting["rows_quarantined"] + accounting["rows_skipped"]
+    )
+    assert set(accounting["quarantined_by_reason"]) == set(log_analytics.CLOUDFRONT_CONTRACT.reasons())
+    assert log_analytics.CLOUDFRONT_CONTRACT.reasons() == [
+        "blank_line",
+        "unsupported_layout",
+        "unparseable_line",
+        "invalid_timestamp",
+        "invalid_status_code",
+        "invalid_request",
+        "invalid_bytes",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "layout"),
+    [
+        (["#Version: 1.0"], None),
+        (["#Fields: date time c-ip"], None),
+        (
+            [
+                "#Version: 1.0",
+                "#Fields: c-ip date time cs-method cs-uri-stem sc-status sc-bytes time-taken cs(User-Agent)",
+            ],
+            ([1, 2, 0, 3, 4, 5, 6, 8, 7], 9),
+        ),
+    ],
+)
+def test_cloudfront_layout_comes_from_the_fields_header(header: list[str], layout) -> None:
+    assert cloudfront_layout(header) == layout
+
+
+def test_generated_cloudfront_files_parse_with_a_few_bad_ones(spark: SparkSession, tmp_path: Path) -> None:
+    [path] = generate.generate("cloudfront_logs", tmp_path / "cdn", size=1, seed=7, files=1)
+    args = log_analytics.parse_args(["--input", str(path), "--output", "x", "--input-format", "cloudfront"])
+    lines, contract = log_analytics.read_input(
+        spark, args, [ledger.InputFile(s) for s in input_file_statuses(spark, str(path))]
+    )
+    rows_read, by_reason = count_by_reason(lines.transform(classify_lines, contract))
+    accounting = row_accounting(rows_read, by_reason)
+    assert accounting["rows_skipped"] == 2
+    assert 0 < accounting["rows_quarantined"] < rows_read * 0.01
+    assert set(accounting["quarantined_by_reason"]) <= set(contract.reasons())

@@ -23,9 +23,11 @@ EARLIER_EVENTS = StructType([f for f in EVENTS.fields if f.name not in REQUEST_F
 
 
 def gzipped(fixture: str, folder: Path) -> Path:
+    """The fixture file (or each file of the fixture folder) gzipped into `folder`, as delivered."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{fixture}.gz"
-    target.write_bytes(gzip.compress((FIXTURES / fixture).read_bytes()))
+    source = FIXTURES / fixture
+    for path in sorted(source.glob("*.log")) if source.is_dir() else [source]:
+        (folder / f"{path.name}.gz").write_bytes(gzip.compress(path.read_bytes()))
     return folder
 
 
@@ -35,9 +37,9 @@ def load(spark: SparkSession, folder: Path, out: Path, fmt: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def root(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
+def root(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict]]:
     """A root as an earlier release left it (events without the request columns, one JSON
-    event), then a run of combined logs and one of ALB logs into it."""
+    event), then a run of each access log format into it."""
     base = tmp_path_factory.mktemp("formats")
     out = base / "warehouse"
     events, files = str(out / "events"), str(out / "loaded_files")
@@ -48,15 +50,16 @@ def root(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tuple
     ledger.ensure(spark, files, LOADED_FILES, {"window_minutes": "60"}, {})
     combined = load(spark, gzipped("combined.log", base / "web"), out, "combined")
     alb = load(spark, gzipped("alb.log", base / "alb"), out, "alb")
-    return out, combined, alb
+    cloudfront = load(spark, gzipped("cloudfront", base / "cdn"), out, "cloudfront")
+    return out, {"combined": combined, "alb": alb, "cloudfront": cloudfront}
 
 
 def test_events_gain_the_request_columns_and_keep_earlier_rows(spark: SparkSession, root) -> None:
-    out, _, _ = root
+    out, _ = root
     events = read_table(spark, str(out / "events"), "delta")
     assert events.columns == EVENTS.fieldNames()
     by_format = {r["input_format"]: r["count"] for r in events.groupBy("input_format").count().collect()}
-    assert by_format == {None: 1, "combined": 7, "alb": 3}
+    assert by_format == {None: 1, "combined": 7, "alb": 3, "cloudfront": 5}
 
 
 @pytest.mark.parametrize(
@@ -87,18 +90,38 @@ def test_events_gain_the_request_columns_and_keep_earlier_rows(spark: SparkSessi
                 "invalid_bytes": 1,
             },
         ),
+        (
+            "cloudfront",
+            (18, 5, 7, 6),
+            {
+                "blank_line": 1,
+                "unsupported_layout": 1,
+                "unparseable_line": 1,
+                "invalid_timestamp": 1,
+                "invalid_status_code": 1,
+                "invalid_request": 1,
+                "invalid_bytes": 1,
+            },
+        ),
     ],
 )
-def test_every_line_is_accounted_for(root, fmt: str, counts: tuple[int, int, int], reasons: dict[str, int]) -> None:
-    _, combined, alb = root
-    report = {"combined": combined, "alb": alb}[fmt]
+def test_every_line_is_accounted_for(root, fmt: str, counts: tuple[int, ...], reasons: dict[str, int]) -> None:
+    _, reports = root
+    report = reports[fmt]
     assert report["status"] == "succeeded"
-    assert (report["rows_read"], report["rows_valid"], report["rows_quarantined"]) == counts
+    assert (report["rows_read"], report["rows_valid"], report["rows_quarantined"]) == counts[:3]
+    assert report.get("rows_skipped", 0) == (counts[3] if len(counts) > 3 else 0)
     assert report["quarantined_by_reason"] == dict(sorted(reasons.items()))
     assert all(report["metrics"]["reconciliation"].values())
 
 
 def test_each_formats_settings_are_recorded(spark: SparkSession, root) -> None:
-    out, _, _ = root
+    out, _ = root
     recorded = ledger.recorded_settings(spark, str(out / "loaded_files"))
     assert (recorded["user_id_from"], recorded["path_segments"]) == ("auth-user-or-ip", "1")
+
+
+def test_the_ledger_counts_a_files_lines_without_its_header(spark: SparkSession, root) -> None:
+    out, _ = root
+    rows = read_table(spark, str(out / "loaded_files"), "delta").filter("file LIKE '%short-layout.log.gz'").collect()
+    assert [(r.rows_read, r.rows_valid, r.rows_quarantined) for r in rows] == [(1, 1, 0)]

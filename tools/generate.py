@@ -145,6 +145,11 @@ AGENTS = [
     "curl/8.4.0",
     'Bot \\"quoted\\" 1.0',
 ]
+CLOUDFRONT_FIELDS = (
+    "date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) "
+    "cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken"
+)
+CLOUDFRONT_HEADER = f"#Version: 1.0\n#Fields: {CLOUDFRONT_FIELDS}\n"
 ALB_TARGET_GROUP = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop/73e2d6bc24d8a067"
 
 
@@ -161,13 +166,18 @@ def _bad_access_line(rng: np.random.Generator, good: str, fmt: str) -> str:
     if kind == 1:
         return ""
     if kind == 2:  # status 000: the client left before the answer
+        if fmt == "cloudfront":
+            return re.sub(r"(\t/[^\t]*\t)[0-9]{3}\t", r"\g<1>000\t", good, count=1)
         status = r'(" )[0-9]{3} ' if fmt == "combined" else r"( 0\.000 )[0-9]{3} "
         return re.sub(status, r"\g<1>000 ", good, count=1)
+    if fmt == "cloudfront":
+        return re.sub(r"\t(GET|POST)\t", "\t-\t", good, count=1)  # no method
     return re.sub(r'"(GET|POST) [^ ]+ HTTP/1\.1"', r'"\\x16\\x03\\x01"', good, count=1)  # not HTTP
 
 
 def _access_log_chunks(plan: FilePlan, fmt: str) -> Iterator[list[str]]:
-    """Access log lines (`combined` or `alb`) covering the file's slice of the week."""
+    """Access log lines (`combined`, `alb` or `cloudfront`, without its header) covering the
+    file's slice of the week."""
     rng = np.random.default_rng([plan.seed, plan.index, 1])
     users = [f"u{n:06d}" for n in range(50_000)]
     paths = [p.format(n) if "{}" in p else p for n, p in enumerate(PATHS * 8)]
@@ -206,6 +216,13 @@ def _access_log_chunks(plan: FilePlan, fmt: str) -> Iterator[list[str]]:
                 lines.append(
                     f'{ips[ip_ix[i]]} - {user} [{clf_time(stamps[i])}] "{request}" {codes[i]} {size} '
                     f'"-" "{AGENTS[agent_ix[i]]}"'
+                )
+            elif fmt == "cloudfront":
+                agent = AGENTS[agent_ix[i]].replace(" ", "%20").replace('\\"', "%22")
+                lines.append(
+                    f"{stamps[i][:10]}\t{stamps[i][11:19]}\tFRA56-P1\t{sizes[i]}\t{ips[ip_ix[i]]}\t{method}\t"
+                    f"d111111abcdef8.cloudfront.net\t{paths[path_ix[i]]}\t{codes[i]}\t-\t{agent}\t-\t-\tMiss\t"
+                    f"{i:040x}\tshop.example.com\thttps\t120\t{latency[i]:.3f}"
                 )
             else:
                 processing = "-1" if codes[i] == 502 else f"{latency[i]:.3f}"
@@ -465,6 +482,10 @@ def _alb_log_file(plan: FilePlan) -> int:
     return write_chunks(plan.path, _access_log_chunks(plan, "alb"), plan.target_bytes)
 
 
+def _cloudfront_log_file(plan: FilePlan) -> int:
+    return write_chunks(plan.path, _access_log_chunks(plan, "cloudfront"), plan.target_bytes, CLOUDFRONT_HEADER)
+
+
 def _transaction_file(plan: FilePlan) -> int:
     return write_chunks(plan.path, _transaction_chunks(plan), plan.target_bytes)
 
@@ -490,6 +511,7 @@ DATASETS: dict[str, Dataset] = {
     "logs": Dataset(_log_file, "jsonl"),
     "combined_logs": Dataset(_combined_log_file, "log"),
     "alb_logs": Dataset(_alb_log_file, "log"),
+    "cloudfront_logs": Dataset(_cloudfront_log_file, "log"),
     "transactions": Dataset(_transaction_file, "jsonl"),
     "profiles": Dataset(_profile_file, "jsonl"),
     "customers": Dataset(_customer_file, "csv"),

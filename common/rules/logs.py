@@ -10,7 +10,8 @@ from pyspark.sql import functions as F
 
 from common.classify import INGEST_FILE, Contract, Field, RowRule
 from common.expectations import ordered_pairs
-from common.lines import CORRUPT_RECORD
+from common.lines import CORRUPT_RECORD, RAW_RECORD
+from common.log_formats import LAYOUT_KNOWN
 from common.rules import fields
 
 STATUS_MIN, STATUS_MAX = 100, 599
@@ -121,13 +122,19 @@ def no_rule(raw: str, typed: str) -> list[RowRule]:
 
 
 def access_log_contract(
-    kind: str, parse_time: Callable[[Column], Column], time_expected: str, *, status_may_be_absent: bool = False
+    kind: str,
+    parse_time: Callable[[Column], Column],
+    time_expected: str,
+    *,
+    status_may_be_absent: bool = False,
+    layout_rules: tuple[Callable[[], RowRule], ...] = (),
+    skip: Callable[[], Column] | None = None,
 ) -> Contract:
     """An access log format's contract: the line must split into the format's fields; then its
     time, status, request and byte count must be usable. Reasons in this order."""
     return Contract(
         kind=kind,
-        line_rules=(fields.blank_line, unparseable_line),
+        line_rules=(fields.blank_line, *layout_rules, unparseable_line),
         fields=(
             Field(
                 "timestamp", "event_ts", parse_time, invalid("invalid_timestamp", f"the time is not {time_expected}")
@@ -155,10 +162,32 @@ def access_log_contract(
             Field("bytes", "bytes", parse_bytes, fields.optional_parsed("a byte count or -")),
         ),
         ingest_file=INGEST_FILE,
+        skip=skip,
     )
+
+
+def unsupported_layout() -> RowRule:
+    """A CloudFront file whose header names no `#Fields:` with every field the mapping reads."""
+    return RowRule(
+        "unsupported_layout",
+        "the file's #Fields: header lacks a field the mapping needs",
+        lambda: ~F.col(LAYOUT_KNOWN),
+    )
+
+
+def header_line() -> Column:
+    """CloudFront's `#Version:` and `#Fields:` lines: not events, skipped."""
+    return F.col(RAW_RECORD).startswith("#")
 
 
 COMBINED_CONTRACT = access_log_contract("combined log", parse_clf_time, "dd/MMM/yyyy:HH:mm:ss ±hhmm")
 ALB_CONTRACT = access_log_contract(
     "alb log", fields.parse_iso_timestamp, "an ISO-8601 timestamp", status_may_be_absent=True
+)
+CLOUDFRONT_CONTRACT = access_log_contract(
+    "cloudfront log",
+    fields.parse_iso_timestamp,
+    "a date and a time",
+    layout_rules=(unsupported_layout,),
+    skip=header_line,
 )
