@@ -16,9 +16,10 @@ from common import delta, ledger
 from common.tables import read_table
 from jobs import log_analytics
 from schemas.logs import EVENTS, LOADED_FILES, REQUEST_FIELDS
+from tests.golden import LOOSE_GATES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "log_formats"
-OPTIONS = ["--min-window-events", "1", "--min-baseline-windows", "1"]
+OPTIONS = [*LOOSE_GATES, "--min-window-events", "1", "--min-baseline-windows", "1"]
 EARLIER_EVENTS = StructType([f for f in EVENTS.fields if f.name not in REQUEST_FIELDS.fieldNames()])
 
 
