@@ -22,6 +22,7 @@ NEW_CUSTOMERS_SIZE ?= 512KB
 BENCH_SIZE ?= 1GB
 BENCH_ROUNDS ?= 2
 # make bench SCALE_CHECK=4GB: also log analytics alone at 4 GB (cost per GB against 1 GB's, JVM peak).
+# make bench also times log analytics on each access log format (combined, alb, cloudfront) against JSON.
 SCALE_CHECK ?=
 # make bench-warehouse: daily batches loaded one by one, with table maintenance every few.
 BENCH_BATCHES ?= 60

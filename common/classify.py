@@ -22,6 +22,9 @@ from schemas import conform_to
 from schemas.quarantine import QUARANTINE
 
 REASON = "reason"
+# The `reason` of a line that is not a record (a format's header line): neither valid nor
+# quarantined, counted as `rows_skipped` in the run report.
+SKIPPED = "_skipped"
 # The file a valid row came from, for contracts that keep it past the classifier
 # (`Contract.ingest_file`): a table's `source_file`.
 INGEST_FILE = "_ingest_file"
@@ -68,6 +71,7 @@ class Contract:
         to the typed columns under their contract names.
     ingest_file: keep the file each valid row came from under this name (the raw line and
         file are otherwise kept on quarantined rows only).
+    skip: lines that are not records at all (CloudFront's `#` header lines): `reason` SKIPPED.
     """
 
     kind: str
@@ -76,6 +80,7 @@ class Contract:
     then: tuple[Callable[[DataFrame], DataFrame], ...] = ()
     extra_reasons: tuple[str, ...] = ()
     ingest_file: str | None = None
+    skip: Callable[[], Column] | None = None
 
     def rules(self) -> list[RowRule]:
         """Every row rule, in the order reasons are assigned."""
@@ -119,6 +124,8 @@ def classify_lines(lines: DataFrame, contract: Contract) -> DataFrame:
     """
     typed = lines.withColumns({f.typed: f.parse(F.col(f.raw)) for f in contract.fields})
     judged = classify(typed, contract.rules())
+    if contract.skip is not None:
+        judged = judged.withColumn(REASON, F.when(contract.skip(), F.lit(SKIPPED)).otherwise(F.col(REASON)))
     if contract.ingest_file:
         judged = judged.withColumn(contract.ingest_file, F.when(F.col(REASON).isNull(), F.col(SOURCE_FILE)))
     raw_fields = [f.raw for f in contract.fields]
@@ -136,7 +143,7 @@ def valid_rows(classified: DataFrame) -> DataFrame:
 
 def quarantined_rows(classified: DataFrame) -> DataFrame:
     """Rows that broke a rule, as the quarantine table: raw record, reason, source file."""
-    return classified.filter(F.col(REASON).isNotNull()).transform(conform_to(QUARANTINE))
+    return classified.filter(F.col(REASON).isNotNull() & (F.col(REASON) != SKIPPED)).transform(conform_to(QUARANTINE))
 
 
 def keep_raw_only_when_quarantined(classified: DataFrame) -> DataFrame:
@@ -149,7 +156,7 @@ def keep_raw_only_when_quarantined(classified: DataFrame) -> DataFrame:
 
 
 def count_by_reason(classified: DataFrame) -> tuple[int, dict[str, int]]:
-    """Rows read and quarantined rows per reason, in one Spark action."""
+    """Rows read and quarantined rows per reason (skipped rows under SKIPPED), in one Spark action."""
     counts = {row[REASON]: row["rows"] for row in classified.groupBy(REASON).agg(F.count("*").alias("rows")).collect()}
     rows_read = sum(counts.values())
     return rows_read, {reason: n for reason, n in counts.items() if reason is not None}
@@ -160,6 +167,10 @@ def require_valid_rows(kind: str, source: str, rows_read: int, by_reason: dict[s
     step would only produce empty tables that look like a quiet day."""
     if rows_read == 0:
         raise InputError(f"no {kind} lines in {source}")
-    if rows_read == sum(by_reason.values()):
-        reasons = ", ".join(f"{reason}={n}" for reason, n in sorted(by_reason.items()))
-        raise InputError(f"no valid {kind} lines in {source}: all {rows_read} quarantined ({reasons})")
+    quarantined = {reason: n for reason, n in by_reason.items() if reason != SKIPPED}
+    if rows_read - by_reason.get(SKIPPED, 0) == sum(quarantined.values()):
+        reasons = ", ".join(f"{reason}={n}" for reason, n in sorted(quarantined.items()))
+        skipped = f", {by_reason[SKIPPED]} header lines skipped" if SKIPPED in by_reason else ""
+        raise InputError(
+            f"no valid {kind} lines in {source}: all {sum(quarantined.values())} quarantined ({reasons}){skipped}"
+        )

@@ -47,9 +47,10 @@ def metrics_document(report: Mapping[str, Any], namespace: str = NAMESPACE) -> d
     }
     for table, info in sorted(report.get("tables", {}).items()):
         values[_table_metric(table)] = (int(info.get("rows", 0)), "Count")
-    rows_read = int(report.get("rows_read", 0))
-    if rows_read:
-        values["QuarantineRate"] = (int(report.get("rows_quarantined", 0)) / rows_read, "None")
+    # The share of records (rows read less skipped header lines), as the quarantine gate judges it.
+    records = int(report.get("rows_read", 0)) - int(report.get("rows_skipped", 0))
+    if records:
+        values["QuarantineRate"] = (int(report.get("rows_quarantined", 0)) / records, "None")
     if len(values) > MAX_METRICS:
         raise ValueError(f"{len(values)} metrics is more than EMF's {MAX_METRICS} per directive")
     return {

@@ -112,6 +112,13 @@ def canonical_uri_column(uri: Column) -> Column:
 
 def first_line(spark: SparkSession, path: str) -> str | None:
     """The first line of a text file (decompressed like Spark would), or None when it is empty."""
+    lines = head_lines(spark, path, 1)
+    return lines[0] if lines else None
+
+
+def head_lines(spark: SparkSession, path: str, most: int, prefix: str | None = None) -> list[str]:
+    """The first lines of a text file (decompressed like Spark would): at most `most`, and,
+    given a `prefix`, only as long as they start with it (a file's header lines)."""
     jvm = spark.sparkContext._jvm
     fs, hadoop_path = _filesystem(spark, path)
     conf = spark.sparkContext._jsc.hadoopConfiguration()
@@ -120,10 +127,16 @@ def first_line(spark: SparkSession, path: str) -> str | None:
     if codec is not None:
         stream = codec.createInputStream(stream)
     reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+    lines: list[str] = []
     try:
-        return reader.readLine()
+        while len(lines) < most:
+            line = reader.readLine()
+            if line is None or (prefix is not None and not line.startswith(prefix)):
+                break
+            lines.append(line)
     finally:
         reader.close()
+    return lines
 
 
 def write_text(spark: SparkSession, path: str, text: str) -> None:

@@ -11,6 +11,9 @@ arrive and the day is small. Two gates catch them:
   successful runs (one per processing day, from the run history in the output root). With
   fewer than N such runs the gate is skipped, and the report says so.
 
+Both count records: an input format's skipped lines (`rows_skipped`, CloudFront's header lines)
+are neither in the rate's denominator nor in the volume.
+
 A tripped gate stops the run with one line naming the gate and the figures (`GateTrippedError`, a
 distinct exit code locally), writes `<output>/gate.json` for the orchestrators, and leaves the
 previous results as they were. `--accept-gate NAME` lets an operator push a known-odd day
@@ -152,11 +155,18 @@ def add_gate_arguments(parser: argparse.ArgumentParser, defaults: GateDefaults) 
 # ── the verdict: pure ────────────────────────────────────────────────────────────────────
 
 
+def records(counts: Mapping[str, Any]) -> int:
+    """The rows of an accounting (a report, a history row) that are records: rows read less the
+    skipped ones (an input format's header lines, such as CloudFront's, which scale with the
+    number of files, not with the day's traffic)."""
+    return int(counts.get("rows_read", 0)) - int(counts.get("rows_skipped", 0))
+
+
 def history_volumes(history: Sequence[Mapping[str, Any]], runs: int) -> list[int]:
-    """Rows read by the last `runs` successful days (the latest run of each day)."""
+    """Records read by the last `runs` successful days (the latest run of each day)."""
     by_day: dict[str, int] = {}
     for row in sorted(history, key=lambda r: str(r.get("finished_at", ""))):
-        by_day[str(row["date"])] = int(row["rows_read"])
+        by_day[str(row["date"])] = records(row)
     return [by_day[day] for day in sorted(by_day)[-runs:]]
 
 
@@ -165,7 +175,7 @@ def evaluate(
 ) -> dict[str, dict[str, Any]]:
     """Each gate's outcome for the main input's accounting: status `passed`, `tripped`,
     `accepted` (tripped, let through) or `skipped`, with its figures and a line saying why."""
-    rows = int(counts.get("rows_read", 0))
+    rows = records(counts)
     quarantined = int(counts.get("rows_quarantined", 0))
     rate = quarantined / rows if rows else 0.0
     outcomes: dict[str, dict[str, Any]] = {}
@@ -229,6 +239,7 @@ def history_row(report: Mapping[str, Any], day: str) -> dict[str, Any]:
         "finished_at": report["finished_at"],
         "rows_read": int(report.get("rows_read", 0)),
         "rows_quarantined": int(report.get("rows_quarantined", 0)),
+        **({"rows_skipped": int(report["rows_skipped"])} if "rows_skipped" in report else {}),
         "accepted_gates": sorted(name for name, g in gates.items() if g.get("status") == "accepted"),
     }
 

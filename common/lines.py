@@ -73,6 +73,13 @@ def read_json_lines(
     ).select(RAW_RECORD, SOURCE_FILE, "_parsed.*")
 
 
+def read_lines(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
+    """The lines of already listed files as `raw_record` and `source_file`, for a format's
+    transform to take apart (`.gz` files decompressed)."""
+    lines = spark.read.option("recursiveFileLookup", "true").text(list(paths))
+    return lines.select(F.col("value").alias(RAW_RECORD), F.col("_metadata.file_path").alias(SOURCE_FILE))
+
+
 def csv_header(line: str) -> list[str]:
     """Column names of a CSV header line, unquoted and without surrounding white space."""
     return [name.strip() for name in next(csv.reader([line.lstrip(BYTE_ORDER_MARK)]), [])]

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pyspark.sql import SparkSession
 
 from common import emf
+from common.classify import SKIPPED
 from common.fs import join_path, write_text
 from common.version import __version__
 
@@ -54,14 +55,19 @@ def _now() -> str:
 
 
 def row_accounting(rows_read: int, by_reason: Mapping[str, int]) -> dict[str, Any]:
-    """Every row read is valid or quarantined for a reason: no row lost."""
-    rows_quarantined = sum(by_reason.values())
-    return {
+    """Every row read is valid, quarantined for a reason, or (a format's header line) skipped:
+    no row lost. `rows_skipped` appears when the input's format has lines to skip."""
+    skipped = by_reason.get(SKIPPED)
+    quarantined = {reason: n for reason, n in by_reason.items() if reason != SKIPPED}
+    rows_quarantined = sum(quarantined.values())
+    accounting = {
         "rows_read": rows_read,
-        "rows_valid": rows_read - rows_quarantined,
+        "rows_valid": rows_read - rows_quarantined - (skipped or 0),
         "rows_quarantined": rows_quarantined,
-        "quarantined_by_reason": dict(sorted(by_reason.items())),
     }
+    if skipped is not None:
+        accounting["rows_skipped"] = skipped
+    return {**accounting, "quarantined_by_reason": dict(sorted(quarantined.items()))}
 
 
 class RunReport:

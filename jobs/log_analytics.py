@@ -1,6 +1,6 @@
-"""Log analytics: JSON web/app logs into a log warehouse each run extends; user activity,
-error patterns, activity windows, daily engagement and anomalies over its whole history (the
-mission's "Log Analysis with Amazon EMR").
+"""Log analytics: web/app logs (JSON lines or access logs) into a log warehouse each run
+extends; user activity, error patterns, activity windows, daily engagement and anomalies over
+its whole history (the mission's "Log Analysis with Amazon EMR").
 
     --input files ─ list ─ ledger (loaded_files): skip what the root holds unchanged
     the others ─ read once ─> classify by the log contract ─┬─> quarantine (replace the files' rows)
@@ -29,16 +29,34 @@ from pyspark.sql import functions as F
 
 from common import delta, ledger
 from common.athena import add_database_argument
-from common.classify import INGEST_FILE, REASON, quarantined_rows, valid_rows
+from common.classify import INGEST_FILE, REASON, SKIPPED, Contract, quarantined_rows, valid_rows
 from common.cli import JobArgumentParser, positive_int, positive_number, run_job, storage_path
 from common.dashboard import add_dashboard_argument
 from common.errors import InputError
-from common.fs import canonical_uri_column, input_file_statuses, join_path, path_exists
+from common.field_map import absent_fields, canonical, parse_field_map, read_json_fields
+from common.fs import canonical_uri_column, head_lines, input_file_statuses, join_path, path_exists
 from common.gates import GateDefaults, add_gate_arguments
 from common.job import JobRun, Published, run_concurrently
-from common.lines import SOURCE_FILE, read_json_lines
+from common.lines import SOURCE_FILE, read_lines
+from common.log_formats import (
+    AUTH_USER_OR_IP,
+    LAYOUT,
+    USER_ID_SOURCES,
+    WIDTH,
+    alb_lines,
+    cloudfront_layout,
+    cloudfront_lines,
+    combined_lines,
+)
 from common.report import REPORT_FILE
-from common.rules.logs import ERROR_STATUS_MIN, LOG_CONTRACT, output_expectations
+from common.rules.logs import (
+    ALB_CONTRACT,
+    CLOUDFRONT_CONTRACT,
+    COMBINED_CONTRACT,
+    ERROR_STATUS_MIN,
+    LOG_CONTRACT,
+    output_expectations,
+)
 from common.storage_errors import storage_errors
 from common.tables import read_table
 from schemas import conform_to
@@ -50,6 +68,7 @@ from schemas.logs import (
     EVENTS,
     LOADED_FILES,
     RAW_LOG,
+    REQUEST_FIELDS,
     USER_ACTIVITY,
 )
 from schemas.quarantine import QUARANTINE
@@ -81,9 +100,27 @@ DEFAULT_MIN_BASELINE_WINDOWS = 24
 # estimate for normally distributed data (Iglewicz & Hoaglin's modified z-score).
 MAD_TO_SIGMA = 1.4826
 MEAN_AD_TO_SIGMA = 1.2533
+# The contract's fields, which --field-map may find under other names.
+LOG_FIELDS = tuple(field.name for field in RAW_LOG.fields)
+# A --field-map naming a field none of this many first lines read holds is refused up front.
+FIELD_MAP_PROBE_LINES = 1000
+# --input-format: today's JSON lines, or an access log format (common/log_formats.py).
+JSON_FORMAT = "json"
+ACCESS_LOGS = {"combined": (combined_lines, COMBINED_CONTRACT), "alb": (alb_lines, ALB_CONTRACT)}
+CLOUDFRONT = "cloudfront"
+INPUT_FORMATS = (JSON_FORMAT, *ACCESS_LOGS, CLOUDFRONT)
+# CloudFront files start with `#Version:` and `#Fields:`; a few more lines are read, at most.
+HEADER_LINES = 8
+DEFAULT_PATH_SEGMENTS = 1
 
 
 # ── transforms: DataFrame -> DataFrame, no IO ────────────────────────────────────────────
+
+
+def with_json_request_fields(lines: DataFrame) -> DataFrame:
+    """JSON lines carry no request fields: the events' request columns null, the format named."""
+    nulls = {f.name: F.lit(None).cast(f.dataType) for f in REQUEST_FIELDS.fields if f.name != "input_format"}
+    return lines.withColumns({**nulls, "input_format": F.lit(JSON_FORMAT)})
 
 
 def to_events(classified: DataFrame) -> DataFrame:
@@ -96,11 +133,14 @@ def to_events(classified: DataFrame) -> DataFrame:
 
 
 def file_days(classified: DataFrame) -> DataFrame:
-    """Per file and UTC day (null for quarantined lines): lines read and quarantined. What the
-    ledger records of each file, from one small aggregate."""
+    """Per file and UTC day (null for quarantined lines): lines read and quarantined, header
+    lines left out. What the ledger records of each file, from one small aggregate."""
     return classified.groupBy(
         F.coalesce(F.col(INGEST_FILE), F.col(SOURCE_FILE)).alias("file"), F.to_date("event_ts").alias(PARTITION)
-    ).agg(F.count("*").alias("rows"), F.count(REASON).alias("quarantined"))
+    ).agg(
+        F.count(F.when(F.coalesce(F.col(REASON) != SKIPPED, F.lit(True)), True)).alias("rows"),
+        F.count(F.when(F.col(REASON) != SKIPPED, True)).alias("quarantined"),
+    )
 
 
 def is_error(status_code: str = "status_code") -> F.Column:
@@ -255,16 +295,44 @@ def build_parser() -> JobArgumentParser:
     """The job's options, as `--help` shows them and its page in docs/jobs/ documents them."""
     parser = JobArgumentParser(
         prog=JOB,
-        description="Load JSON-lines web/app log files into a log warehouse (events, a ledger of loaded "
-        "files, a quarantine of bad lines) and refresh user activity, error patterns, activity per time "
-        "window, daily engagement and error-rate anomalies over its whole history.",
+        description="Load web/app log files (JSON lines, Apache/nginx or ALB access logs) into a log warehouse "
+        "(events, a ledger of loaded files, a quarantine of bad lines) and refresh user activity, error "
+        "patterns, activity per time window, daily engagement and error-rate anomalies over its whole history.",
     )
     parser.add_argument(
         "--input",
         action="append",
         required=True,
         type=storage_path,
-        help="JSON-lines logs: file, directory or glob; local or s3://; repeat it to load several",
+        help="log files: file, directory or glob; local or s3://; repeat it to load several",
+    )
+    parser.add_argument(
+        "--input-format",
+        choices=INPUT_FORMATS,
+        default=JSON_FORMAT,
+        help="the files' format: JSON lines, Apache/nginx combined (or common) access logs, ALB access logs, "
+        "CloudFront standard logs",
+    )
+    parser.add_argument(
+        "--field-map",
+        type=field_map,
+        default=None,
+        metavar="FIELD=PATH,...",
+        help="where JSON lines hold the contract's fields, e.g. timestamp=@timestamp,user_id=user.id "
+        "(dotted paths for nested fields; an unmapped field keeps its name)",
+    )
+    parser.add_argument(
+        "--user-id-from",
+        choices=USER_ID_SOURCES,
+        default=AUTH_USER_OR_IP,
+        help="access logs: the user is the authenticated user where the line has one, else the client IP; "
+        "or always the client IP",
+    )
+    parser.add_argument(
+        "--path-segments",
+        type=positive_int,
+        default=DEFAULT_PATH_SEGMENTS,
+        help="access logs: the event type is the method and this many first path segments (ids as {id})",
     )
     parser.add_path("--output", "the warehouse's root; one folder per table, plus run_report.json")
     parser.add_run_date()
@@ -305,13 +373,28 @@ def build_parser() -> JobArgumentParser:
     return parser
 
 
+def field_map(text: str) -> dict[str, str]:
+    """--field-map's value: {contract field: path in the line}, every field present."""
+    return parse_field_map(text, LOG_FIELDS)
+
+
+def json_fields(args: argparse.Namespace) -> dict[str, str]:
+    """Where this run reads each contract field: the map asked for, else the fields' own names."""
+    return args.field_map or {name: name for name in LOG_FIELDS}
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.field_map and args.input_format != JSON_FORMAT:
+        parser.error(f"--field-map applies to --input-format json, not {args.input_format}")
+    return args
 
 
 def settings(args: argparse.Namespace) -> dict[str, str]:
-    """The settings that shape a root's tables, as recorded on its first run."""
-    return {
+    """The settings that shape a root's tables, as recorded on its first run (those of a
+    format, on the first run that reads it)."""
+    recorded = {
         "format": args.format,
         "window_minutes": str(args.window_minutes),
         "z_threshold": repr(float(args.z_threshold)),
@@ -319,6 +402,12 @@ def settings(args: argparse.Namespace) -> dict[str, str]:
         "baseline_days": str(args.baseline_days),
         "min_baseline_windows": str(args.min_baseline_windows),
     }
+    # The settings of one format's lines: a root may hold files of several formats.
+    if args.input_format == JSON_FORMAT:
+        recorded["field_map"] = canonical(json_fields(args))
+    else:
+        recorded.update({"user_id_from": args.user_id_from, "path_segments": str(args.path_segments)})
+    return recorded
 
 
 def table_paths(output: str) -> dict[str, str]:
@@ -342,9 +431,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         loaded: dict[str, dict[str, Any]] = {}
         ledger_version = None
         if plan.load:
-            lines = read_json_lines(spark, [f.path for f in plan.load], RAW_LOG)
-            lines = lines.withColumn(SOURCE_FILE, canonical_uri_column(F.col(SOURCE_FILE)))
-            classified = run.accept_input(lines, LOG_CONTRACT, source=source)
+            lines, contract = read_input(spark, args, plan.load)
+            classified = run.accept_input(lines, contract, source=source)
             loaded, ledger_version = load_files(run, paths, asked, plan, classified)
         else:
             run.accept_nothing_new("log", source)
@@ -362,6 +450,52 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         for name in (EVENTS_TABLE, QUARANTINE_TABLE, LEDGER_TABLE):
             run.record_table(name, paths[name], read_table(spark, paths[name], "delta").count())
         return run.finish(tables=sorted(run.report.tables))
+
+
+def read_input(
+    spark: SparkSession, args: argparse.Namespace, files: Sequence[ledger.InputFile]
+) -> tuple[DataFrame, Contract]:
+    """The batch's lines as the contract's raw fields in --input-format (their file spelt as
+    the ledger does), and the contract that judges them."""
+    paths = [f.path for f in files]
+    if args.input_format == JSON_FORMAT:
+        lines = read_json_fields(spark, paths, json_fields(args))
+        if args.field_map:
+            require_mapped_fields(lines, args.field_map)
+        return canonical_files(lines).transform(with_json_request_fields), LOG_CONTRACT
+    lines = canonical_files(read_lines(spark, paths))
+    if args.input_format == CLOUDFRONT:
+        parse = cloudfront_lines(cloudfront_layouts(spark, files), args.path_segments)
+        return lines.transform(parse), CLOUDFRONT_CONTRACT
+    parse, contract = ACCESS_LOGS[args.input_format]
+    return lines.transform(parse(args.user_id_from, args.path_segments)), contract
+
+
+def canonical_files(lines: DataFrame) -> DataFrame:
+    """Each line's file spelt as the ledger spells it (`s3a://` as `s3://`)."""
+    return lines.withColumn(SOURCE_FILE, canonical_uri_column(F.col(SOURCE_FILE)))
+
+
+def cloudfront_layouts(spark: SparkSession, files: Sequence[ledger.InputFile]) -> DataFrame:
+    """Per file, where its `#Fields:` header puts the fields the mapping reads (null when it
+    has none, or lacks one): the driver reads each file's header lines, one small read each."""
+    rows = []
+    for f in files:
+        layout = cloudfront_layout(head_lines(spark, f.path, HEADER_LINES, prefix="#"))
+        rows.append((f.file, *(layout or (None, None))))
+    return spark.createDataFrame(rows, f"{SOURCE_FILE} string, {LAYOUT} array<int>, {WIDTH} int")
+
+
+def require_mapped_fields(lines: DataFrame, mapping: dict[str, str]) -> None:
+    """Refuse, before anything is written, a --field-map naming a field that none of the first
+    lines read holds: a misspelt path would otherwise quarantine every line. Only a proof
+    counts: a field the first lines lack but later ones hold is the rules' business."""
+    absent = absent_fields(lines, mapping, FIELD_MAP_PROBE_LINES)
+    if absent:
+        raise InputError(
+            f"--field-map {', '.join(absent)}: none of the first {FIELD_MAP_PROBE_LINES} JSON lines read holds "
+            "it (absent or null); check the path (dotted for nested fields)"
+        )
 
 
 def open_warehouse(spark: SparkSession, output: str, paths: dict[str, str], asked: dict[str, str]) -> dict:

@@ -34,6 +34,19 @@ EVENT = StructType(
     ]
 )
 
+# What access log formats say of a request beyond the contract, and the format of the line.
+REQUEST_FIELDS = StructType(
+    [
+        StructField("client_ip", StringType()),
+        StructField("method", StringType()),
+        StructField("path", StringType()),
+        StructField("bytes", LongType()),
+        StructField("user_agent", StringType()),
+        StructField("latency_ms", DoubleType()),
+        StructField("input_format", StringType()),
+    ]
+)
+
 # The warehouse's events: every valid event of every file loaded into the root, partitioned by
 # its UTC day, with the file it came from (so a re-delivered file's events can be replaced).
 EVENTS = StructType(
@@ -41,6 +54,9 @@ EVENTS = StructType(
         *EVENT.fields,
         StructField("event_date", DateType(), nullable=False),
         StructField("source_file", StringType(), nullable=False),
+        # Access logs' request fields (--input-format), null where a format lacks them and for
+        # JSON lines; added to earlier roots' tables as nullable columns (common/delta.py).
+        *REQUEST_FIELDS.fields,
     ]
 )
 

@@ -12,6 +12,7 @@ import pytest
 
 import common.report
 from common import emf
+from common.classify import SKIPPED
 from common.expectations import SuiteResult
 from common.report import RunReport, row_accounting
 
@@ -92,6 +93,14 @@ def test_a_report_without_counts_or_tables_is_still_valid() -> None:
     document = emf.metrics_document(bare)
     check_emf(document)
     assert document["RowsRead"] == 0 and document["ExpectationFailures"] == 0
+
+
+def test_the_quarantine_rate_leaves_skipped_header_lines_out() -> None:
+    counts = row_accounting(1006, {"invalid_status_code": 10, SKIPPED: 6})
+    assert counts["rows_skipped"] == 6 and counts["rows_valid"] == 990
+    document = emf.metrics_document(report(**counts))
+    check_emf(document)
+    assert document["RowsRead"] == 1006 and document["QuarantineRate"] == 0.01
 
 
 def test_table_names_become_safe_metric_names() -> None:

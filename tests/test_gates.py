@@ -53,6 +53,18 @@ def test_a_missing_half_day_trips_the_volume_gate_and_a_normal_day_passes() -> N
     assert gates.tripped(normal) == [] and {o["status"] for o in normal.values()} == {"passed"}
 
 
+def test_skipped_header_lines_count_neither_in_the_rate_nor_in_the_volume() -> None:
+    # CloudFront: 1000 records plus 2 header lines in each of 300 files.
+    day = {**counts(1600, 50), "rows_valid": 950, "rows_skipped": 600}
+    past = [{**row, "rows_read": 1600, "rows_skipped": 600} for row in history(1000, 1000, 1000)]
+    outcomes = gates.evaluate(day, past, SETTINGS)
+    assert outcomes["quarantine_rate"]["value"] == 0.05 and outcomes["quarantine_rate"]["status"] == "passed"
+    assert (outcomes["volume"]["value"], outcomes["volume"]["median"]) == (1000, 1000)
+    report = {**day, "run_id": "r", "finished_at": "2026-12-05T03:00"}
+    assert gates.history_row(report, "2026-12-04")["rows_skipped"] == 600
+    assert "rows_skipped" not in gates.history_row({**counts(10), "run_id": "r", "finished_at": "x"}, "2026-12-04")
+
+
 def test_the_volume_gate_is_skipped_until_the_history_holds_enough_days() -> None:
     outcome = gates.evaluate(counts(10), history(1000, 1000), SETTINGS)["volume"]
     assert outcome["status"] == "skipped"

@@ -169,3 +169,23 @@ def test_the_hand_written_peer_does_the_first_load_s_work(
         ("u1", "2026-11-01", "12.00", 1),
         ("u1", "2026-11-02", "-3.00", 1),
     ]
+
+
+def test_the_bench_times_each_log_format_with_the_jobs_own_command_line() -> None:
+    """`make bench` times log analytics on each access log format next to JSON: the job's
+    registry command line with --input-format, its cost per GB against JSON's 1.5x bar."""
+    from tools import bench
+
+    assert bench.parse_log_formats("") == [] and bench.parse_log_formats("alb, cloudfront") == ["alb", "cloudfront"]
+    with pytest.raises(Exception, match="unknown format json"):
+        bench.parse_log_formats("json")
+    command = bench.log_format_workload("cloudfront").job(Path("in"), Path("out"), None)
+    assert command.packaged and command.args[command.args.index("--input-format") + 1] == "cloudfront"
+    gb = bench.GB
+
+    def measured(seconds: float, size: int) -> bench.Measured:
+        return bench.Measured(size, [], [seconds], 100)
+
+    row = bench.format_summary("alb", measured(20.0, gb // 8), measured(50.0, gb + gb // 8), 24.0)
+    assert (row["job_cost_per_gb_s"], row["over_json"], row["within_bar"]) == (30.0, 1.25, True)
+    assert bench.format_summary("alb", measured(20.0, 0), measured(60.0, gb), 24.0)["within_bar"] is False

@@ -16,6 +16,11 @@ always gets the warmer page cache or the quieter minute. Printed per workload:
 - the ratio job / seed at the large size;
 - the driver JVM's peak resident memory (its own, not the Python driver's).
 
+Log analytics also runs alone on each access log format's generated logs (`--input-format
+combined|alb|cloudfront`, the same sizes; the seed script reads JSON only): each format's cost
+per GB is printed next to the JSON run's, with their ratio against the bar of 1.5x
+(`--log-formats` picks the formats, `--log-formats ""` none).
+
 `--scale-check 4GB` also runs the job alone on 4 GB and compares its cost per GB (from the
 tiny size) with the large size's: a plan that degrades with size shows here. Speed is measured
 here, never asserted in a test. Results are also written as JSON.
@@ -182,6 +187,62 @@ WORKLOADS: dict[str, Workload] = {
         prepare=prepare_models,
     ),
 }
+
+
+# Log analytics' access log formats: --input-format, and the generator's data set of it.
+LOG_FORMATS = {"combined": "combined_logs", "alb": "alb_logs", "cloudfront": "cloudfront_logs"}
+# Each format's cost per GB may be at most this many times the JSON format's.
+LOG_FORMAT_BAR = 1.5
+
+
+def log_format_workload(fmt: str) -> Workload:
+    """Log analytics on `fmt`'s logs, timed alone (`measure(..., sides=("job",))`): the seed
+    script reads JSON only, so its side is never run here."""
+    return Workload(
+        f"log_analytics_{fmt}",
+        LOG_FORMATS[fmt],
+        seed=lambda data, out, _: seed_script("log_analysis.py", data, out),
+        job=lambda data, out, _: ours("log_analytics", {"--input": str(data)}, out, ("--input-format", fmt)),
+    )
+
+
+def parse_log_formats(text: str) -> list[str]:
+    """`--log-formats combined,alb`: the formats to time ("" for none)."""
+    formats = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(formats) - set(LOG_FORMATS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown format {', '.join(unknown)}: choose from {', '.join(LOG_FORMATS)}")
+    return formats
+
+
+def format_summary(fmt: str, tiny: Measured, large: Measured, json_per_gb: float) -> dict:
+    """One access log format's figures, its cost per GB against the JSON run's."""
+    job_per_gb = per_gb(tiny.job_median, large.job_median, tiny.size_bytes, large.size_bytes)
+    over_json = round(job_per_gb / json_per_gb, 2) if json_per_gb > 0 else None
+    return {
+        "input_format": fmt,
+        "tiny_mb": round(tiny.size_bytes / 1024**2, 1),
+        "large_mb": round(large.size_bytes / 1024**2, 1),
+        "job_tiny_s": round(tiny.job_median, 1),
+        "job_large_s": round(large.job_median, 1),
+        "job_cost_per_gb_s": round(job_per_gb, 1),
+        "json_cost_per_gb_s": round(json_per_gb, 1),
+        "over_json": over_json,
+        "within_bar": over_json is not None and over_json <= LOG_FORMAT_BAR,
+        "job_jvm_peak_mb_large": large.job_peak_mb,
+        "runs_s": {"tiny": tiny.job, "large": large.job},
+    }
+
+
+def print_format_summary(row: dict) -> None:
+    verdict = "within" if row["within_bar"] else "OVER"
+    print(
+        f"log_analytics --input-format {row['input_format']}: job {row['job_tiny_s']} s / {row['job_large_s']} s "
+        f"({row['tiny_mb']:.0f} MB / {row['large_mb']:.0f} MB); cost per GB {row['job_cost_per_gb_s']} s, "
+        f"JSON {row['json_cost_per_gb_s']} s (ratio {row['over_json']}, {verdict} the {LOG_FORMAT_BAR}x bar); "
+        f"job JVM peak {row['job_jvm_peak_mb_large']} MB",
+        flush=True,
+    )
 
 
 def dataset(name: str, size: int, seed: int = 11) -> Path:
@@ -409,6 +470,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--only", choices=sorted(WORKLOADS), action="append", help="run only these workloads")
     parser.add_argument("--scale-check", type=generate.parse_size, help="also run log analytics alone at this size")
+    parser.add_argument(
+        "--log-formats",
+        type=parse_log_formats,
+        default=list(LOG_FORMATS),
+        help='access log formats log analytics is also timed on, comma-separated (default: all; "" for none)',
+    )
     parser.add_argument("--driver-memory", default="4g")
     args = parser.parse_args(argv)
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
@@ -421,6 +488,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         row = summarise(name, tiny, bench.measure(workload, large))
         results.append(row)
         print_summary(row)
+        if name == "log_analytics" and args.log_formats:
+            row["input_formats"] = []
+            for fmt in args.log_formats:
+                by_format = log_format_workload(fmt)
+                tiny_fmt = bench.measure(by_format, args.tiny_size, sides=("job",))
+                large_fmt = bench.measure(by_format, large, sides=("job",))
+                format_row = format_summary(fmt, tiny_fmt, large_fmt, row["job_cost_per_gb_s"])
+                row["input_formats"].append(format_row)
+                print_format_summary(format_row)
         if args.scale_check and name == "log_analytics":
             scaled = bench.measure(workload, args.scale_check, sides=("job",))
             scaled_per_gb = per_gb(tiny.job_median, scaled.job_median, tiny.size_bytes, scaled.size_bytes)

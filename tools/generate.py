@@ -1,6 +1,7 @@
 """Deterministic sample-data generator for every job: tests, `make run` and benchmarks.
 
     python -m tools.generate logs --output data/sample/logs --size 20MB --seed 7
+    python -m tools.generate combined_logs --output data/sample/combined_logs --size 20MB --seed 7
     python -m tools.generate customers --output data/sample/customers --size 4MB --seed 7
 
 The same arguments always give the same bytes. Data is realistic where the jobs care:
@@ -131,6 +132,110 @@ def _log_chunks(plan: FilePlan) -> Iterator[list[str]]:
             lines[i] = _bad_log_line(rng, lines[i])
         for i in np.flatnonzero(rng.random(size=n) < 0.02):
             lines[i] = re.sub(r'"status_code":(\d+)', r'"status_code":"\1"', lines[i])
+        yield lines
+
+
+# Access logs (log_analytics --input-format combined|alb): the same week of traffic as web server
+# and load balancer lines; the event type becomes a method and a path.
+METHODS = {"page_view": "GET", "search": "GET", "add_to_cart": "POST", "checkout": "POST", "login": "POST"}
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+AGENTS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+    "curl/8.4.0",
+    'Bot \\"quoted\\" 1.0',
+]
+CLOUDFRONT_FIELDS = (
+    "date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) "
+    "cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken"
+)
+CLOUDFRONT_HEADER = f"#Version: 1.0\n#Fields: {CLOUDFRONT_FIELDS}\n"
+ALB_TARGET_GROUP = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop/73e2d6bc24d8a067"
+
+
+def clf_time(iso: str) -> str:
+    """`2026-11-01T10:00:00.123` as Apache's %t: `01/Nov/2026:10:00:00 +0000`."""
+    return f"{iso[8:10]}/{MONTHS[int(iso[5:7]) - 1]}/{iso[0:4]}:{iso[11:19]} +0000"
+
+
+def _bad_access_line(rng: np.random.Generator, good: str, fmt: str) -> str:
+    """One access log line broken in one of the ways the format contracts reject."""
+    kind = int(rng.integers(0, 4))
+    if kind == 0:
+        return good[: len(good) // 2]  # truncated write
+    if kind == 1:
+        return ""
+    if kind == 2:  # status 000: the client left before the answer
+        if fmt == "cloudfront":
+            return re.sub(r"(\t/[^\t]*\t)[0-9]{3}\t", r"\g<1>000\t", good, count=1)
+        status = r'(" )[0-9]{3} ' if fmt == "combined" else r"( 0\.000 )[0-9]{3} "
+        return re.sub(status, r"\g<1>000 ", good, count=1)
+    if fmt == "cloudfront":
+        return re.sub(r"\t(GET|POST)\t", "\t-\t", good, count=1)  # no method
+    return re.sub(r'"(GET|POST) [^ ]+ HTTP/1\.1"', r'"\\x16\\x03\\x01"', good, count=1)  # not HTTP
+
+
+def _access_log_chunks(plan: FilePlan, fmt: str) -> Iterator[list[str]]:
+    """Access log lines (`combined`, `alb` or `cloudfront`, without its header) covering the
+    file's slice of the week."""
+    rng = np.random.default_rng([plan.seed, plan.index, 1])
+    users = [f"u{n:06d}" for n in range(50_000)]
+    paths = [p.format(n) if "{}" in p else p for n, p in enumerate(PATHS * 8)]
+    ips = [f"10.{a}.{b}.{c}" for a, b, c in rng.integers(0, 255, size=(4096, 3))]
+    slice_ms = SPAN_HOURS * 3_600_000 // plan.files
+    slice_start = START + np.timedelta64(plan.index * slice_ms, "ms")
+    while True:
+        n = CHUNK_LINES
+        instants = slice_start + np.sort(rng.integers(0, slice_ms, size=n)).astype("timedelta64[ms]")
+        stamps = np.datetime_as_string(instants, unit="ms")
+        hours = ((instants - START) // np.timedelta64(1, "h")).astype(int)
+        roll = rng.random(size=n)
+        in_incident = np.isin(hours, INCIDENT_HOURS)
+        server_error = roll < np.where(in_incident, 0.35, 0.01)
+        client_error = ~server_error & (roll < np.where(in_incident, 0.40, 0.04))
+        codes = np.where(
+            server_error,
+            rng.choice(SERVER_ERRORS, size=n),
+            np.where(client_error, rng.choice(CLIENT_ERRORS, size=n), rng.choice(OK_CODES, size=n)),
+        )
+        events = rng.choice(len(EVENT_TYPES), size=n, p=EVENT_WEIGHTS)
+        user_ix = (rng.zipf(1.25, size=n) - 1) % len(users)
+        logged_in = rng.random(size=n) < 0.3
+        path_ix = rng.integers(0, len(paths), size=n)
+        ip_ix = rng.integers(0, len(ips), size=n)
+        agent_ix = rng.integers(0, len(AGENTS), size=n)
+        sizes = rng.lognormal(8.0, 1.2, size=n).astype(int)
+        latency = rng.lognormal(4.0, 0.8, size=n) / 1000
+        lines = []
+        for i in range(n):
+            method = METHODS.get(EVENT_TYPES[events[i]], "GET")
+            request = f"{method} {paths[path_ix[i]]} HTTP/1.1"
+            if fmt == "combined":
+                user = users[user_ix[i]] if logged_in[i] else "-"
+                size = "-" if codes[i] in (204, 304) else str(sizes[i])
+                lines.append(
+                    f'{ips[ip_ix[i]]} - {user} [{clf_time(stamps[i])}] "{request}" {codes[i]} {size} '
+                    f'"-" "{AGENTS[agent_ix[i]]}"'
+                )
+            elif fmt == "cloudfront":
+                agent = AGENTS[agent_ix[i]].replace(" ", "%20").replace('\\"', "%22")
+                lines.append(
+                    f"{stamps[i][:10]}\t{stamps[i][11:19]}\tFRA56-P1\t{sizes[i]}\t{ips[ip_ix[i]]}\t{method}\t"
+                    f"d111111abcdef8.cloudfront.net\t{paths[path_ix[i]]}\t{codes[i]}\t-\t{agent}\t-\t-\tMiss\t"
+                    f"{i:040x}\tshop.example.com\thttps\t120\t{latency[i]:.3f}"
+                )
+            else:
+                processing = "-1" if codes[i] == 502 else f"{latency[i]:.3f}"
+                url = request.replace(" /", " https://shop.example.com:443/", 1)
+                lines.append(
+                    f"https {stamps[i]}000Z app/shop/50dc6c495c0c9188 {ips[ip_ix[i]]}:{40000 + i % 20000} "
+                    f"10.0.0.1:80 0.000 {processing} 0.000 {codes[i]} {codes[i]} 512 {sizes[i]} "
+                    f'"{url}" "{AGENTS[agent_ix[i]]}" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 {ALB_TARGET_GROUP} '
+                    f'"Root=1-6744b2c0-{i:024x}" "shop.example.com" "-" 0 {stamps[i]}000Z "forward" "-" "-" '
+                    f'"10.0.0.1:80" "{codes[i]}" "-" "-"'
+                )
+        for i in np.flatnonzero(rng.random(size=n) < BAD_SHARE):
+            lines[i] = _bad_access_line(rng, lines[i], fmt)
         yield lines
 
 
@@ -369,6 +474,18 @@ def _log_file(plan: FilePlan) -> int:
     return write_chunks(plan.path, _log_chunks(plan), plan.target_bytes)
 
 
+def _combined_log_file(plan: FilePlan) -> int:
+    return write_chunks(plan.path, _access_log_chunks(plan, "combined"), plan.target_bytes)
+
+
+def _alb_log_file(plan: FilePlan) -> int:
+    return write_chunks(plan.path, _access_log_chunks(plan, "alb"), plan.target_bytes)
+
+
+def _cloudfront_log_file(plan: FilePlan) -> int:
+    return write_chunks(plan.path, _access_log_chunks(plan, "cloudfront"), plan.target_bytes, CLOUDFRONT_HEADER)
+
+
 def _transaction_file(plan: FilePlan) -> int:
     return write_chunks(plan.path, _transaction_chunks(plan), plan.target_bytes)
 
@@ -392,6 +509,9 @@ class Dataset:
 
 DATASETS: dict[str, Dataset] = {
     "logs": Dataset(_log_file, "jsonl"),
+    "combined_logs": Dataset(_combined_log_file, "log"),
+    "alb_logs": Dataset(_alb_log_file, "log"),
+    "cloudfront_logs": Dataset(_cloudfront_log_file, "log"),
     "transactions": Dataset(_transaction_file, "jsonl"),
     "profiles": Dataset(_profile_file, "jsonl"),
     "customers": Dataset(_customer_file, "csv"),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from common.classify import INGEST_FILE, Contract
+from common.classify import INGEST_FILE, Contract, Field, RowRule
 from common.expectations import ordered_pairs
+from common.lines import CORRUPT_RECORD, RAW_RECORD
+from common.log_formats import LAYOUT_KNOWN
 from common.rules import fields
 
 STATUS_MIN, STATUS_MAX = 100, 599
@@ -78,3 +81,113 @@ def output_expectations() -> dict[str, list[Any]]:
             gxe.ExpectColumnValuesToBeBetween(column="error_rate", min_value=0, max_value=1),
         ],
     }
+
+
+# ── access log formats (common/log_formats.py): the same contract, read from each format's fields ──
+
+COMBINED_TIME = "dd/MMM/yyyy:HH:mm:ss Z"
+
+
+def unparseable_line() -> RowRule:
+    """The line does not split into the format's fields."""
+    return RowRule(
+        "unparseable_line",
+        "the line does not split into the format's fields",
+        lambda: F.col(CORRUPT_RECORD).isNotNull(),
+    )
+
+
+def invalid(reason: str, description: str) -> fields.RuleBuilder:
+    """One rule: the field's typed value is null (a format's fields are there when the line parses)."""
+
+    def rules(raw: str, typed: str) -> list[RowRule]:
+        return [RowRule(reason, description, lambda: F.col(typed).isNull())]
+
+    return rules
+
+
+def parse_clf_time(value: Column) -> Column:
+    """`10/Oct/2026:13:55:36 -0700` (Apache's %t without its brackets) as UTC, or null."""
+    return F.try_to_timestamp(value, F.lit(COMBINED_TIME))
+
+
+def parse_bytes(value: Column) -> Column:
+    """A byte count, or null (`-`, no body, is null before it gets here)."""
+    return F.when(value.rlike(r"^[0-9]{1,18}$"), value.cast("long"))
+
+
+def no_rule(raw: str, typed: str) -> list[RowRule]:
+    """A field the line's pattern guarantees (e.g. the client address of a parsed line)."""
+    return []
+
+
+def access_log_contract(
+    kind: str,
+    parse_time: Callable[[Column], Column],
+    time_expected: str,
+    *,
+    status_may_be_absent: bool = False,
+    layout_rules: tuple[Callable[[], RowRule], ...] = (),
+    skip: Callable[[], Column] | None = None,
+) -> Contract:
+    """An access log format's contract: the line must split into the format's fields; then its
+    time, status, request and byte count must be usable. Reasons in this order."""
+    return Contract(
+        kind=kind,
+        line_rules=(fields.blank_line, *layout_rules, unparseable_line),
+        fields=(
+            Field(
+                "timestamp", "event_ts", parse_time, invalid("invalid_timestamp", f"the time is not {time_expected}")
+            ),
+            Field(
+                "status_code",
+                "status_code",
+                parse_status_code,
+                lambda raw, typed: [
+                    *(
+                        [RowRule("missing_status_code", "no status code (`-`)", lambda: F.col(raw).isNull())]
+                        if status_may_be_absent
+                        else []
+                    ),
+                    *invalid("invalid_status_code", f"the status is not from {STATUS_MIN} to {STATUS_MAX}")(raw, typed),
+                ],
+            ),
+            Field(
+                "event_type",
+                "event_type",
+                lambda c: c,
+                invalid("invalid_request", "the request is not METHOD TARGET [HTTP/x]"),
+            ),
+            Field("user_id", "user_id", lambda c: c, no_rule),
+            Field("bytes", "bytes", parse_bytes, fields.optional_parsed("a byte count or -")),
+        ),
+        ingest_file=INGEST_FILE,
+        skip=skip,
+    )
+
+
+def unsupported_layout() -> RowRule:
+    """A CloudFront file whose header names no `#Fields:` with every field the mapping reads."""
+    return RowRule(
+        "unsupported_layout",
+        "the file's #Fields: header lacks a field the mapping needs",
+        lambda: ~F.col(LAYOUT_KNOWN),
+    )
+
+
+def header_line() -> Column:
+    """CloudFront's `#Version:` and `#Fields:` lines: not events, skipped."""
+    return F.col(RAW_RECORD).startswith("#")
+
+
+COMBINED_CONTRACT = access_log_contract("combined log", parse_clf_time, "dd/MMM/yyyy:HH:mm:ss ±hhmm")
+ALB_CONTRACT = access_log_contract(
+    "alb log", fields.parse_iso_timestamp, "an ISO-8601 timestamp", status_may_be_absent=True
+)
+CLOUDFRONT_CONTRACT = access_log_contract(
+    "cloudfront log",
+    fields.parse_iso_timestamp,
+    "a date and a time",
+    layout_rules=(unsupported_layout,),
+    skip=header_line,
+)
