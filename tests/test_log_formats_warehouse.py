@@ -18,6 +18,8 @@ from jobs import log_analytics
 from schemas.logs import EVENTS, LOADED_FILES, REQUEST_FIELDS
 from tests.golden import LOOSE_GATES
 
+pytestmark = pytest.mark.slow
+
 FIXTURES = Path(__file__).parent / "fixtures" / "log_formats"
 OPTIONS = [*LOOSE_GATES, "--min-window-events", "1", "--min-baseline-windows", "1"]
 EARLIER_EVENTS = StructType([f for f in EVENTS.fields if f.name not in REQUEST_FIELDS.fieldNames()])
