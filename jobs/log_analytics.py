@@ -321,6 +321,17 @@ def settings(args: argparse.Namespace) -> dict[str, str]:
     }
 
 
+def settings_arguments(output: str, recorded: dict[str, str]) -> argparse.Namespace:
+    """The job's arguments with the settings a root's ledger recorded (`settings`), defaults for
+    those it does not: what a later writer of the root (erase_users) recomputes its aggregates
+    with, parsed by the job's own parser."""
+    known = settings(parse_args(["--input", output, "--output", output]))
+    options = [
+        text for name, value in recorded.items() if name in known for text in (f"--{name.replace('_', '-')}", value)
+    ]
+    return parse_args(["--input", output, "--output", output, *options])
+
+
 def table_paths(output: str) -> dict[str, str]:
     return {name: join_path(output, name) for name in (EVENTS_TABLE, LEDGER_TABLE, QUARANTINE_TABLE, *AGGREGATES)}
 

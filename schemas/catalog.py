@@ -51,7 +51,8 @@ OUTPUT_TABLES: Mapping[str, Mapping[str, StructType]] = {
         "predictions": PREDICTIONS,
         "quarantine": QUARANTINE,
     },
-    # Maintenance and the dashboard builder write a report and a page, no table.
+    # Maintenance, erasure and the dashboard builder write a report and a page, no table of their own.
+    "erase_users": {},
     "maintain_tables": {},
     "build_dashboard": {},
 }
