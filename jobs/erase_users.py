@@ -1,7 +1,9 @@
 """Erase users from a root: a transaction warehouse (transaction_etl) or a log warehouse
-(log_analytics), found from what the root holds (issue 37, first step).
+(log_analytics), found from what the root holds (issue 37: erasure, erased stays erased).
 
-    --user-id / --user-ids-file ─ ids ─┬─ transaction warehouse: DELETE from transactions (deletion
+    --user-id / --user-ids-file ─ ids ─ hashed into <root>/erased_users (every later load of the
+                                       │  root drops their lines: common/erasure.py)
+                                       ├─ transaction warehouse: DELETE from transactions (deletion
                                        │  vectors), user_profiles, quarantine ─ daily_user_totals
                                        │  refreshed for the dates the DELETE touched (the ETL's own
                                        │  refresh) ─ the Redshift export rewritten (the ETL's own) ─
@@ -21,8 +23,6 @@ python -m jobs.erase_users --help
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -30,7 +30,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from common import delta, ledger, redshift
+from common import delta, erasure, ledger, redshift
 from common.cli import JobArgumentParser, run_job
 from common.errors import InputError
 from common.fs import join_path, path_exists, read_text, write_text
@@ -45,38 +45,17 @@ JOB = "erase_users"
 ERASURES = "erasures"
 # Under the transaction warehouse's redshift/: the DELETEs for the rows Redshift already holds.
 REDSHIFT_SQL = "erase_users.sql"
-# How a quarantine row holds an id (the report counts them apart).
-JSON_VALUE, TOKEN = "json_value", "token"
+JSON_VALUE, TOKEN = erasure.JSON_VALUE, erasure.TOKEN
 TRANSACTION_ROOT, LOG_ROOT = "transaction_warehouse", "log_warehouse"
 
 
 # ── transforms: DataFrame -> DataFrame, no IO ────────────────────────────────────────────
 
 
-def json_value_pattern(user_id: str) -> str:
-    """A Java regex for `user_id` as a field value in compact JSON (as `get_json_object`
-    re-serialises a line): a string, or a bare number, right after a key's colon."""
-    quoted = re.escape(json.dumps(user_id, ensure_ascii=False))
-    return f":(?:{quoted}|{re.escape(user_id)})[,}}\\]]"
-
-
-def token_pattern(user_id: str) -> str:
-    """A Java regex for `user_id` as a whole token: not inside a longer run of letters, digits or '_'."""
-    return f"(?<![\\p{{L}}\\p{{N}}_]){re.escape(user_id)}(?![\\p{{L}}\\p{{N}}_])"
-
-
-def any_of(text: Column, patterns: Sequence[str]) -> Column:
-    return F.lit(False) if not patterns else text.rlike("|".join(f"(?:{p})" for p in patterns))
-
-
 def mention(user_ids: Sequence[str]) -> Column:
-    """How a quarantine row's raw text holds one of `user_ids`: JSON_VALUE when it parses as JSON
-    and holds an id as a field value, TOKEN when it does not parse and holds an id as a whole
-    token, else null. Parsing is Spark's own (`get_json_object`: the line's first JSON value)."""
-    parsed = F.get_json_object("raw_record", "$")
-    as_json = any_of(parsed, [json_value_pattern(u) for u in user_ids])
-    as_token = any_of(F.col("raw_record"), [token_pattern(u) for u in user_ids])
-    return F.when(parsed.isNotNull(), F.when(as_json, F.lit(JSON_VALUE))).otherwise(F.when(as_token, F.lit(TOKEN)))
+    """How a quarantine row's raw text holds one of `user_ids` (`common.erasure.mention`, the rule
+    later loads drop lines by): JSON_VALUE, TOKEN or null."""
+    return erasure.mention([erasure.user_hash(u) for u in user_ids])
 
 
 def with_mention(quarantine: DataFrame, user_ids: Sequence[str]) -> DataFrame:
@@ -159,6 +138,14 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         fmt = log_analytics.settings_arguments(args.root, recorded_settings).format
     with JobRun(spark, JOB, recorded, output=args.root, fmt=fmt) as run:
         run.metric("root", kind)
+        # Recorded first: from here on every load of the root drops their lines, even if this run fails.
+        with run.stage("record_erased"):
+            recorded_path = erasure.record_erased(spark, args.root, ids, run.run_id)
+        run.report.tables[erasure.ERASED_TABLE] = {
+            "path": recorded_path,
+            "format": "delta",
+            "rows": read_table(spark, recorded_path, "delta").count(),
+        }
         if kind == TRANSACTION_ROOT:
             erase_from_warehouse(run, ids)
         else:

@@ -27,7 +27,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from common import delta, ledger
+from common import delta, erasure, ledger
 from common.athena import add_database_argument
 from common.classify import INGEST_FILE, REASON, quarantined_rows, valid_rows
 from common.cli import JobArgumentParser, positive_int, positive_number, run_job, storage_path
@@ -355,6 +355,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         if plan.load:
             lines = read_json_lines(spark, [f.path for f in plan.load], RAW_LOG)
             lines = lines.withColumn(SOURCE_FILE, canonical_uri_column(F.col(SOURCE_FILE)))
+            lines = run.drop_erased(lines, erasure.erased_hashes(spark, args.output), "logs")
             classified = run.accept_input(lines, LOG_CONTRACT, source=source)
             loaded, ledger_version = load_files(run, paths, asked, plan, classified)
         else:

@@ -12,7 +12,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from common import delta
+from common import delta, erasure
 from common.tables import read_table
 from jobs import erase_users, log_analytics, transaction_etl
 from tests.golden import (
@@ -148,6 +148,33 @@ def test_a_user_not_there_is_reported_as_0_and_changes_no_table(spark: SparkSess
     assert {name: delta.version(spark, str(root / name)) for name in WAREHOUSE_TABLES} == versions
 
 
+def mentioning(folder: Path, users: tuple[str, ...]) -> int:
+    """Lines of a fixture folder that mention `users` (the rule `without_users` drops by)."""
+    lines = [x for path in folder.iterdir() for x in path.read_text().splitlines()]
+    return sum(any(f'"{u}"' in x for u in users) for x in lines)
+
+
+def test_a_reload_after_the_erasure_does_not_bring_the_users_back(
+    spark: SparkSession, fixtures: Path, warehouse: dict
+) -> None:
+    root, inputs = warehouse["erased"], fixtures / "transaction_etl"
+    assert user_hashes(spark, root) == {erasure.user_hash(u) for u in (*WAREHOUSE_USERS, MISSING)}
+    argv = ["--transactions", str(inputs / "batch2"), "--warehouse", str(root), "--batch-id", "b2"]
+    argv += ["--profiles", str(inputs / "profiles"), *LOOSE_GATES]
+    report = transaction_etl.run(spark, transaction_etl.parse_args(argv))
+    erased = report["metrics"]["erased"]
+    assert erased["transactions"] == {"erased_users": 3, "rows_dropped": mentioning(inputs / "batch2", WAREHOUSE_USERS)}
+    assert erased["profiles"] == {"erased_users": 3, "rows_dropped": mentioning(inputs / "profiles", WAREHOUSE_USERS)}
+    for table in TRANSACTION_ETL_TABLES:
+        assert_table_equals(etl_table(spark, root, table), etl_table(spark, warehouse["fresh"], table))
+
+
+def user_hashes(spark: SparkSession, root: Path) -> set[str]:
+    return {
+        row[0] for row in read_table(spark, str(root / erasure.ERASED_TABLE), "delta").select("user_hash").collect()
+    }
+
+
 # ── the log warehouse ────────────────────────────────────────────────────────────────────
 
 
@@ -185,3 +212,20 @@ def test_log_report_counts_the_rows_removed(log_root: dict) -> None:
     assert tables["user_activity"]["rows_before"] - tables["user_activity"]["rows_after"] == 1  # alice; x never loaded
     # the root's own report stays the loading run's
     assert '"job": "log_analytics"' in (log_root["erased"] / "run_report.json").read_text()
+
+
+def test_a_reload_of_the_log_files_does_not_bring_the_users_back(
+    spark: SparkSession, fixtures: Path, log_root: dict
+) -> None:
+    root = log_root["erased"]
+    assert user_hashes(spark, root) == {erasure.user_hash(u) for u in LOG_USERS}
+    report = log_analytics.run(spark, log_analytics.parse_args(log_analytics_args(fixtures, root, "--reload")))
+    dropped = mentioning(fixtures / "log_analytics" / "input", LOG_USERS)
+    assert report["metrics"]["erased"]["logs"] == {"erased_users": 2, "rows_dropped": dropped}
+    assert report["rows_read"] + dropped == sum(
+        len(p.read_text().splitlines()) for p in (fixtures / "log_analytics" / "input").iterdir()
+    )
+    for table in LOG_ANALYTICS_TABLES:
+        erased = file_name_only(read_table(spark, str(root / table), "delta"))
+        fresh = file_name_only(read_table(spark, str(log_root["fresh"] / table), "delta"))
+        assert_table_equals(erased, fresh, approx=True)

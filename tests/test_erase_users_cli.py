@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
+from common import erasure
 from jobs import erase_users
 from tests.cli import error_line, run_cli
 
@@ -38,6 +40,19 @@ def test_ids_with_regex_and_json_characters_match_literally(spark: SparkSession)
     df = spark.createDataFrame([(raw,) for raw in lines], "raw_record string")
     found = {r["raw_record"]: r["mention"] for r in df.transform(erase_users.with_mention, ["a.b", 'q"1']).collect()}
     assert found == {lines[0]: "json_value", lines[1]: None, lines[2]: "json_value", lines[3]: "token"}
+
+
+def test_later_loads_drop_the_lines_of_erased_users_and_count_them(spark: SparkSession) -> None:
+    df = spark.createDataFrame([(raw,) for raw, _ in LINES], "raw_record string")
+    kept, counts = erasure.drop_erased(df, [erasure.user_hash("u1")])
+    assert counts == {"erased_users": 1, "rows_dropped": sum(1 for _, how in LINES if how)}
+    assert sorted(r[0] for r in kept.collect()) == sorted(raw for raw, how in LINES if not how)
+    assert erasure.drop_erased(df, []) == (df, {"erased_users": 0, "rows_dropped": 0})
+
+
+def test_an_id_is_kept_hashed_as_spark_hashes_it(spark: SparkSession) -> None:
+    [row] = spark.createDataFrame([("ü1",)], "u string").select(F.sha2("u", 256)).collect()
+    assert erasure.user_hash("ü1") == row[0]
 
 
 def test_redshift_sql_quotes_the_ids() -> None:
