@@ -26,7 +26,7 @@ from urllib.parse import unquote
 
 from delta import exceptions as delta_exceptions
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
@@ -432,6 +432,18 @@ def overwrite(df: DataFrame, path: str, partition_by: Sequence[str] = (), source
         writer = writer.option("userMetadata", json.dumps({SOURCE_VERSION_KEY: source_version}))
     with concurrent_writes(path):
         writer.save(path)
+
+
+def delete_rows(spark: SparkSession, path: str, condition: Column) -> int:
+    """DELETE the rows of the table at `path` matching `condition`, in one commit; returns how
+    many. None matching commits nothing, so a table without such rows keeps its version (and
+    its change data feed shows no change). Tables with deletion vectors mark the rows deleted;
+    the others rewrite the files holding them."""
+    matching = spark.read.format("delta").load(path).filter(condition).count()
+    if matching:
+        with concurrent_writes(path):
+            DeltaTable.forPath(spark, path).delete(condition)
+    return matching
 
 
 def last_source_version(spark: SparkSession, path: str) -> int | None:

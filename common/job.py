@@ -37,7 +37,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
-from common import emf, gates
+from common import emf, erasure, gates
 from common.athena import write_ddl
 from common.classify import Contract, classify_lines, count_by_reason, require_valid_rows
 from common.dashboard import build_if_asked
@@ -142,6 +142,14 @@ class JobRun(AbstractContextManager["JobRun"]):
         rows_read, by_reason = count_by_reason(classified)
         require_valid_rows(contract.kind, source, rows_read, by_reason)
         return classified, row_accounting(rows_read, by_reason)
+
+    def drop_erased(self, lines: DataFrame, hashes: Sequence[str], dataset: str) -> DataFrame:
+        """The input lines without those of users erased from the output root (common/erasure.py),
+        before they are classified: counted in the report (`metrics.erased`, per dataset), never
+        quarantined (that would keep their text)."""
+        kept, counts = erasure.drop_erased(lines, hashes)
+        self.report.metrics.setdefault("erased", {})[dataset] = counts
+        return kept
 
     def accept_input(
         self,

@@ -106,3 +106,10 @@ def idempotent_load_sql(
         f"DROP TABLE {stage};\n"
         "COMMIT;\n"
     )
+
+
+def delete_rows_sql(deletes: Sequence[tuple[str, str]]) -> str:
+    """DELETE statements, (table, predicate) each, in one transaction as the loads run theirs:
+    readers see every row or none of them gone, and running it twice equals once."""
+    statements = "".join(f"DELETE FROM {table} WHERE {predicate};\n" for table, predicate in deletes)
+    return f"BEGIN;\n{statements}COMMIT;\n"

@@ -27,7 +27,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from common import delta, ledger
+from common import delta, erasure, ledger
 from common.athena import add_database_argument
 from common.classify import INGEST_FILE, REASON, SKIPPED, Contract, quarantined_rows, valid_rows
 from common.cli import JobArgumentParser, positive_int, positive_number, run_job, storage_path
@@ -410,6 +410,17 @@ def settings(args: argparse.Namespace) -> dict[str, str]:
     return recorded
 
 
+def settings_arguments(output: str, recorded: dict[str, str]) -> argparse.Namespace:
+    """The job's arguments with the settings a root's ledger recorded (`settings`), defaults for
+    those it does not: what a later writer of the root (erase_users) recomputes its aggregates
+    with, parsed by the job's own parser."""
+    known = settings(parse_args(["--input", output, "--output", output]))
+    options = [
+        text for name, value in recorded.items() if name in known for text in (f"--{name.replace('_', '-')}", value)
+    ]
+    return parse_args(["--input", output, "--output", output, *options])
+
+
 def table_paths(output: str) -> dict[str, str]:
     return {name: join_path(output, name) for name in (EVENTS_TABLE, LEDGER_TABLE, QUARANTINE_TABLE, *AGGREGATES)}
 
@@ -432,6 +443,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         ledger_version = None
         if plan.load:
             lines, contract = read_input(spark, args, plan.load)
+            lines = run.drop_erased(lines, erasure.erased_hashes(spark, args.output), "logs")
             classified = run.accept_input(lines, contract, source=source)
             loaded, ledger_version = load_files(run, paths, asked, plan, classified)
         else:

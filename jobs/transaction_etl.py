@@ -36,7 +36,7 @@ from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from common import delta, redshift
+from common import delta, erasure, redshift
 from common.athena import add_database_argument
 from common.classify import quarantined_rows, valid_rows
 from common.cli import JobArgumentParser, describe_failure, non_negative_int, positive_int, run_job
@@ -290,8 +290,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     paths = warehouse_paths(args.warehouse)
     delta.use_target_file_size(spark, args.target_file_mb)
     with JobRun(spark, JOB, args, output=args.warehouse, recorded={"batch_id": batch_id}) as run:
-        profiles = classify_profiles(run, args.profiles)
+        erased = erasure.erased_hashes(spark, args.warehouse)
+        profiles = classify_profiles(run, args.profiles, erased)
         lines = read_json_lines(spark, args.transactions, RAW_TRANSACTION, exact_numbers=EXACT_NUMBER_FIELDS)
+        lines = run.drop_erased(lines, erased, "transactions")
         classified = run.accept_input(lines, TRANSACTION_CONTRACT, source=args.transactions)
         rows = to_transactions(classified, batch_id, ingested_at)
         quarantined = write_quarantine(run, paths, batch_id, classified, profiles)
@@ -310,12 +312,13 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
 # ── stages: each reads and writes the warehouse, times itself and returns a small value ──
 
 
-def classify_profiles(run: JobRun, profiles: str | None) -> DataFrame | None:
-    """The profile lines classified (None without --profiles), their accounting in the report."""
+def classify_profiles(run: JobRun, profiles: str | None, erased: Sequence[str] = ()) -> DataFrame | None:
+    """The profile lines classified (None without --profiles), their accounting in the report;
+    the lines of users erased from the warehouse (hashed in `erased`) dropped first."""
     if profiles is None:
         return None
     with run.stage("read_and_classify_profiles"):
-        lines = read_json_lines(run.spark, profiles, RAW_PROFILE)
+        lines = run.drop_erased(read_json_lines(run.spark, profiles, RAW_PROFILE), erased, "profiles")
         classified, accounting = run.classify(lines, PROFILE_CONTRACT, source=profiles)
     run.metric("profiles", accounting)
     return classified

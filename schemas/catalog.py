@@ -11,6 +11,7 @@ from pyspark.sql.types import StructType
 
 from common.customer_contract import FAMILIES
 from schemas.customers import PREDICTIONS, segment_profiles_schema
+from schemas.erasure import ERASED_USERS
 from schemas.logs import (
     ACTIVITY_WINDOWS,
     ANOMALIES,
@@ -51,6 +52,8 @@ OUTPUT_TABLES: Mapping[str, Mapping[str, StructType]] = {
         "predictions": PREDICTIONS,
         "quarantine": QUARANTINE,
     },
+    # Erasure keeps the hashed ids in the root it erased from.
+    "erase_users": {"erased_users": ERASED_USERS},
     # Maintenance and the dashboard builder write a report and a page, no table.
     "maintain_tables": {},
     "build_dashboard": {},

@@ -10,11 +10,13 @@ from schemas.catalog import OUTPUT_TABLES
 from tests.docs_check import DOCS, REPO_ROOT, broken_links, column_problems, job_page, option_problems
 from tools.emr import registry
 
-JOB_NAMES = sorted({job.name for job in (*registry.JOBS, registry.DASHBOARD)})
+JOB_NAMES = sorted({job.name for job in (*registry.JOBS, registry.DASHBOARD, *registry.ON_DEMAND)})
 
 
 def parser_of(job_name: str):
-    return importlib.import_module(registry.find(job_name, (*registry.JOBS, registry.DASHBOARD)).module).build_parser()
+    return importlib.import_module(
+        registry.find(job_name, (*registry.JOBS, registry.DASHBOARD, *registry.ON_DEMAND)).module
+    ).build_parser()
 
 
 def page_text(job_name: str) -> str:

@@ -154,3 +154,12 @@ def test_an_invocation_binds_paths_and_refuses_flags_the_job_does_not_take() -> 
         etl.invocation(inputs={"--input": "t"}, output="w")
     with pytest.raises(ValueError, match="give a root"):
         etl.invocation(inputs={"--transactions": "t"})
+
+
+@pytest.mark.parametrize("job", registry.ON_DEMAND, ids=lambda job: job.name)
+def test_on_demand_jobs_are_shipped_but_in_no_pipeline(job: registry.Job) -> None:
+    module = importlib.import_module(job.module)
+    module.parse_args(list(job.render(ROOT)))  # argparse exits on a wrong argument
+    assert job in registry.shipped()
+    assert job.name not in {j.name for j in registry.JOBS}  # make run, EMR steps and state machines use JOBS
+    assert job not in registry.in_run_order(registry.present())

@@ -249,6 +249,25 @@ DASHBOARD = Job(
 )
 
 
+# Jobs run on demand, by an operator, never by a pipeline: no state machine, EMR step list or
+# `make run` includes them (those derive from JOBS); they ship in the artifact like the others.
+ON_DEMAND: tuple[Job, ...] = (
+    Job(
+        name="erase_users",
+        module="jobs.erase_users",
+        pipeline="",
+        order=0,
+        inputs=(),
+        # One root per run: the warehouse here; the log root ({root}/output/log_analytics) is erased
+        # by a second run with the same ids (docs/jobs/erase_users.md).
+        output=("--root", "{root}/warehouse"),
+        options=("--user-ids-file", "{root}/input/erasure_requests/user_ids.txt"),
+        idempotent=True,
+        description="Erasure on request: a user's rows deleted from a root, its aggregates recomputed.",
+    ),
+)
+
+
 def output_root(job: Job, root: str) -> str:
     """Where `job` writes its run report (and its dashboard and Athena DDL) under a data root."""
     return job.output[1].format(root=root)
@@ -256,7 +275,7 @@ def output_root(job: Job, root: str) -> str:
 
 def shipped(jobs: Iterable[Job] = JOBS) -> tuple[Job, ...]:
     """What the artifact carries an entrypoint for: the present jobs and the dashboard builder."""
-    return (*present(jobs), *present((DASHBOARD,)))
+    return (*present(jobs), *present((DASHBOARD, *ON_DEMAND)))
 
 
 def _reads_from(reader: Iterable[Job], writer: Iterable[Job]) -> bool:
@@ -292,7 +311,7 @@ def missing(jobs: Iterable[Job] = JOBS) -> tuple[Job, ...]:
 
 def unregistered(jobs: Iterable[Job] = JOBS, jobs_dir: Path = JOBS_DIR) -> list[str]:
     """Job files in jobs/ that no entry names: each must be registered to be shipped."""
-    modules = {job.module for job in jobs} | {DASHBOARD.module}
+    modules = {job.module for job in jobs} | {DASHBOARD.module} | {job.module for job in ON_DEMAND}
     files = sorted(p.stem for p in jobs_dir.glob("[!_]*.py"))
     return [name for name in files if f"jobs.{name}" not in modules]
 

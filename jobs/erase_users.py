@@ -1,0 +1,275 @@
+"""Erase users from a root: a transaction warehouse (transaction_etl) or a log warehouse
+(log_analytics), found from what the root holds (issue 37: erasure, erased stays erased).
+
+    --user-id / --user-ids-file ─ ids ─ hashed into <root>/erased_users (every later load of the
+                                       │  root drops their lines: common/erasure.py)
+                                       ├─ transaction warehouse: DELETE from transactions (deletion
+                                       │  vectors), user_profiles, quarantine ─ daily_user_totals
+                                       │  refreshed for the dates the DELETE touched (the ETL's own
+                                       │  refresh) ─ the Redshift export rewritten (the ETL's own) ─
+                                       │  redshift/erase_users.sql (DELETEs, one transaction)
+                                       └─ log warehouse: DELETE from events, quarantine ─ every
+                                          aggregate recomputed from events (the job's own publishing)
+    then <root>/erasures/<run id>/run_report.json: per table, the rows removed.
+
+A quarantine row is the user's when its raw text parses as JSON and holds the id as a field
+value, or, when it does not parse, holds the id as a whole token. The ids are never written to
+the report (only how many there were); the Redshift SQL holds them, as it must.
+
+spark-submit --py-files dist/spark_jobs-<version>.zip jobs/erase_users.py --root ... --user-id ...
+python -m jobs.erase_users --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from common import delta, erasure, ledger, redshift
+from common.cli import JobArgumentParser, run_job
+from common.errors import InputError
+from common.fs import join_path, path_exists, read_text, write_text
+from common.job import JobRun
+from common.sql import in_predicate
+from common.tables import read_table
+from jobs import log_analytics, transaction_etl
+
+JOB = "erase_users"
+# Under the root: one folder per erasure run, holding its report (the root's own
+# run_report.json stays the loading job's).
+ERASURES = "erasures"
+# Under the transaction warehouse's redshift/: the DELETEs for the rows Redshift already holds.
+REDSHIFT_SQL = "erase_users.sql"
+JSON_VALUE, TOKEN = erasure.JSON_VALUE, erasure.TOKEN
+TRANSACTION_ROOT, LOG_ROOT = "transaction_warehouse", "log_warehouse"
+
+
+# ── transforms: DataFrame -> DataFrame, no IO ────────────────────────────────────────────
+
+
+def mention(user_ids: Sequence[str]) -> Column:
+    """How a quarantine row's raw text holds one of `user_ids` (`common.erasure.mention`, the rule
+    later loads drop lines by): JSON_VALUE, TOKEN or null."""
+    return erasure.mention([erasure.user_hash(u) for u in user_ids])
+
+
+def with_mention(quarantine: DataFrame, user_ids: Sequence[str]) -> DataFrame:
+    """The quarantine rows with `mention` (see `mention`)."""
+    return quarantine.withColumn("mention", mention(user_ids))
+
+
+# ── the job: read, validate and write at the edges ───────────────────────────────────────
+
+
+def build_parser() -> JobArgumentParser:
+    """The job's options, as `--help` shows them and its page in docs/jobs/ documents them."""
+    parser = JobArgumentParser(
+        prog=JOB,
+        description="Erase users from a transaction warehouse or a log warehouse: delete their rows from every "
+        "table, recompute the aggregates they fed, and report the rows removed per table.",
+    )
+    parser.add_path("--root", "a transaction_etl --warehouse or a log_analytics --output (found from what it holds)")
+    parser.add_argument(
+        "--user-id",
+        action="append",
+        type=user_id,
+        help="a user id to erase; repeat it for several",
+    )
+    parser.add_path(
+        "--user-ids-file", "a text file of user ids to erase, one a line (blank lines skipped)", required=False
+    )
+    return parser
+
+
+def user_id(text: str) -> str:
+    """An argparse type: a user id, trimmed as the contracts trim them; blank is refused."""
+    value = text.strip()
+    if not value:
+        raise argparse.ArgumentTypeError("a user id cannot be blank")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.user_id and not args.user_ids_file:
+        parser.error("give at least one --user-id or a --user-ids-file")
+    return args
+
+
+def read_user_ids(spark: SparkSession, args: argparse.Namespace) -> list[str]:
+    """Every id to erase, from the arguments and the file, trimmed and deduplicated."""
+    ids = list(args.user_id or ())
+    if args.user_ids_file:
+        if not path_exists(spark, args.user_ids_file):
+            raise InputError(f"no user ids file at {args.user_ids_file}")
+        ids += [line.strip() for line in read_text(spark, args.user_ids_file).splitlines() if line.strip()]
+    if not ids:
+        raise InputError(f"no user ids in {args.user_ids_file}")
+    return sorted(set(ids))
+
+
+def root_kind(spark: SparkSession, root: str) -> str:
+    """Which job's root `root` is, from the tables it holds; else one line saying what it lacks."""
+    if delta.table_exists(spark, join_path(root, transaction_etl.SILVER)):
+        return TRANSACTION_ROOT
+    if delta.table_exists(spark, join_path(root, log_analytics.LEDGER_TABLE)):
+        return LOG_ROOT
+    raise InputError(
+        f"{root} is neither a transaction warehouse (no {transaction_etl.SILVER} table) nor a log warehouse "
+        f"(no {log_analytics.LEDGER_TABLE} table): nothing erased"
+    )
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+    """Erase the users from the root; returns the run report it wrote."""
+    ids = read_user_ids(spark, args)
+    kind = root_kind(spark, args.root)
+    # The report records how many ids, never which.
+    recorded = argparse.Namespace(root=args.root, user_ids=len(ids), user_ids_file=args.user_ids_file)
+    fmt = "delta"
+    if kind == LOG_ROOT:
+        recorded_settings = ledger.recorded_settings(spark, join_path(args.root, log_analytics.LEDGER_TABLE))
+        fmt = log_analytics.settings_arguments(args.root, recorded_settings).format
+    with JobRun(spark, JOB, recorded, output=args.root, fmt=fmt) as run:
+        run.metric("root", kind)
+        # Recorded first: from here on every load of the root drops their lines, even if this run fails.
+        with run.stage("record_erased"):
+            recorded_path = erasure.record_erased(spark, args.root, ids, run.run_id)
+        run.report.tables[erasure.ERASED_TABLE] = {
+            "path": recorded_path,
+            "format": "delta",
+            "rows": read_table(spark, recorded_path, "delta").count(),
+        }
+        if kind == TRANSACTION_ROOT:
+            erase_from_warehouse(run, ids)
+        else:
+            erase_from_log_warehouse(run, ids)
+        report_root = join_path(args.root, ERASURES, run.run_id)
+        content = run.report.write(spark, report_root)
+        run.log.info("erasure done", extra={"job": JOB, "root": args.root, "report": report_root})
+        return content
+
+
+def erase_quarantine(run: JobRun, path: str, ids: Sequence[str]) -> dict[str, Any]:
+    """Delete the quarantine rows that hold an id; returns how many, and how they held it."""
+    found = {JSON_VALUE: 0, TOKEN: 0}
+    removed = 0
+    if delta.table_exists(run.spark, path):
+        marked = read_table(run.spark, path, "delta").transform(with_mention, ids).filter(F.col("mention").isNotNull())
+        found.update({row["mention"]: row["count"] for row in marked.groupBy("mention").count().collect()})
+        removed = delta.delete_rows(run.spark, path, mention(ids).isNotNull())
+    return {"path": path, "format": "delta", "rows_removed": removed, **found}
+
+
+def erase_rows(run: JobRun, name: str, path: str, ids: Sequence[str]) -> int:
+    """Delete the users' rows from table `name` (absent: none); record and return how many."""
+    removed = 0
+    if delta.table_exists(run.spark, path):
+        with run.stage(f"delete_{name}"):
+            removed = delta.delete_rows(run.spark, path, F.col("user_id").isin(list(ids)))
+    run.report.tables[name] = {"path": path, "format": "delta", "rows_removed": removed}
+    return removed
+
+
+def erase_from_warehouse(run: JobRun, ids: Sequence[str]) -> None:
+    """The transaction warehouse: silver, profiles and quarantine rows deleted; gold refreshed for
+    the dates silver's DELETE touched and the export rewritten, both by the ETL's own code; the
+    Redshift DELETEs written."""
+    spark = run.spark
+    paths = transaction_etl.warehouse_paths(run.output)
+    gold_held = 0
+    if delta.table_exists(spark, paths[transaction_etl.GOLD]):
+        gold = read_table(spark, paths[transaction_etl.GOLD], "delta")
+        gold_held = gold.filter(F.col("user_id").isin(list(ids))).count()
+    erase_rows(run, transaction_etl.SILVER, paths[transaction_etl.SILVER], ids)
+    erase_rows(run, transaction_etl.PROFILES, paths[transaction_etl.PROFILES], ids)
+    with run.stage("delete_quarantine"):
+        quarantine = erase_quarantine(run, paths[transaction_etl.QUARANTINE], ids)
+    run.report.tables[transaction_etl.QUARANTINE] = quarantine
+    with run.stage("refresh_daily_user_totals"):
+        dates, rebuilt_because = transaction_etl.refresh_daily_totals(
+            spark, paths[transaction_etl.SILVER], paths[transaction_etl.GOLD]
+        )
+    run.report.tables[transaction_etl.GOLD] = {
+        "path": paths[transaction_etl.GOLD],
+        "format": "delta",
+        "rows_removed": gold_held,
+        "dates_refreshed": dates.as_report(),
+        **({"rebuilt_because": rebuilt_because} if rebuilt_because else {}),
+    }
+    export_removed = exported_rows(spark, paths[transaction_etl.EXPORT], ids)
+    with_profiles = delta.table_exists(spark, paths[transaction_etl.PROFILES])
+    with run.stage("export_for_redshift"):
+        exported = transaction_etl.redshift_export(spark, paths, dates, with_profiles, export_id=run.run_id)
+    run.metric("redshift_export", exported)
+    run.report.tables[transaction_etl.EXPORT] = {"path": paths[transaction_etl.EXPORT], "rows_removed": export_removed}
+    sql = join_path(paths[transaction_etl.EXPORT], REDSHIFT_SQL)
+    write_text(spark, sql, erase_sql(ids))
+    run.metric("redshift_erase_sql", sql)
+
+
+def exported_rows(spark: SparkSession, export_root: str, ids: Sequence[str]) -> dict[str, int]:
+    """Rows of the users in each table of the Redshift export (what the rewrite removes)."""
+    held = {}
+    for name in (transaction_etl.GOLD, transaction_etl.PROFILES):
+        path = join_path(export_root, name)
+        if path_exists(spark, path):
+            held[name] = spark.read.parquet(path).filter(F.col("user_id").isin(list(ids))).count()
+    return held
+
+
+def erase_sql(ids: Sequence[str]) -> str:
+    """The users' rows deleted from the Redshift tables the export loads, in one transaction.
+    user_profiles is only ever upserted, so nothing else removes them; daily_user_totals' next
+    load would (it replaces the exported dates), this makes it so at once."""
+    predicate = in_predicate("user_id", ids)
+    return redshift.delete_rows_sql([(transaction_etl.PROFILES, predicate), (transaction_etl.GOLD, predicate)])
+
+
+def erase_from_log_warehouse(run: JobRun, ids: Sequence[str]) -> None:
+    """The log warehouse: events and quarantine rows deleted, then every aggregate recomputed
+    from events by the job's own publishing, with the settings the root was built with."""
+    spark = run.spark
+    paths = log_analytics.table_paths(run.output)
+    settings = log_analytics.settings_arguments(
+        run.output, ledger.recorded_settings(spark, paths[log_analytics.LEDGER_TABLE])
+    )
+    before = {
+        name: read_table(spark, paths[name], run.fmt).count()
+        for name in log_analytics.AGGREGATES
+        if path_exists(spark, paths[name])
+    }
+    removed = erase_rows(run, log_analytics.EVENTS_TABLE, paths[log_analytics.EVENTS_TABLE], ids)
+    with run.stage("delete_quarantine"):
+        quarantine = erase_quarantine(run, paths[log_analytics.QUARANTINE_TABLE], ids)
+    run.report.tables[log_analytics.QUARANTINE_TABLE] = quarantine
+    if removed:
+        version = delta.version(spark, paths[log_analytics.EVENTS_TABLE])
+        published = log_analytics.publish_aggregates(run, paths, settings, version)
+        run.metric("aggregates", {"events_version": version, "refreshed": True})
+    else:
+        published = {}
+        run.metric("aggregates", {"refreshed": False})
+    for name, rows in before.items():
+        after = published[name].count if name in published else rows
+        run.report.tables[name] = {
+            "path": paths[name],
+            "format": run.fmt,
+            "rows_before": rows,
+            "rows_after": after,
+            "recomputed": name in published,
+        }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job(JOB, argv, parse_args, run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
