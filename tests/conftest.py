@@ -51,6 +51,8 @@ LONGEST_FIRST = (
     "test_e2e_local_cluster",
     "test_warehouse",
     "test_log_analytics_warehouse",
+    "test_log_formats_warehouse",
+    "test_erase_users",
     "test_dashboards",
     "test_segmentation_behaviour",
     "test_transaction_etl_golden",
