@@ -27,11 +27,11 @@ from pyspark.sql import functions as F
 
 from common import delta
 from common.cli import JobArgumentParser, positive_int, run_job
-from common.dashboard import add_dashboard_argument, build_if_asked
+from common.dashboard import add_dashboard_argument
 from common.errors import InputError, JobError, ValidationError
-from common.fs import delete_path, join_path, path_exists, read_text
-from common.logs import get_logger
-from common.report import REPORT_FILE, RunReport, row_accounting
+from common.fs import join_path, path_exists, read_text
+from common.job import JobRun
+from common.report import REPORT_FILE
 from common.tables import read_table
 from jobs.transaction_etl import GOLD, PROFILES, QUARANTINE, SILVER
 
@@ -158,9 +158,6 @@ def pending_reader(spark: SparkSession, paths: dict[str, str]) -> tuple[str, int
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Maintain every table when due; returns the run report it wrote."""
-    log = get_logger(JOB)
-    report = RunReport(JOB, vars(args))
-    report_root = args.output
     paths = {
         name: join_path(args.warehouse, name)
         for name in TABLES
@@ -168,49 +165,50 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     }
     if SILVER not in paths:
         raise InputError(f"no {SILVER} table under {args.warehouse}: run transaction_etl first")
-    maintained = last_maintained_version(spark, report_root)
-    batches = delta.commits_after(spark, paths[SILVER], BATCH_OPERATIONS, maintained)
-    due = maintained is None or batches >= args.every_batches
-    schedule: dict[str, Any] = {
-        "every_batches": args.every_batches,
-        "batches_since_last_maintenance": batches,
-        "due": due,
-        "last_maintained_version": maintained,
-    }
-    report.metrics["schedule"] = schedule
-    if due:
-        # Every refusal before any change: a refused run leaves the tables as they were.
+    # Read before the run retires this job's previous report, which holds it.
+    maintained = last_maintained_version(spark, args.output)
+    with JobRun(spark, JOB, args, output=args.output) as run:
+        schedule = run.metric("schedule", due_schedule(spark, paths[SILVER], maintained, args.every_batches))
+        if not schedule["due"]:
+            run.log.info("maintenance not due", extra={"job": JOB, **schedule})
+            return run.finish(due=False)
+        # Every refusal before any change: a refused run leaves the tables and the last report as they were.
         pending = pending_reader(spark, paths)
         for name, path in paths.items():
             reader = pending if name == SILVER else None
             refusal = delta.vacuum_refusal(spark, path, name, args.retain_hours, reader)
             if refusal:
                 raise JobError(f"VACUUM refused: {refusal}")
-    delete_path(spark, join_path(report_root, REPORT_FILE))
-    if not due:
-        log.info("maintenance not due", extra={"job": JOB, **schedule})
-        written = report.write(spark, report_root)
-        build_if_asked(spark, args, report_root, written, JOB)
-        return written
+        # The report's main "input": silver's rows, every one kept (nothing is quarantined). Delta
+        # answers a bare count from the log's statistics, without opening a data file.
+        run.accept_rows("table", read_table(spark, paths[SILVER], "delta").count(), source=paths[SILVER])
+        delta.use_target_file_size(spark, args.target_file_mb)
+        for name, path in paths.items():
+            run.metric(name, maintain_table(run, name, path, args))
+        # The compaction commits are newer than the version recorded: count batches after them.
+        schedule["last_maintained_version"] = delta.version(spark, paths[SILVER])
+        return run.finish(warehouse=args.warehouse, maintained=sorted(paths))
 
-    delta.use_target_file_size(spark, args.target_file_mb)
-    for name, path in paths.items():
-        with report.stage(f"compact_{name}"):
-            compaction, checked = compact_checked(spark, path, name, TABLES[name])
-        with report.stage(f"vacuum_{name}"):
-            vacuumed = delta.vacuum(spark, path, args.retain_hours, args.vacuum_mode)
-        # Delta answers a bare count from the log's statistics, without opening a data file.
-        rows = read_table(spark, path, "delta").count()
-        report.metrics[name] = {**compaction.as_report(), **vacuumed, "rows": rows, "compacted_totals": checked}
-        if name == SILVER:
-            # The report's main "input": silver's rows, every one kept (nothing is quarantined).
-            report.counts = row_accounting(rows, {})
-    # The compaction commits are newer than the version recorded: count batches after them.
-    schedule["last_maintained_version"] = delta.version(spark, paths[SILVER])
-    written = report.write(spark, report_root)
-    log.info("maintenance done", extra={"job": JOB, "warehouse": args.warehouse, "tables": sorted(paths)})
-    build_if_asked(spark, args, report_root, written, JOB)
-    return written
+
+def due_schedule(spark: SparkSession, silver: str, maintained: int | None, every_batches: int) -> dict[str, Any]:
+    """Whether maintenance is due: never done, or `every_batches` ETL batches since it was."""
+    batches = delta.commits_after(spark, silver, BATCH_OPERATIONS, maintained)
+    return {
+        "every_batches": every_batches,
+        "batches_since_last_maintenance": batches,
+        "due": maintained is None or batches >= every_batches,
+        "last_maintained_version": maintained,
+    }
+
+
+def maintain_table(run: JobRun, name: str, path: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Compact then VACUUM one table; returns what the report records of it."""
+    with run.stage(f"compact_{name}"):
+        compaction, checked = compact_checked(run.spark, path, name, TABLES[name])
+    with run.stage(f"vacuum_{name}"):
+        vacuumed = delta.vacuum(run.spark, path, args.retain_hours, args.vacuum_mode)
+    rows = read_table(run.spark, path, "delta").count()
+    return {**compaction.as_report(), **vacuumed, "rows": rows, "compacted_totals": checked}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
