@@ -35,6 +35,7 @@ from common.cli import JobArgumentParser, run_job
 from common.errors import InputError
 from common.fs import join_path, path_exists, read_text, write_text
 from common.job import JobRun
+from common.roots import LOG_ROOT, TRANSACTION_ROOT, root_kind
 from common.sql import in_predicate
 from common.tables import read_table
 from jobs import log_analytics, transaction_etl
@@ -46,7 +47,6 @@ ERASURES = "erasures"
 # Under the transaction warehouse's redshift/: the DELETEs for the rows Redshift already holds.
 REDSHIFT_SQL = "erase_users.sql"
 JSON_VALUE, TOKEN = erasure.JSON_VALUE, erasure.TOKEN
-TRANSACTION_ROOT, LOG_ROOT = "transaction_warehouse", "log_warehouse"
 
 
 # ── transforms: DataFrame -> DataFrame, no IO ────────────────────────────────────────────
@@ -114,22 +114,10 @@ def read_user_ids(spark: SparkSession, args: argparse.Namespace) -> list[str]:
     return sorted(set(ids))
 
 
-def root_kind(spark: SparkSession, root: str) -> str:
-    """Which job's root `root` is, from the tables it holds; else one line saying what it lacks."""
-    if delta.table_exists(spark, join_path(root, transaction_etl.SILVER)):
-        return TRANSACTION_ROOT
-    if delta.table_exists(spark, join_path(root, log_analytics.LEDGER_TABLE)):
-        return LOG_ROOT
-    raise InputError(
-        f"{root} is neither a transaction warehouse (no {transaction_etl.SILVER} table) nor a log warehouse "
-        f"(no {log_analytics.LEDGER_TABLE} table): nothing erased"
-    )
-
-
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Erase the users from the root; returns the run report it wrote."""
     ids = read_user_ids(spark, args)
-    kind = root_kind(spark, args.root)
+    kind = root_kind(spark, args.root, "nothing erased")
     # The report records how many ids, never which.
     recorded = argparse.Namespace(root=args.root, user_ids=len(ids), user_ids_file=args.user_ids_file)
     fmt = "delta"
