@@ -673,17 +673,48 @@ def compact(spark: SparkSession, path: str, layout: Mapping[str, PartitionFiles]
                 builder = builder.where(where)
             results.append(builder.executeCompaction().select("metrics.*").first())
         if with_vectors:
-            where = partition_predicate(with_vectors)
-            clause = f" WHERE {where}" if where else ""
-            reorg = spark.sql(f"REORG TABLE delta.`{qualify(spark, path)}`{clause} APPLY (PURGE)")
-            results.append(reorg.select("metrics.*").first())
+            results.append(_reorg_purge(spark, path, with_vectors))
+    return _compaction(spark, path, layout, results, partitions_to_rewrite(layout))
+
+
+def purge_deletion_vectors(
+    spark: SparkSession, path: str, layout: Mapping[str, PartitionFiles] | None = None
+) -> Compaction:
+    """Only the second half of `compact`: rewrite the files still carrying a deletion vector
+    (rows a DELETE or MERGE marked, still in the file) without the rows it marks, in the
+    partitions holding one, leaving the others as they are. A table without deletion vectors
+    (copy-on-write: its DELETE already rewrote the files) gets no commit."""
+    layout = file_layout(spark, path) if layout is None else layout
+    with_vectors = partitions_with_deletion_vectors(layout)
+    results = []
+    if with_vectors:
+        with concurrent_writes(path):
+            results.append(_reorg_purge(spark, path, with_vectors))
+    return _compaction(spark, path, layout, results, with_vectors)
+
+
+def _reorg_purge(spark: SparkSession, path: str, directories: Sequence[str]) -> Any:
+    """`REORG ... APPLY (PURGE)` of the partition `directories`; its metrics row."""
+    where = partition_predicate(directories)
+    clause = f" WHERE {where}" if where else ""
+    return spark.sql(f"REORG TABLE delta.`{qualify(spark, path)}`{clause} APPLY (PURGE)").select("metrics.*").first()
+
+
+def _compaction(
+    spark: SparkSession,
+    path: str,
+    layout: Mapping[str, PartitionFiles],
+    results: Sequence[Any],
+    rewritten: Sequence[str],
+) -> Compaction:
+    """What OPTIMIZE / REORG commits (their metrics `results`) did to a table laid out as `layout`."""
     after = file_layout(spark, path) if results else layout
     return Compaction(
         files_before=sum(part.files for part in layout.values()),
         files_after=sum(part.files for part in after.values()),
         files_removed=sum(int(row["numFilesRemoved"] or 0) for row in results),
         files_added=sum(int(row["numFilesAdded"] or 0) for row in results),
-        partitions_optimized=len(partitions_to_rewrite(layout)) if results else 0,
+        partitions_optimized=len(rewritten) if results else 0,
         max_files_per_partition=max((part.files for part in after.values()), default=0),
         deletion_vectors_purged=sum(
             int(row["deletionVectorStats"]["numDeletionVectorsRemoved"] or 0)

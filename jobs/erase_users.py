@@ -10,7 +10,10 @@
                                        │  redshift/erase_users.sql (DELETEs, one transaction)
                                        └─ log warehouse: DELETE from events, quarantine ─ every
                                           aggregate recomputed from events (the job's own publishing)
-    then <root>/erasures/<run id>/run_report.json: per table, the rows removed.
+    --purge: then every Delta table of the root that holds users ─ REORG ... APPLY (PURGE) of the
+    partitions whose files carry deletion vectors ─ VACUUM --retain-hours (change data included),
+    both refused before anything changes if the retention is shorter than a table's window
+    then <root>/erasures/<run id>/run_report.json: per table, the rows removed (and files purged).
 
 A quarantine row is the user's when its raw text parses as JSON and holds the id as a field
 value, or, when it does not parse, holds the id as a whole token. The ids are never written to
@@ -32,12 +35,12 @@ from pyspark.sql import functions as F
 
 from common import delta, erasure, ledger, redshift
 from common.cli import JobArgumentParser, run_job
-from common.errors import InputError
+from common.errors import InputError, JobError
 from common.fs import join_path, path_exists, read_text, write_text
 from common.job import JobRun
 from common.sql import in_predicate
 from common.tables import read_table
-from jobs import log_analytics, transaction_etl
+from jobs import log_analytics, maintain_tables, transaction_etl
 
 JOB = "erase_users"
 # Under the root: one folder per erasure run, holding its report (the root's own
@@ -83,6 +86,19 @@ def build_parser() -> JobArgumentParser:
     parser.add_path(
         "--user-ids-file", "a text file of user ids to erase, one a line (blank lines skipped)", required=False
     )
+    parser.add_argument(
+        "--purge",
+        action="store_true",
+        help="after deleting, rewrite the files still holding deleted rows (deletion vectors purged) and VACUUM "
+        "every Delta table of the root that holds users, change data included",
+    )
+    parser.add_argument(
+        "--retain-hours",
+        type=maintain_tables.retain_hours,
+        default=maintain_tables.DEFAULT_RETAIN_HOURS,
+        help="with --purge: VACUUM keeps the files of every version younger than this; shorter than a table's "
+        "delta.deletedFileRetentionDuration is refused",
+    )
     return parser
 
 
@@ -126,12 +142,52 @@ def root_kind(spark: SparkSession, root: str) -> str:
     )
 
 
+def user_tables(spark: SparkSession, kind: str, root: str) -> dict[str, str]:
+    """The root's Delta tables holding users' rows or rows derived from them, by name: what
+    `--purge` rewrites and VACUUMs. (Parquet aggregates are not among them: overwriting a
+    Parquet folder deletes its previous files.)"""
+    if kind == TRANSACTION_ROOT:
+        paths = transaction_etl.warehouse_paths(root)
+        names: tuple[str, ...] = (
+            transaction_etl.SILVER,
+            transaction_etl.GOLD,
+            transaction_etl.PROFILES,
+            transaction_etl.QUARANTINE,
+        )
+    else:
+        paths = log_analytics.table_paths(root)
+        names = (log_analytics.EVENTS_TABLE, log_analytics.QUARANTINE_TABLE, *log_analytics.AGGREGATES)
+    return {name: paths[name] for name in names if delta.table_exists(spark, paths[name])}
+
+
+def vacuum_refusals(
+    spark: SparkSession, tables: dict[str, str], retain_hours: float, pending: tuple[str, int] | None = None
+) -> None:
+    """Stop with one line when VACUUM with `retain_hours` must not run on one of `tables`
+    (`delta.vacuum_refusal`, as maintain_tables checks it); `pending`: silver's unread change data."""
+    for name, path in tables.items():
+        refusal = delta.vacuum_refusal(
+            spark, path, name, retain_hours, pending if name == transaction_etl.SILVER else None
+        )
+        if refusal:
+            raise JobError(f"VACUUM refused: {refusal}")
+
+
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Erase the users from the root; returns the run report it wrote."""
     ids = read_user_ids(spark, args)
     kind = root_kind(spark, args.root)
+    tables = user_tables(spark, kind, args.root) if args.purge else {}
+    # A retention the purge would refuse stops the run before any table changes.
+    vacuum_refusals(spark, tables, args.retain_hours)
     # The report records how many ids, never which.
-    recorded = argparse.Namespace(root=args.root, user_ids=len(ids), user_ids_file=args.user_ids_file)
+    recorded = argparse.Namespace(
+        root=args.root,
+        user_ids=len(ids),
+        user_ids_file=args.user_ids_file,
+        purge=args.purge,
+        retain_hours=args.retain_hours if args.purge else None,
+    )
     fmt = "delta"
     if kind == LOG_ROOT:
         recorded_settings = ledger.recorded_settings(spark, join_path(args.root, log_analytics.LEDGER_TABLE))
@@ -150,10 +206,36 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
             erase_from_warehouse(run, ids)
         else:
             erase_from_log_warehouse(run, ids)
+        if args.purge:
+            purge(run, tables, args.retain_hours)
         report_root = join_path(args.root, ERASURES, run.run_id)
         content = run.report.write(spark, report_root)
         run.log.info("erasure done", extra={"job": JOB, "root": args.root, "report": report_root})
         return content
+
+
+def purge(run: JobRun, tables: dict[str, str], retain_hours: float) -> None:
+    """Make the deleted rows physically gone from `tables` (`user_tables`): rewrite the files
+    still carrying deletion vectors without the rows they mark (tables without vectors rewrote
+    their files on DELETE), then VACUUM the files no version younger than `retain_hours` needs,
+    the change data feed's `_change_data` files included (Delta 3.3's LITE finds them in the
+    log's commits, FULL in its listing). Per table in the report: files rewritten and removed."""
+    spark = run.spark
+    # The erasure refreshed gold from silver's change feed: nothing is pending, unless it failed.
+    vacuum_refusals(spark, tables, retain_hours, maintain_tables.pending_reader(spark, tables))
+    for name, path in tables.items():
+        with run.stage(f"purge_{name}"):
+            rewritten = delta.purge_deletion_vectors(spark, path)
+            vacuumed = delta.vacuum(spark, path, retain_hours)
+        entry = run.report.tables.setdefault(name, {"path": path, "format": "delta"})
+        entry["purge"] = {
+            "files_rewritten": rewritten.files_removed,
+            "files_written": rewritten.files_added,
+            "deletion_vectors_purged": rewritten.deletion_vectors_purged,
+            "objects_deleted": vacuumed["objects_deleted"],
+            "vacuum_mode": vacuumed["vacuum_mode"],
+        }
+    run.metric("purge", {"retain_hours": retain_hours, "tables": sorted(tables)})
 
 
 def erase_quarantine(run: JobRun, path: str, ids: Sequence[str]) -> dict[str, Any]:

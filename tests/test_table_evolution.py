@@ -123,3 +123,25 @@ def test_compaction_purges_deletion_vectors_and_bin_packs_crowded_partitions(
     assert all(part == delta.PartitionFiles(files=1) for part in after.values()), after
     assert compaction.deletion_vectors_purged == 1 and compaction.partitions_optimized == 2
     assert sorted(r["id"] for r in spark.read.format("delta").load(path).collect()) == ["a", "b", "c", "y", "z"]
+
+
+def test_purging_deletion_vectors_rewrites_only_the_files_carrying_one(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    delta.ensure_table(spark, path, OLD, ["day"], {delta.DELETION_VECTORS: "true"})
+    for batch in (("a", "b"), ("c",)):
+        spark.createDataFrame([(i, "d1") for i in batch], OLD).write.format("delta").mode("append").save(path)
+    spark.createDataFrame([("x", "d2"), ("y", "d2")], OLD).coalesce(1).write.format("delta").mode("append").save(path)
+    DeltaTable.forPath(spark, path).delete("id = 'x'")
+    before = delta.file_layout(spark, path)
+
+    purged = delta.purge_deletion_vectors(spark, path)
+
+    after = delta.file_layout(spark, path)
+    assert after["day=d1"] == before["day=d1"]  # crowded, but no vector: left as it is
+    assert after["day=d2"] == delta.PartitionFiles(files=1)
+    assert (purged.files_removed, purged.files_added, purged.deletion_vectors_purged) == (1, 1, 1)
+    assert sorted(r["id"] for r in spark.read.format("delta").load(path).collect()) == ["a", "b", "c", "y"]
+    # Nothing left to purge: no commit.
+    version = delta.version(spark, path)
+    assert delta.purge_deletion_vectors(spark, path).files_removed == 0
+    assert delta.version(spark, path) == version
