@@ -63,6 +63,14 @@ DELETED_FILE_RETENTION = "delta.deletedFileRetentionDuration"
 LOG_RETENTION = "delta.logRetentionDuration"
 DEFAULT_DELETED_FILE_RETENTION = "interval 7 days"
 DEFAULT_LOG_RETENTION = "interval 30 days"
+# The columns whose per-file min/max (and null counts) the log records for data skipping; Delta's
+# default is the first 32. The log keeps each commit's statistics for its retention and a live
+# file's in every checkpoint, so a table keyed by people names the columns worth skipping on and
+# leaves out those naming a person (an erased id must not survive as a file's min or max:
+# docs/privacy.md). Partition columns need none: the log records their values per file.
+STATS_COLUMNS = "delta.dataSkippingStatsColumns"
+# Never in a table's statistics: ids of people, and raw lines or request fields that may hold one.
+PERSONAL_COLUMNS = frozenset({"user_id", "customer_id", "client_ip", "user_agent", "path", "raw_record"})
 # Target size of the files writes and compaction produce, in MiB (EMR users expect 128 MB-1 GB
 # files; 128 keeps a day of a few million rows in one or two files).
 DEFAULT_TARGET_FILE_MB = 128
@@ -79,6 +87,14 @@ def layout_properties(manifest: bool = True) -> dict[str, str]:
     if manifest:
         properties[SYMLINK_MANIFEST] = "true"
     return properties
+
+
+def stats_columns(*columns: str) -> dict[str, str]:
+    """The `STATS_COLUMNS` property keeping statistics of `columns` only (none personal)."""
+    personal = sorted(PERSONAL_COLUMNS.intersection(columns))
+    if personal or not columns:
+        raise ValueError(f"statistics columns must be some columns and none of {personal}")
+    return {STATS_COLUMNS: ",".join(columns)}
 
 
 def use_target_file_size(spark: SparkSession, target_mb: int = DEFAULT_TARGET_FILE_MB) -> None:

@@ -61,6 +61,13 @@ def mention(user_ids: Sequence[str]) -> Column:
     return erasure.mention([erasure.user_hash(u) for u in user_ids])
 
 
+def hashed_in(column: str, user_ids: Sequence[str]) -> Column:
+    """`column` is one of `user_ids`, matched by hash: a DELETE records its predicate in the Delta
+    log (the table's history) and every query its plan in Spark's event log, which must name the
+    ids no more than the tables do."""
+    return F.sha2(F.col(column), 256).isin(sorted({erasure.user_hash(u) for u in user_ids}))
+
+
 def with_mention(quarantine: DataFrame, user_ids: Sequence[str]) -> DataFrame:
     """The quarantine rows with `mention` (see `mention`)."""
     return quarantine.withColumn("mention", mention(user_ids))
@@ -254,7 +261,7 @@ def erase_rows(run: JobRun, name: str, path: str, ids: Sequence[str]) -> int:
     removed = 0
     if delta.table_exists(run.spark, path):
         with run.stage(f"delete_{name}"):
-            removed = delta.delete_rows(run.spark, path, F.col("user_id").isin(list(ids)))
+            removed = delta.delete_rows(run.spark, path, hashed_in("user_id", ids))
     run.report.tables[name] = {"path": path, "format": "delta", "rows_removed": removed}
     return removed
 
@@ -268,7 +275,7 @@ def erase_from_warehouse(run: JobRun, ids: Sequence[str]) -> None:
     gold_held = 0
     if delta.table_exists(spark, paths[transaction_etl.GOLD]):
         gold = read_table(spark, paths[transaction_etl.GOLD], "delta")
-        gold_held = gold.filter(F.col("user_id").isin(list(ids))).count()
+        gold_held = gold.filter(hashed_in("user_id", ids)).count()
     erase_rows(run, transaction_etl.SILVER, paths[transaction_etl.SILVER], ids)
     erase_rows(run, transaction_etl.PROFILES, paths[transaction_etl.PROFILES], ids)
     with run.stage("delete_quarantine"):
@@ -302,7 +309,7 @@ def exported_rows(spark: SparkSession, export_root: str, ids: Sequence[str]) -> 
     for name in (transaction_etl.GOLD, transaction_etl.PROFILES):
         path = join_path(export_root, name)
         if path_exists(spark, path):
-            held[name] = spark.read.parquet(path).filter(F.col("user_id").isin(list(ids))).count()
+            held[name] = spark.read.parquet(path).filter(hashed_in("user_id", ids)).count()
     return held
 
 

@@ -5,6 +5,7 @@ lines, the report counts what went, and a user who is not there costs nothing bu
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -323,3 +324,20 @@ def test_a_purge_with_a_retention_shorter_than_a_window_changes_nothing(
     assert error_line(err).startswith("erase_users: error: VACUUM refused: retention of 24 hours for transactions")
     assert {name: delta.version(spark, str(root / name)) for name in WAREHOUSE_TABLES} == versions
     assert not (root / erasure.ERASED_TABLE).exists()
+
+
+def log_texts(root: Path, tables: tuple[str, ...]) -> dict[str, str]:
+    """Each table's Delta log commits (JSON), as text."""
+    return {
+        name: "".join(p.read_text() for p in sorted((root / name / "_delta_log").glob("*.json"))) for name in tables
+    }
+
+
+def test_the_delta_logs_name_no_erased_id(warehouse: dict, log_root: dict) -> None:
+    """No statistics of user_id or raw_record, and the DELETEs' predicates hold hashes."""
+    for name, text in log_texts(warehouse["erased"], WAREHOUSE_TABLES).items():
+        assert "DELETE" in text or name == "daily_user_totals", name
+        assert not re.findall(r"(?<![\w-])u[14](?![\w])", text), name
+    for name, text in log_texts(log_root["erased"], ("events", "quarantine")).items():
+        assert "DELETE" in text, name
+        assert "alice" not in text, name
