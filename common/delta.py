@@ -63,6 +63,14 @@ DELETED_FILE_RETENTION = "delta.deletedFileRetentionDuration"
 LOG_RETENTION = "delta.logRetentionDuration"
 DEFAULT_DELETED_FILE_RETENTION = "interval 7 days"
 DEFAULT_LOG_RETENTION = "interval 30 days"
+# The columns whose per-file min/max (and null counts) the log records for data skipping; Delta's
+# default is the first 32. The log keeps each commit's statistics for its retention and a live
+# file's in every checkpoint, so a table keyed by people names the columns worth skipping on and
+# leaves out those naming a person (an erased id must not survive as a file's min or max:
+# docs/privacy.md). Partition columns need none: the log records their values per file.
+STATS_COLUMNS = "delta.dataSkippingStatsColumns"
+# Never in a table's statistics: ids of people, and raw lines or request fields that may hold one.
+PERSONAL_COLUMNS = frozenset({"user_id", "customer_id", "client_ip", "user_agent", "path", "raw_record"})
 # Target size of the files writes and compaction produce, in MiB (EMR users expect 128 MB-1 GB
 # files; 128 keeps a day of a few million rows in one or two files).
 DEFAULT_TARGET_FILE_MB = 128
@@ -79,6 +87,14 @@ def layout_properties(manifest: bool = True) -> dict[str, str]:
     if manifest:
         properties[SYMLINK_MANIFEST] = "true"
     return properties
+
+
+def stats_columns(*columns: str) -> dict[str, str]:
+    """The `STATS_COLUMNS` property keeping statistics of `columns` only (none personal)."""
+    personal = sorted(PERSONAL_COLUMNS.intersection(columns))
+    if personal or not columns:
+        raise ValueError(f"statistics columns must be some columns and none of {personal}")
+    return {STATS_COLUMNS: ",".join(columns)}
 
 
 def use_target_file_size(spark: SparkSession, target_mb: int = DEFAULT_TARGET_FILE_MB) -> None:
@@ -748,17 +764,48 @@ def compact(spark: SparkSession, path: str, layout: Mapping[str, PartitionFiles]
                 builder = builder.where(where)
             results.append(builder.executeCompaction().select("metrics.*").first())
         if with_vectors:
-            where = partition_predicate(with_vectors)
-            clause = f" WHERE {where}" if where else ""
-            reorg = spark.sql(f"REORG TABLE delta.`{qualify(spark, path)}`{clause} APPLY (PURGE)")
-            results.append(reorg.select("metrics.*").first())
+            results.append(_reorg_purge(spark, path, with_vectors))
+    return _compaction(spark, path, layout, results, partitions_to_rewrite(layout))
+
+
+def purge_deletion_vectors(
+    spark: SparkSession, path: str, layout: Mapping[str, PartitionFiles] | None = None
+) -> Compaction:
+    """Only the second half of `compact`: rewrite the files still carrying a deletion vector
+    (rows a DELETE or MERGE marked, still in the file) without the rows it marks, in the
+    partitions holding one, leaving the others as they are. A table without deletion vectors
+    (copy-on-write: its DELETE already rewrote the files) gets no commit."""
+    layout = file_layout(spark, path) if layout is None else layout
+    with_vectors = partitions_with_deletion_vectors(layout)
+    results = []
+    if with_vectors:
+        with concurrent_writes(path):
+            results.append(_reorg_purge(spark, path, with_vectors))
+    return _compaction(spark, path, layout, results, with_vectors)
+
+
+def _reorg_purge(spark: SparkSession, path: str, directories: Sequence[str]) -> Any:
+    """`REORG ... APPLY (PURGE)` of the partition `directories`; its metrics row."""
+    where = partition_predicate(directories)
+    clause = f" WHERE {where}" if where else ""
+    return spark.sql(f"REORG TABLE delta.`{qualify(spark, path)}`{clause} APPLY (PURGE)").select("metrics.*").first()
+
+
+def _compaction(
+    spark: SparkSession,
+    path: str,
+    layout: Mapping[str, PartitionFiles],
+    results: Sequence[Any],
+    rewritten: Sequence[str],
+) -> Compaction:
+    """What OPTIMIZE / REORG commits (their metrics `results`) did to a table laid out as `layout`."""
     after = file_layout(spark, path) if results else layout
     return Compaction(
         files_before=sum(part.files for part in layout.values()),
         files_after=sum(part.files for part in after.values()),
         files_removed=sum(int(row["numFilesRemoved"] or 0) for row in results),
         files_added=sum(int(row["numFilesAdded"] or 0) for row in results),
-        partitions_optimized=len(partitions_to_rewrite(layout)) if results else 0,
+        partitions_optimized=len(rewritten) if results else 0,
         max_files_per_partition=max((part.files for part in after.values()), default=0),
         deletion_vectors_purged=sum(
             int(row["deletionVectorStats"]["numDeletionVectorsRemoved"] or 0)

@@ -27,6 +27,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from common import erasure
 from common.athena import add_database_argument
 from common.behaviour import add_behaviour_arguments, load_behaviour, require_a_source
 from common.classify import quarantined_rows
@@ -59,6 +60,9 @@ from schemas.customers import RAW_CUSTOMER
 
 JOB = "customer_segmentation"
 MODEL_DIR = "model"
+# Tables under --output (segment_customers writes the first two); a rerun drops the lines of the
+# customers erased from the output (erase_users: its erased_users table).
+PREDICTIONS, QUARANTINE, SEGMENT_PROFILES = "predictions", "quarantine", "segment_profiles"
 MODEL_JSON = "model.json"
 METRICS_FILE = "metrics.json"
 DEFAULT_K = 5  # as in the mission's seed script
@@ -171,7 +175,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     with JobRun(spark, JOB, args, output=args.output, fmt=args.format) as run:
         classified, population = None, None
         if args.input:
-            lines = read_csv_lines(spark, args.input, RAW_CUSTOMER)
+            erased = erasure.erased_hashes(spark, args.output)
+            lines = run.drop_erased(read_csv_lines(spark, args.input, RAW_CUSTOMER), erased, "customers")
             classified = run.accept_input(
                 lines, CUSTOMER_CONTRACT, source=args.input, require=lambda counts: require_enough(counts, max(ks))
             )
@@ -195,10 +200,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
             about = {"trained_by": f"{JOB} {__version__}", "run_id": run.run_id, "seed": args.seed}
             run.write_json(MODEL_JSON, export_model(trained.model, features, **about))
         scored = run.cache(predict(trained.model, population))
-        quarantine = run.publish("quarantine", classified.transform(quarantined_rows)) if classified else None
-        predicted = run.publish("predictions", predictions(scored), expectations=prediction_expectations(trained.k))
+        quarantine = run.publish(QUARANTINE, classified.transform(quarantined_rows)) if classified else None
+        predicted = run.publish(PREDICTIONS, predictions(scored), expectations=prediction_expectations(trained.k))
         profiles = run.publish(
-            "segment_profiles",
+            SEGMENT_PROFILES,
             segment_profiles(scored, features),
             expectations=profile_expectations(trained.k, features.families),
         )

@@ -1,5 +1,6 @@
-"""Erase users from a root: a transaction warehouse (transaction_etl) or a log warehouse
-(log_analytics), found from what the root holds (issue 37: erasure, erased stays erased).
+"""Erase users from a root: a transaction warehouse (transaction_etl), a log warehouse
+(log_analytics) or a segmentation output (customer_segmentation, segment_customers), found from
+what the root holds (issue 37: erasure, erased stays erased).
 
     --user-id / --user-ids-file ─ ids ─ hashed into <root>/erased_users (every later load of the
                                        │  root drops their lines: common/erasure.py)
@@ -8,9 +9,15 @@
                                        │  refreshed for the dates the DELETE touched (the ETL's own
                                        │  refresh) ─ the Redshift export rewritten (the ETL's own) ─
                                        │  redshift/erase_users.sql (DELETEs, one transaction)
-                                       └─ log warehouse: DELETE from events, quarantine ─ every
-                                          aggregate recomputed from events (the job's own publishing)
-    then <root>/erasures/<run id>/run_report.json: per table, the rows removed.
+                                       ├─ log warehouse: DELETE from events, quarantine ─ every
+                                       │  aggregate recomputed from events (the job's own publishing)
+                                       └─ segmentation output: the customers' predictions and
+                                          quarantined lines deleted (Delta or Parquet); segment
+                                          profiles and the model left to the next training
+    --purge: then every Delta table of the root that holds users ─ REORG ... APPLY (PURGE) of the
+    partitions whose files carry deletion vectors ─ VACUUM --retain-hours (change data included),
+    both refused before anything changes if the retention is shorter than a table's window
+    then <root>/erasures/<run id>/run_report.json: per table, the rows removed (and files purged).
 
 A quarantine row is the user's when its raw text parses as JSON and holds the id as a field
 value, or, when it does not parse, holds the id as a whole token. The ids are never written to
@@ -32,13 +39,13 @@ from pyspark.sql import functions as F
 
 from common import delta, erasure, ledger, redshift
 from common.cli import JobArgumentParser, run_job
-from common.errors import InputError
+from common.errors import InputError, JobError
 from common.fs import join_path, path_exists, read_text, write_text
 from common.job import JobRun
-from common.roots import LOG_ROOT, TRANSACTION_ROOT, root_kind
+from common.roots import LOG_ROOT, SEGMENTATION_ROOT, TRANSACTION_ROOT, root_kind
 from common.sql import in_predicate
-from common.tables import read_table
-from jobs import log_analytics, transaction_etl
+from common.tables import TableFormat, read_table, write_table
+from jobs import customer_segmentation, log_analytics, maintain_tables, transaction_etl
 
 JOB = "erase_users"
 # Under the root: one folder per erasure run, holding its report (the root's own
@@ -58,6 +65,13 @@ def mention(user_ids: Sequence[str]) -> Column:
     return erasure.mention([erasure.user_hash(u) for u in user_ids])
 
 
+def hashed_in(column: str, user_ids: Sequence[str]) -> Column:
+    """`column` is one of `user_ids`, matched by hash: a DELETE records its predicate in the Delta
+    log (the table's history) and every query its plan in Spark's event log, which must name the
+    ids no more than the tables do."""
+    return F.sha2(F.col(column), 256).isin(sorted({erasure.user_hash(u) for u in user_ids}))
+
+
 def with_mention(quarantine: DataFrame, user_ids: Sequence[str]) -> DataFrame:
     """The quarantine rows with `mention` (see `mention`)."""
     return quarantine.withColumn("mention", mention(user_ids))
@@ -70,10 +84,14 @@ def build_parser() -> JobArgumentParser:
     """The job's options, as `--help` shows them and its page in docs/jobs/ documents them."""
     parser = JobArgumentParser(
         prog=JOB,
-        description="Erase users from a transaction warehouse or a log warehouse: delete their rows from every "
-        "table, recompute the aggregates they fed, and report the rows removed per table.",
+        description="Erase users from a transaction warehouse, a log warehouse or a segmentation output: delete "
+        "their rows from every table, recompute the aggregates they fed, and report the rows removed per table.",
     )
-    parser.add_path("--root", "a transaction_etl --warehouse or a log_analytics --output (found from what it holds)")
+    parser.add_path(
+        "--root",
+        "a transaction_etl --warehouse, a log_analytics --output, or a customer_segmentation or segment_customers "
+        "--output (found from what it holds)",
+    )
     parser.add_argument(
         "--user-id",
         action="append",
@@ -82,6 +100,19 @@ def build_parser() -> JobArgumentParser:
     )
     parser.add_path(
         "--user-ids-file", "a text file of user ids to erase, one a line (blank lines skipped)", required=False
+    )
+    parser.add_argument(
+        "--purge",
+        action="store_true",
+        help="after deleting, rewrite the files still holding deleted rows (deletion vectors purged) and VACUUM "
+        "every Delta table of the root that holds users, change data included",
+    )
+    parser.add_argument(
+        "--retain-hours",
+        type=maintain_tables.retain_hours,
+        default=maintain_tables.DEFAULT_RETAIN_HOURS,
+        help="with --purge: VACUUM keeps the files of every version younger than this; shorter than a table's "
+        "delta.deletedFileRetentionDuration is refused",
     )
     return parser
 
@@ -114,16 +145,68 @@ def read_user_ids(spark: SparkSession, args: argparse.Namespace) -> list[str]:
     return sorted(set(ids))
 
 
+def table_format(spark: SparkSession, path: str) -> TableFormat | None:
+    """How the table at `path` is stored (a segmentation output's tables follow its --format), or None."""
+    if delta.table_exists(spark, path):
+        return "delta"
+    return "parquet" if path_exists(spark, path) else None
+
+
+def user_tables(spark: SparkSession, kind: str, root: str) -> dict[str, str]:
+    """The root's Delta tables holding users' rows or rows derived from them, by name: what
+    `--purge` rewrites and VACUUMs. (Parquet aggregates are not among them: overwriting a
+    Parquet folder deletes its previous files.)"""
+    if kind == TRANSACTION_ROOT:
+        paths = transaction_etl.warehouse_paths(root)
+        names: tuple[str, ...] = (
+            transaction_etl.SILVER,
+            transaction_etl.GOLD,
+            transaction_etl.PROFILES,
+            transaction_etl.QUARANTINE,
+        )
+    elif kind == LOG_ROOT:
+        paths = log_analytics.table_paths(root)
+        names = (log_analytics.EVENTS_TABLE, log_analytics.QUARANTINE_TABLE, *log_analytics.AGGREGATES)
+    else:
+        names = (customer_segmentation.PREDICTIONS, customer_segmentation.QUARANTINE)
+        paths = {name: join_path(root, name) for name in names}
+    return {name: paths[name] for name in names if delta.table_exists(spark, paths[name])}
+
+
+def vacuum_refusals(
+    spark: SparkSession, tables: dict[str, str], retain_hours: float, pending: tuple[str, int] | None = None
+) -> None:
+    """Stop with one line when VACUUM with `retain_hours` must not run on one of `tables`
+    (`delta.vacuum_refusal`, as maintain_tables checks it); `pending`: silver's unread change data."""
+    for name, path in tables.items():
+        refusal = delta.vacuum_refusal(
+            spark, path, name, retain_hours, pending if name == transaction_etl.SILVER else None
+        )
+        if refusal:
+            raise JobError(f"VACUUM refused: {refusal}")
+
+
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Erase the users from the root; returns the run report it wrote."""
     ids = read_user_ids(spark, args)
     kind = root_kind(spark, args.root, "nothing erased")
+    tables = user_tables(spark, kind, args.root) if args.purge else {}
+    # A retention the purge would refuse stops the run before any table changes.
+    vacuum_refusals(spark, tables, args.retain_hours)
     # The report records how many ids, never which.
-    recorded = argparse.Namespace(root=args.root, user_ids=len(ids), user_ids_file=args.user_ids_file)
+    recorded = argparse.Namespace(
+        root=args.root,
+        user_ids=len(ids),
+        user_ids_file=args.user_ids_file,
+        purge=args.purge,
+        retain_hours=args.retain_hours if args.purge else None,
+    )
     fmt = "delta"
     if kind == LOG_ROOT:
         recorded_settings = ledger.recorded_settings(spark, join_path(args.root, log_analytics.LEDGER_TABLE))
         fmt = log_analytics.settings_arguments(args.root, recorded_settings).format
+    elif kind == SEGMENTATION_ROOT:
+        fmt = table_format(spark, join_path(args.root, customer_segmentation.PREDICTIONS)) or fmt
     with JobRun(spark, JOB, recorded, output=args.root, fmt=fmt) as run:
         run.metric("root", kind)
         # Recorded first: from here on every load of the root drops their lines, even if this run fails.
@@ -136,23 +219,67 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         }
         if kind == TRANSACTION_ROOT:
             erase_from_warehouse(run, ids)
-        else:
+        elif kind == LOG_ROOT:
             erase_from_log_warehouse(run, ids)
+        else:
+            erase_from_segmentation(run, ids)
+        if args.purge:
+            purge(run, tables, args.retain_hours)
         report_root = join_path(args.root, ERASURES, run.run_id)
         content = run.report.write(spark, report_root)
         run.log.info("erasure done", extra={"job": JOB, "root": args.root, "report": report_root})
         return content
 
 
+def purge(run: JobRun, tables: dict[str, str], retain_hours: float) -> None:
+    """Make the deleted rows physically gone from `tables` (`user_tables`): rewrite the files
+    still carrying deletion vectors without the rows they mark (tables without vectors rewrote
+    their files on DELETE), then VACUUM the files no version younger than `retain_hours` needs,
+    the change data feed's `_change_data` files included (Delta 3.3's LITE finds them in the
+    log's commits, FULL in its listing). Per table in the report: files rewritten and removed."""
+    spark = run.spark
+    # The erasure refreshed gold from silver's change feed: nothing is pending, unless it failed.
+    vacuum_refusals(spark, tables, retain_hours, maintain_tables.pending_reader(spark, tables))
+    for name, path in tables.items():
+        with run.stage(f"purge_{name}"):
+            rewritten = delta.purge_deletion_vectors(spark, path)
+            vacuumed = delta.vacuum(spark, path, retain_hours)
+        entry = run.report.tables.setdefault(name, {"path": path, "format": "delta"})
+        entry["purge"] = {
+            "files_rewritten": rewritten.files_removed,
+            "files_written": rewritten.files_added,
+            "deletion_vectors_purged": rewritten.deletion_vectors_purged,
+            "objects_deleted": vacuumed["objects_deleted"],
+            "vacuum_mode": vacuumed["vacuum_mode"],
+        }
+    run.metric("purge", {"retain_hours": retain_hours, "tables": sorted(tables)})
+
+
+def delete_from(spark: SparkSession, path: str, fmt: TableFormat, condition: Column) -> int:
+    """Delete the rows where `condition` holds (null: it does not) from the table at `path`;
+    returns how many. Delta: one DELETE (`delta.delete_rows`). Parquet (a segmentation output's
+    --format): the folder rewritten without them, from a copy of the kept rows in the executors'
+    storage (Spark cannot overwrite a folder its query reads); none matching rewrites nothing."""
+    if fmt == "delta":
+        return delta.delete_rows(spark, path, condition)
+    rows = read_table(spark, path, fmt)
+    held = F.coalesce(condition, F.lit(False))
+    matching = rows.filter(held).count()
+    if matching:
+        write_table(rows.filter(~held).localCheckpoint(eager=True), path, fmt)
+    return matching
+
+
 def erase_quarantine(run: JobRun, path: str, ids: Sequence[str]) -> dict[str, Any]:
     """Delete the quarantine rows that hold an id; returns how many, and how they held it."""
     found = {JSON_VALUE: 0, TOKEN: 0}
     removed = 0
-    if delta.table_exists(run.spark, path):
-        marked = read_table(run.spark, path, "delta").transform(with_mention, ids).filter(F.col("mention").isNotNull())
+    fmt = table_format(run.spark, path)
+    if fmt is not None:
+        marked = read_table(run.spark, path, fmt).transform(with_mention, ids).filter(F.col("mention").isNotNull())
         found.update({row["mention"]: row["count"] for row in marked.groupBy("mention").count().collect()})
-        removed = delta.delete_rows(run.spark, path, mention(ids).isNotNull())
-    return {"path": path, "format": "delta", "rows_removed": removed, **found}
+        removed = delete_from(run.spark, path, fmt, mention(ids).isNotNull())
+    return {"path": path, "format": fmt or "delta", "rows_removed": removed, **found}
 
 
 def erase_rows(run: JobRun, name: str, path: str, ids: Sequence[str]) -> int:
@@ -160,7 +287,7 @@ def erase_rows(run: JobRun, name: str, path: str, ids: Sequence[str]) -> int:
     removed = 0
     if delta.table_exists(run.spark, path):
         with run.stage(f"delete_{name}"):
-            removed = delta.delete_rows(run.spark, path, F.col("user_id").isin(list(ids)))
+            removed = delta.delete_rows(run.spark, path, hashed_in("user_id", ids))
     run.report.tables[name] = {"path": path, "format": "delta", "rows_removed": removed}
     return removed
 
@@ -174,7 +301,7 @@ def erase_from_warehouse(run: JobRun, ids: Sequence[str]) -> None:
     gold_held = 0
     if delta.table_exists(spark, paths[transaction_etl.GOLD]):
         gold = read_table(spark, paths[transaction_etl.GOLD], "delta")
-        gold_held = gold.filter(F.col("user_id").isin(list(ids))).count()
+        gold_held = gold.filter(hashed_in("user_id", ids)).count()
     erase_rows(run, transaction_etl.SILVER, paths[transaction_etl.SILVER], ids)
     erase_rows(run, transaction_etl.PROFILES, paths[transaction_etl.PROFILES], ids)
     with run.stage("delete_quarantine"):
@@ -208,7 +335,7 @@ def exported_rows(spark: SparkSession, export_root: str, ids: Sequence[str]) -> 
     for name in (transaction_etl.GOLD, transaction_etl.PROFILES):
         path = join_path(export_root, name)
         if path_exists(spark, path):
-            held[name] = spark.read.parquet(path).filter(F.col("user_id").isin(list(ids))).count()
+            held[name] = spark.read.parquet(path).filter(hashed_in("user_id", ids)).count()
     return held
 
 
@@ -252,6 +379,32 @@ def erase_from_log_warehouse(run: JobRun, ids: Sequence[str]) -> None:
             "rows_before": rows,
             "rows_after": after,
             "recomputed": name in published,
+        }
+
+
+def erase_from_segmentation(run: JobRun, ids: Sequence[str]) -> None:
+    """A segmentation output: the customers' predictions and quarantined lines deleted. The
+    segment profiles (a training output) are left as the training run computed them: they
+    aggregate the customers' features, which the output does not keep, so nothing here can
+    recompute them; like the model (centroids: averages of many customers, no rows), they are
+    refreshed at the next training, which no longer sees the customers (docs/privacy.md)."""
+    spark = run.spark
+    path = join_path(run.output, customer_segmentation.PREDICTIONS)
+    fmt = table_format(spark, path) or run.fmt
+    with run.stage("delete_predictions"):
+        removed = delete_from(spark, path, fmt, hashed_in("customer_id", ids))
+    run.report.tables[customer_segmentation.PREDICTIONS] = {"path": path, "format": fmt, "rows_removed": removed}
+    with run.stage("delete_quarantine"):
+        quarantine = erase_quarantine(run, join_path(run.output, customer_segmentation.QUARANTINE), ids)
+    run.report.tables[customer_segmentation.QUARANTINE] = quarantine
+    profiles = join_path(run.output, customer_segmentation.SEGMENT_PROFILES)
+    profiles_format = table_format(spark, profiles)
+    if profiles_format:
+        run.report.tables[customer_segmentation.SEGMENT_PROFILES] = {
+            "path": profiles,
+            "format": profiles_format,
+            "recomputed": False,
+            "customers_erased": removed,
         }
 
 

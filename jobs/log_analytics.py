@@ -83,9 +83,16 @@ GATE_DEFAULTS = GateDefaults(max_quarantine_rate=0.05, min_volume_ratio=0.5, max
 EVENTS_TABLE, LEDGER_TABLE, QUARANTINE_TABLE = "events", "loaded_files", "quarantine"
 AGGREGATES = ("user_activity", "error_patterns", "activity_windows", "anomalies", "daily_engagement")
 PARTITION = "event_date"
-# Events: files bounded like the ETL's silver (optimized writes bin-pack each date).
-EVENTS_PROPERTIES = delta.layout_properties()
-QUARANTINE_PROPERTIES = delta.layout_properties(manifest=False)
+# Events: files bounded like the ETL's silver (optimized writes bin-pack each date); statistics
+# on the columns worth skipping on (source_file: a reload replaces a file's rows), none naming a
+# person (`delta.STATS_COLUMNS`).
+EVENTS_PROPERTIES = {
+    **delta.layout_properties(),
+    **delta.stats_columns(
+        "event_ts", "event_type", "status_code", "source_file", "method", "bytes", "latency_ms", "input_format"
+    ),
+}
+QUARANTINE_PROPERTIES = {**delta.layout_properties(manifest=False), **delta.stats_columns("reason", "source_file")}
 LEDGER_PROPERTIES = delta.layout_properties(manifest=False)
 REBUILD_DOCS = "see docs/jobs/log_analytics.md, Rebuilding a root"
 

@@ -249,7 +249,10 @@ def pending_reader(spark: SparkSession, paths: dict[str, str]) -> tuple[str, int
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Maintain every table of the root when due; returns the run report it wrote."""
-    root = ROOTS[root_kind(spark, args.warehouse, "nothing maintained")]
+    kind = root_kind(spark, args.warehouse, "nothing maintained")
+    if kind not in ROOTS:
+        raise InputError(f"{args.warehouse} is a {kind}: it keeps no warehouse tables to maintain")
+    root = ROOTS[kind]
     retention = dict(args.retain_days or ())
     unknown = sorted(set(retention) - set(root.retention))
     if unknown:

@@ -28,6 +28,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from common import erasure
 from common.athena import add_database_argument
 from common.behaviour import add_behaviour_arguments, load_behaviour, require_a_source
 from common.classify import quarantined_rows
@@ -43,6 +44,7 @@ from common.rules.customers import (
     to_customers,
 )
 from common.segmentation import FeatureSet, load_model, model_k, predict, predictions
+from jobs.customer_segmentation import PREDICTIONS, QUARANTINE
 from schemas.customers import RAW_CUSTOMER
 
 JOB = "segment_customers"
@@ -85,9 +87,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         k = model_k(model)
         classified, population = None, None
         if args.input:
-            classified = run.accept_input(
-                read_csv_lines(spark, args.input, RAW_CUSTOMER), CUSTOMER_CONTRACT, source=args.input
-            )
+            lines = read_csv_lines(spark, args.input, RAW_CUSTOMER)
+            lines = run.drop_erased(lines, erasure.erased_hashes(spark, args.output), "customers")
+            classified = run.accept_input(lines, CUSTOMER_CONTRACT, source=args.input)
             population = classified.transform(to_customers)  # every field proven by the row rules
         if args.warehouse:
             with run.stage("derive_behaviour"):
@@ -96,10 +98,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
                 run.accept_rows("warehouse user", found.figures["users"], source=args.warehouse)
             population = run.check(found.population, "behaviour", behaviour_expectations(features.lookback_days))
             run.metric("behaviour", found.figures)
-        quarantine = run.publish("quarantine", classified.transform(quarantined_rows)) if classified else None
+        quarantine = run.publish(QUARANTINE, classified.transform(quarantined_rows)) if classified else None
         with run.stage("score"):
             scored = run.publish(
-                "predictions", predictions(predict(model, population)), expectations=prediction_expectations(k)
+                PREDICTIONS, predictions(predict(model, population)), expectations=prediction_expectations(k)
             )
         sizes = {row["segment"]: row["count"] for row in scored.rows.groupBy("segment").count().collect()}
         run.metric("model", {"path": args.model, "k": k, "families": list(features.families)})

@@ -88,15 +88,25 @@ PARTITION = "transaction_date"
 # Deletion vectors let a correction replace its rows without rewriting their dates' files; they
 # rule out the symlink manifest (Athena reads silver natively as Delta, Redshift loads the
 # export), which a silver table of an earlier release had: `ensure_table` retires it.
+# Statistics (`delta.STATS_COLUMNS`) on the columns worth skipping on, never user_id: silver
+# keeps them on its MERGE key, transaction_id; user_profiles merges on user_id, a table of one
+# row per user in a few files that its MERGE reads whole.
 SILVER_PROPERTIES = {
     delta.CHANGE_DATA_FEED: "true",
     delta.DELETION_VECTORS: "true",
     **delta.layout_properties(manifest=False),
+    **delta.stats_columns("transaction_id", "transaction_ts", "amount", "source_file", "batch_id", "ingested_at"),
 }
 SILVER_RETIRED = (delta.SYMLINK_MANIFEST,)
-GOLD_PROPERTIES = delta.layout_properties()
-PROFILES_PROPERTIES = delta.layout_properties()
-QUARANTINE_PROPERTIES = delta.layout_properties(manifest=False)
+GOLD_PROPERTIES = {**delta.layout_properties(), **delta.stats_columns("total_amount", "transaction_count")}
+PROFILES_PROPERTIES = {
+    **delta.layout_properties(),
+    **delta.stats_columns("country", "segment", "signup_date", "updated_at", "batch_id", "ingested_at"),
+}
+QUARANTINE_PROPERTIES = {
+    **delta.layout_properties(manifest=False),
+    **delta.stats_columns("reason", "source_file", "dataset", "batch_id"),
+}
 # How late a correction is expected to arrive, in days before the batch's earliest date. The
 # MERGE merges an id wherever it is stored; one stored outside this window is merged the same
 # way (its date is read and rewritten too) and counted in the report (`dates_outside_window`).

@@ -53,6 +53,7 @@ LONGEST_FIRST = (
     "test_log_analytics_warehouse",
     "test_log_formats_warehouse",
     "test_erase_users",
+    "test_erase_segmentation",
     "test_dashboards",
     "test_segmentation_behaviour",
     "test_transaction_etl_golden",

@@ -142,6 +142,11 @@ def test_log_analytics_dashboard_draws_the_tables(spark: SparkSession, logs_run,
         (w.window_start.strftime(iso), w.event_type): w.event_count for w in windows
     }
     engagement = table(spark, report, "daily_engagement").collect()
+    assert {(r["event_date"], r["measure"]): r["count"] for r in charts["daily_activity"][0]} == {
+        (str(e.event_date), measure): e[column]
+        for e in engagement
+        for column, measure in (("event_count", "events"), ("active_users", "active users"))
+    }
     assert {(r["event_date"], r["kind"]): r["users"] for r in charts["active_users"][0]} == {
         (str(e.event_date), kind): e[f"{kind}_users"] for e in engagement for kind in ("new", "returning")
     }
@@ -166,9 +171,9 @@ def test_log_analytics_dashboard_draws_the_tables(spark: SparkSession, logs_run,
     assert threshold[0]["threshold_rate"] == pytest.approx(
         anomalies[0].median_error_rate + anomalies[0].z_threshold * anomalies[0].robust_scale
     )
-    by_code = table(spark, report, "error_patterns").groupBy("status_code").agg(F.sum("error_count").alias("n"))
-    assert {r["status_code"]: r["error_count"] for r in charts["error_patterns"][0]} == {
-        str(e.status_code): e.n for e in by_code.collect()
+    patterns = table(spark, report, "error_patterns").collect()
+    assert {(r["event_date"], r["status_code"]): r["error_count"] for r in charts["error_patterns"][0]} == {
+        (str(p.event_date), str(p.status_code)): p.error_count for p in patterns
     }
     drawn = Counter({(r["reason"],): r["rows"] for r in charts["quarantine_by_reason"][0]})
     assert (

@@ -5,16 +5,18 @@ lines, the report counts what went, and a user who is not there costs nothing bu
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from common import delta, erasure
 from common.tables import read_table
 from jobs import erase_users, log_analytics, transaction_etl
+from tests.cli import error_line, run_cli
 from tests.golden import (
     LOG_ANALYTICS_TABLES,
     LOOSE_GATES,
@@ -58,7 +60,10 @@ def load_warehouse(spark: SparkSession, inputs: Path, warehouse: Path) -> None:
 
 
 def erase(spark: SparkSession, root: Path, *users: str) -> dict:
-    argv = ["--root", str(root), *(text for user in users for text in ("--user-id", user))]
+    """Erase `users` (an item starting with `--` and what follows it are options)."""
+    options = next((i for i, user in enumerate(users) if user.startswith("--")), len(users))
+    argv = ["--root", str(root), *(text for user in users[:options] for text in ("--user-id", user))]
+    argv += users[options:]
     return erase_users.run(spark, erase_users.parse_args(argv))
 
 
@@ -77,6 +82,7 @@ def warehouse(spark: SparkSession, fixtures: Path, tmp_path_factory: pytest.Temp
     inputs = fixtures / "transaction_etl"
     erased, fresh = base / "erased", base / "fresh"
     load_warehouse(spark, inputs, erased)
+    loaded = shutil.copytree(erased, base / "loaded")  # for the purge: a warehouse not erased yet
     before = {
         "transactions": user_rows(spark, erased / "transactions", WAREHOUSE_USERS),
         "user_profiles": user_rows(spark, erased / "user_profiles", WAREHOUSE_USERS),
@@ -88,7 +94,7 @@ def warehouse(spark: SparkSession, fixtures: Path, tmp_path_factory: pytest.Temp
     for folder in ("batch1", "batch2", "profiles"):
         without_users(inputs / folder, filtered / folder, WAREHOUSE_USERS)
     load_warehouse(spark, filtered, fresh)
-    return {"erased": erased, "fresh": fresh, "report": report, "before": before}
+    return {"erased": erased, "fresh": fresh, "report": report, "before": before, "loaded": loaded}
 
 
 @pytest.mark.parametrize("table", sorted(TRANSACTION_ETL_TABLES))
@@ -183,13 +189,14 @@ def log_root(spark: SparkSession, fixtures: Path, tmp_path_factory: pytest.TempP
     base = tmp_path_factory.mktemp("erase_logs")
     erased, fresh = base / "erased", base / "fresh"
     log_analytics.run(spark, log_analytics.parse_args(log_analytics_args(fixtures, erased)))
+    loaded = shutil.copytree(erased, base / "loaded")
     events = user_rows(spark, erased / "events", LOG_USERS)
     report = erase(spark, erased, *LOG_USERS)
     filtered = without_users(
         fixtures / "log_analytics" / "input", base / "filtered" / "log_analytics" / "input", LOG_USERS
     )
     log_analytics.run(spark, log_analytics.parse_args(log_analytics_args(filtered.parent.parent, fresh)))
-    return {"erased": erased, "fresh": fresh, "report": report, "events": events}
+    return {"erased": erased, "fresh": fresh, "report": report, "events": events, "loaded": loaded}
 
 
 @pytest.mark.parametrize("table", sorted(LOG_ANALYTICS_TABLES))
@@ -229,3 +236,108 @@ def test_a_reload_of_the_log_files_does_not_bring_the_users_back(
         erased = file_name_only(read_table(spark, str(root / table), "delta"))
         fresh = file_name_only(read_table(spark, str(log_root["fresh"] / table), "delta"))
         assert_table_equals(erased, fresh, approx=True)
+
+
+# ── --purge: the deleted rows physically gone ────────────────────────────────────────────
+
+
+def copy_root(source: Path, target: Path) -> Path:
+    """A copy of a root (a Delta log names its files relative to the table)."""
+    return shutil.copytree(source, target)
+
+
+def shorten_windows(spark: SparkSession, root: Path, tables: dict[str, str]) -> None:
+    """Every table's time travel window set to 0 hours, so VACUUM may run at 0 hours (how the
+    project's tests let VACUUM delete what a test just removed)."""
+    for path in tables.values():
+        setting = f"'{delta.DELETED_FILE_RETENTION}' = 'interval 0 hours'"
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({setting})")
+
+
+def held_by(users: tuple[str, ...], columns: list[str]) -> Column:
+    """A row of `users`: its user_id is one, or its raw_record holds one (the erasure's rule)."""
+    condition = F.lit(False)
+    if "user_id" in columns:
+        condition = condition | F.col("user_id").isin(list(users))
+    if "raw_record" in columns:
+        condition = condition | erasure.erased_line([erasure.user_hash(u) for u in users])
+    return condition
+
+
+def files_holding(spark: SparkSession, root: Path, users: tuple[str, ...]) -> dict[str, list[str]]:
+    """Per table folder, the Parquet files under it (data and `_change_data`, not the log) that
+    hold a row of `users`, each read directly: what time travel or a raw listing still reaches."""
+    found: dict[str, list[str]] = {}
+    for table in sorted(p for p in root.iterdir() if (p / "_delta_log").is_dir()):
+        for file in sorted(table.rglob("*.parquet")):
+            if "_delta_log" in file.relative_to(table).parts:
+                continue
+            rows = spark.read.parquet(str(file))
+            if rows.filter(held_by(users, rows.columns)).limit(1).count():
+                found.setdefault(table.name, []).append(str(file.relative_to(table)))
+    return found
+
+
+def test_purge_leaves_no_file_holding_a_deleted_row(spark: SparkSession, warehouse: dict, tmp_path: Path) -> None:
+    root = copy_root(warehouse["loaded"], tmp_path / "warehouse")
+    before = files_holding(spark, root, WAREHOUSE_USERS)
+    assert {"transactions", "daily_user_totals", "user_profiles", "quarantine"} <= set(before)
+    shorten_windows(spark, root, erase_users.user_tables(spark, erase_users.TRANSACTION_ROOT, str(root)))
+    report = erase(spark, root, *WAREHOUSE_USERS, "--purge", "--retain-hours", "0")
+    assert files_holding(spark, root, WAREHOUSE_USERS) == {}
+    # Erased without --purge: silver's files still hold the rows (marked deleted), and so does the
+    # change data its DELETE wrote.
+    erased = files_holding(spark, warehouse["erased"], WAREHOUSE_USERS)
+    assert any(f.startswith("_change_data") for f in erased["transactions"])
+    silver = report["tables"]["transactions"]["purge"]
+    assert silver["files_rewritten"] > 0 and silver["deletion_vectors_purged"] > 0
+    assert silver["objects_deleted"] > silver["files_rewritten"]
+    assert not delta.partitions_with_deletion_vectors(delta.file_layout(spark, str(root / "transactions")))
+    # user_profiles has no deletion vectors: its DELETE rewrote the file, VACUUM removed the old one.
+    assert report["tables"]["user_profiles"]["purge"]["files_rewritten"] == 0
+    assert report["tables"]["user_profiles"]["purge"]["objects_deleted"] > 0
+    assert report["metrics"]["purge"]["retain_hours"] == 0
+    for table in TRANSACTION_ETL_TABLES:
+        assert_table_equals(etl_table(spark, root, table), etl_table(spark, warehouse["erased"], table))
+
+
+def test_purge_of_a_log_root_leaves_no_file_holding_a_deleted_row(
+    spark: SparkSession, log_root: dict, tmp_path: Path
+) -> None:
+    root = copy_root(log_root["loaded"], tmp_path / "logs")
+    assert {"events", "quarantine", "user_activity"} <= set(files_holding(spark, root, LOG_USERS))
+    shorten_windows(spark, root, erase_users.user_tables(spark, erase_users.LOG_ROOT, str(root)))
+    report = erase(spark, root, *LOG_USERS, "--purge", "--retain-hours", "0")
+    assert files_holding(spark, root, LOG_USERS) == {}
+    assert report["tables"]["events"]["purge"]["objects_deleted"] > 0
+    assert report["tables"]["user_activity"]["purge"]["objects_deleted"] > 0
+
+
+def test_a_purge_with_a_retention_shorter_than_a_window_changes_nothing(
+    spark: SparkSession, warehouse: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = copy_root(warehouse["loaded"], tmp_path / "warehouse")
+    versions = {name: delta.version(spark, str(root / name)) for name in WAREHOUSE_TABLES}
+    argv = ["--root", str(root), "--user-id", "u1", "--purge", "--retain-hours", "24"]
+    code, err = run_cli(erase_users.main, capsys, *argv)
+    assert code == 1
+    assert error_line(err).startswith("erase_users: error: VACUUM refused: retention of 24 hours for transactions")
+    assert {name: delta.version(spark, str(root / name)) for name in WAREHOUSE_TABLES} == versions
+    assert not (root / erasure.ERASED_TABLE).exists()
+
+
+def log_texts(root: Path, tables: tuple[str, ...]) -> dict[str, str]:
+    """Each table's Delta log commits (JSON), as text."""
+    return {
+        name: "".join(p.read_text() for p in sorted((root / name / "_delta_log").glob("*.json"))) for name in tables
+    }
+
+
+def test_the_delta_logs_name_no_erased_id(warehouse: dict, log_root: dict) -> None:
+    """No statistics of user_id or raw_record, and the DELETEs' predicates hold hashes."""
+    for name, text in log_texts(warehouse["erased"], WAREHOUSE_TABLES).items():
+        assert "DELETE" in text or name == "daily_user_totals", name
+        assert not re.findall(r"(?<![\w-])u[14](?![\w])", text), name
+    for name, text in log_texts(log_root["erased"], ("events", "quarantine")).items():
+        assert "DELETE" in text, name
+        assert "alice" not in text, name

@@ -7,16 +7,32 @@ make stops the run with one line naming the table and the column. Real Delta tab
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
-from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import (
+    DateType,
+    DecimalType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from common import delta
 from common.errors import JobError
+from jobs import log_analytics, transaction_etl
+from schemas.logs import EVENTS
+from schemas.quarantine import QUARANTINE
+from schemas.transactions import DAILY_USER_TOTALS, ETL_QUARANTINE, TRANSACTIONS, USER_PROFILES
 
 pytestmark = pytest.mark.slow
 
@@ -123,3 +139,91 @@ def test_compaction_purges_deletion_vectors_and_bin_packs_crowded_partitions(
     assert all(part == delta.PartitionFiles(files=1) for part in after.values()), after
     assert compaction.deletion_vectors_purged == 1 and compaction.partitions_optimized == 2
     assert sorted(r["id"] for r in spark.read.format("delta").load(path).collect()) == ["a", "b", "c", "y", "z"]
+
+
+def test_purging_deletion_vectors_rewrites_only_the_files_carrying_one(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    delta.ensure_table(spark, path, OLD, ["day"], {delta.DELETION_VECTORS: "true"})
+    for batch in (("a", "b"), ("c",)):
+        spark.createDataFrame([(i, "d1") for i in batch], OLD).write.format("delta").mode("append").save(path)
+    spark.createDataFrame([("x", "d2"), ("y", "d2")], OLD).coalesce(1).write.format("delta").mode("append").save(path)
+    DeltaTable.forPath(spark, path).delete("id = 'x'")
+    before = delta.file_layout(spark, path)
+
+    purged = delta.purge_deletion_vectors(spark, path)
+
+    after = delta.file_layout(spark, path)
+    assert after["day=d1"] == before["day=d1"]  # crowded, but no vector: left as it is
+    assert after["day=d2"] == delta.PartitionFiles(files=1)
+    assert (purged.files_removed, purged.files_added, purged.deletion_vectors_purged) == (1, 1, 1)
+    assert sorted(r["id"] for r in spark.read.format("delta").load(path).collect()) == ["a", "b", "c", "y"]
+    # Nothing left to purge: no commit.
+    version = delta.version(spark, path)
+    assert delta.purge_deletion_vectors(spark, path).files_removed == 0
+    assert delta.version(spark, path) == version
+
+
+# The tables keyed by people: (contract, partitioning, the properties their job declares).
+PEOPLE_TABLES = {
+    "transactions": (TRANSACTIONS, ["transaction_date"], transaction_etl.SILVER_PROPERTIES),
+    "daily_user_totals": (DAILY_USER_TOTALS, ["transaction_date"], transaction_etl.GOLD_PROPERTIES),
+    "user_profiles": (USER_PROFILES, [], transaction_etl.PROFILES_PROPERTIES),
+    "etl_quarantine": (ETL_QUARANTINE, [], transaction_etl.QUARANTINE_PROPERTIES),
+    "events": (EVENTS, ["event_date"], log_analytics.EVENTS_PROPERTIES),
+    "log_quarantine": (QUARANTINE, [], log_analytics.QUARANTINE_PROPERTIES),
+}
+VALUES = {
+    StringType: "u1",
+    IntegerType: 1,
+    LongType: 1,
+    DoubleType: 1.0,
+    DecimalType: Decimal("1.00"),
+    DateType: date(2026, 1, 1),
+    TimestampType: datetime(2026, 1, 1, 12),
+}
+
+
+def one_row(spark: SparkSession, schema: StructType):
+    """A row of every column (each string column holding the id u1)."""
+    return spark.createDataFrame([tuple(VALUES[type(f.dataType)] for f in schema.fields)], schema)
+
+
+def add_statistics(table: Path) -> list[dict]:
+    """The statistics of each add action in the table's log, oldest first, read from its JSON."""
+    found = []
+    for commit in sorted((table / "_delta_log").glob("*.json")):
+        for line in commit.read_text().splitlines():
+            add = json.loads(line).get("add")
+            if add and add.get("stats"):
+                found.append(json.loads(add["stats"]))
+    return found
+
+
+def columns_with_statistics(stats: dict) -> set[str]:
+    return {*stats.get("minValues", {}), *stats.get("maxValues", {}), *stats.get("nullCount", {})}
+
+
+@pytest.mark.parametrize("name", sorted(PEOPLE_TABLES))
+def test_a_table_keyed_by_people_keeps_no_statistics_of_a_personal_column(
+    spark: SparkSession, tmp_path: Path, name: str
+) -> None:
+    schema, partition_by, properties = PEOPLE_TABLES[name]
+    wanted = properties[delta.STATS_COLUMNS]
+    assert delta.PERSONAL_COLUMNS.isdisjoint(wanted.split(",")) and not set(partition_by) & set(wanted.split(","))
+    new, older = tmp_path / "new", tmp_path / "older"
+    # A new table, and one an earlier release created without the property, holding a row.
+    delta.ensure_table(spark, str(new), schema, partition_by, properties)
+    earlier = {k: v for k, v in properties.items() if k != delta.STATS_COLUMNS}
+    delta.ensure_table(spark, str(older), schema, partition_by, earlier)
+    one_row(spark, schema).write.format("delta").mode("append").save(str(older))
+    [old_stats] = add_statistics(older)
+    assert "user_id" in columns_with_statistics(old_stats) or "raw_record" in columns_with_statistics(old_stats)
+
+    delta.ensure_table(spark, str(older), schema, partition_by, properties)  # the next run of its job
+
+    for table in (new, older):
+        assert delta.table_properties(spark, str(table))[delta.STATS_COLUMNS] == wanted
+        one_row(spark, schema).write.format("delta").mode("append").save(str(table))
+        written = add_statistics(table)[-1]
+        assert written["numRecords"] == 1
+        assert columns_with_statistics(written) == set(wanted.split(",")), table

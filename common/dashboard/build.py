@@ -137,7 +137,9 @@ def log_analytics(spark: SparkSession, report: dict[str, Any], tables: dict[str,
     z = arguments.get("z_threshold")
     window_note = f" Only the latest {MAX_WINDOWS} windows are drawn." if cut else ""
 
-    engagement = rows(tables["daily_engagement"].orderBy("event_date")) if "daily_engagement" in tables else []
+    days, days_cut = latest(tables["daily_engagement"], "event_date", MAX_DAYS)
+    day_note = f" Only the latest {MAX_DAYS} days are drawn." if days_cut else ""
+    engagement = rows(days.orderBy("event_date"))
     for row in engagement:
         row["event_date"] = str(row["event_date"])
     users = [
@@ -150,14 +152,14 @@ def log_analytics(spark: SparkSession, report: dict[str, Any], tables: dict[str,
         for r in engagement
         for stat in ("mean", "median", "p90")
     ]
+    activity = [
+        {"event_date": r["event_date"], "count": r[column], "measure": measure}
+        for r in engagement
+        for column, measure in (("event_count", "events"), ("active_users", "active users"))
+    ]
     errors = [
-        {"status_code": str(r["status_code"]), "error_count": r["error_count"]}
-        for r in rows(
-            tables["error_patterns"]
-            .groupBy("status_code")
-            .agg(F.sum("error_count").alias("error_count"))
-            .orderBy("status_code")
-        )
+        {"event_date": str(r["event_date"]), "status_code": str(r["status_code"]), "error_count": r["error_count"]}
+        for r in rows(latest(tables["error_patterns"], "event_date", MAX_DAYS)[0].orderBy("event_date", "status_code"))
     ]
     heaviest = rows(
         tables["user_activity"]
@@ -176,6 +178,13 @@ def log_analytics(spark: SparkSession, report: dict[str, Any], tables: dict[str,
                         by_type, "window_start", "window_end", "event_count", "event_type", "window (UTC)", "events"
                     ),
                     note=f"activity_windows: {arguments.get('window_minutes')}-minute windows.{window_note}",
+                ),
+                Chart(
+                    "daily_activity",
+                    "Events and active users per day",
+                    C.daily_lines(activity, "event_date", "count", "measure", "per day"),
+                    note="daily_engagement: every event and every distinct user of each day in the warehouse's "
+                    f"history.{day_note}",
                 ),
                 Chart(
                     "active_users",
@@ -213,9 +222,9 @@ def log_analytics(spark: SparkSession, report: dict[str, Any], tables: dict[str,
                 ),
                 Chart(
                     "error_patterns",
-                    "Errors by status code",
-                    C.bars(errors, "status_code", "error_count", "status code", "errors", sort_by_value=False),
-                    note="error_patterns: events with a status code of 400 or more, summed over its days.",
+                    "Errors per day by status code",
+                    C.daily_stack(errors, "event_date", "error_count", "status_code", "errors"),
+                    note=f"error_patterns: events with a status code of 400 or more, per day (UTC) and code.{day_note}",
                 ),
                 quarantine_chart(report),
             ],
