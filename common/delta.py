@@ -450,14 +450,16 @@ def overwrite(df: DataFrame, path: str, partition_by: Sequence[str] = (), source
         writer.save(path)
 
 
-def delete_rows(spark: SparkSession, path: str, condition: Column) -> int:
+def delete_rows(spark: SparkSession, path: str, condition: Column, user_metadata: str | None = None) -> int:
     """DELETE the rows of the table at `path` matching `condition`, in one commit; returns how
     many. None matching commits nothing, so a table without such rows keeps its version (and
     its change data feed shows no change). Tables with deletion vectors mark the rows deleted;
-    the others rewrite the files holding them."""
+    the others rewrite the files holding them. `user_metadata`: recorded in the commit (e.g.
+    `MAINTENANCE_METADATA`, which tells readers of the history the DELETE is no correction)."""
     matching = spark.read.format("delta").load(path).filter(condition).count()
     if matching:
-        with concurrent_writes(path):
+        tagged = {USER_METADATA: user_metadata} if user_metadata is not None else {}
+        with concurrent_writes(path), session_conf(spark, tagged):
             DeltaTable.forPath(spark, path).delete(condition)
     return matching
 
@@ -486,10 +488,12 @@ def last_source_version(spark: SparkSession, path: str) -> int | None:
 
 def changed_values(spark: SparkSession, path: str, column: str, after_version: int, up_to_version: int) -> list[Any]:
     """Distinct values of `column` on rows inserted, updated (before and after) or deleted in
-    versions (after_version, up_to_version], from the change data feed.
+    versions (after_version, up_to_version], from the change data feed, maintenance commits
+    (`maintenance_versions`: a retention DELETE) left out.
 
     For a partition column this is the set of partitions a derived table must recompute: an
-    update moving a row from one date to another touches both dates.
+    update moving a row from one date to another touches both dates. Rows a retention DELETE
+    removed are no correction: what was derived from them is kept.
     """
     if up_to_version <= after_version:
         return []
@@ -500,7 +504,78 @@ def changed_values(spark: SparkSession, path: str, column: str, after_version: i
         .option("endingVersion", up_to_version)
         .load(path)
     )
+    skipped = maintenance_versions(spark, path, after_version)
+    if skipped:
+        changes = changes.filter(~F.col("_commit_version").isin(sorted(skipped)))
     return sorted(row[0] for row in changes.select(column).distinct().collect() if row[0] is not None)
+
+
+# ── maintenance commits: what readers of a table's history must not take for a change ───
+
+# A commit's user metadata, from this session setting when the writer gives none.
+USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+# Recorded by a maintain_tables retention DELETE: rows removed because they are older than the
+# retention, not corrected; the aggregates derived from them are kept.
+MAINTENANCE_KEY = "maintenance"
+MAINTENANCE_METADATA = json.dumps({MAINTENANCE_KEY: "retention", "by": "maintain_tables"})
+# Commits that rewrite files without changing a row (dataChange=false) or only record a VACUUM.
+DATA_NEUTRAL_OPERATIONS = ("OPTIMIZE", "REORG", "VACUUM START", "VACUUM END")
+
+
+def is_maintenance_metadata(user_metadata: str | None) -> bool:
+    """Whether a commit's user metadata is that of a maintenance commit (`MAINTENANCE_METADATA`)."""
+    if not user_metadata:
+        return False
+    try:
+        return MAINTENANCE_KEY in json.loads(user_metadata)
+    except (ValueError, TypeError):
+        return False
+
+
+def _history_after(spark: SparkSession, path: str, after_version: int) -> list[Any]:
+    return (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .filter(F.col("version") > after_version)
+        .select("version", "operation", "userMetadata")
+        .collect()
+    )
+
+
+def maintenance_versions(spark: SparkSession, path: str, after_version: int) -> set[int]:
+    """The versions after `after_version` committed by maintenance with its tag (a retention
+    DELETE), from the history the log still holds."""
+    return {
+        int(row["version"])
+        for row in _history_after(spark, path, after_version)
+        if is_maintenance_metadata(row["userMetadata"])
+    }
+
+
+def changing_versions(spark: SparkSession, path: str, after_version: int) -> list[int] | None:
+    """The versions after `after_version` that changed the table's rows other than by
+    maintenance (compaction and purges, `DATA_NEUTRAL_OPERATIONS`; tagged retention DELETEs,
+    `MAINTENANCE_METADATA`), in order; None when the log no longer holds every commit since
+    then (it cannot tell)."""
+    current = version(spark, path)
+    rows = _history_after(spark, path, after_version) if current > after_version else []
+    if {int(row["version"]) for row in rows} != set(range(after_version + 1, current + 1)):
+        return None
+    return sorted(
+        int(row["version"])
+        for row in rows
+        if row["operation"] not in DATA_NEUTRAL_OPERATIONS and not is_maintenance_metadata(row["userMetadata"])
+    )
+
+
+def data_changed_since(spark: SparkSession, path: str, since_version: int) -> bool:
+    """Whether the table had a commit after `since_version` that changed its rows other than by
+    maintenance (`changing_versions`); True when the log cannot tell, or the table is older
+    than `since_version` (it was replaced)."""
+    if version(spark, path) < since_version:
+        return True
+    changing = changing_versions(spark, path, since_version)
+    return changing is None or bool(changing)
 
 
 def is_in(column: str, values: Sequence[Any]) -> str:

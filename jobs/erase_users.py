@@ -42,6 +42,7 @@ from common.cli import JobArgumentParser, run_job
 from common.errors import InputError, JobError
 from common.fs import join_path, path_exists, read_text, write_text
 from common.job import JobRun
+from common.roots import LOG_ROOT, SEGMENTATION_ROOT, TRANSACTION_ROOT, root_kind
 from common.sql import in_predicate
 from common.tables import TableFormat, read_table, write_table
 from jobs import customer_segmentation, log_analytics, maintain_tables, transaction_etl
@@ -53,7 +54,6 @@ ERASURES = "erasures"
 # Under the transaction warehouse's redshift/: the DELETEs for the rows Redshift already holds.
 REDSHIFT_SQL = "erase_users.sql"
 JSON_VALUE, TOKEN = erasure.JSON_VALUE, erasure.TOKEN
-TRANSACTION_ROOT, LOG_ROOT, SEGMENTATION_ROOT = "transaction_warehouse", "log_warehouse", "segmentation_output"
 
 
 # ── transforms: DataFrame -> DataFrame, no IO ────────────────────────────────────────────
@@ -145,21 +145,6 @@ def read_user_ids(spark: SparkSession, args: argparse.Namespace) -> list[str]:
     return sorted(set(ids))
 
 
-def root_kind(spark: SparkSession, root: str) -> str:
-    """Which job's root `root` is, from the tables it holds; else one line saying what it lacks."""
-    if delta.table_exists(spark, join_path(root, transaction_etl.SILVER)):
-        return TRANSACTION_ROOT
-    if delta.table_exists(spark, join_path(root, log_analytics.LEDGER_TABLE)):
-        return LOG_ROOT
-    if table_format(spark, join_path(root, customer_segmentation.PREDICTIONS)):
-        return SEGMENTATION_ROOT
-    raise InputError(
-        f"{root} is neither a transaction warehouse (no {transaction_etl.SILVER} table), a log warehouse "
-        f"(no {log_analytics.LEDGER_TABLE} table) nor a segmentation output (no {customer_segmentation.PREDICTIONS} "
-        "table): nothing erased"
-    )
-
-
 def table_format(spark: SparkSession, path: str) -> TableFormat | None:
     """How the table at `path` is stored (a segmentation output's tables follow its --format), or None."""
     if delta.table_exists(spark, path):
@@ -204,7 +189,7 @@ def vacuum_refusals(
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     """Erase the users from the root; returns the run report it wrote."""
     ids = read_user_ids(spark, args)
-    kind = root_kind(spark, args.root)
+    kind = root_kind(spark, args.root, "nothing erased")
     tables = user_tables(spark, kind, args.root) if args.purge else {}
     # A retention the purge would refuse stops the run before any table changes.
     vacuum_refusals(spark, tables, args.retain_hours)

@@ -71,7 +71,7 @@ from schemas.logs import (
     REQUEST_FIELDS,
     USER_ACTIVITY,
 )
-from schemas.quarantine import QUARANTINE
+from schemas.quarantine import DATED_QUARANTINE, INGESTION_DATE
 
 JOB = "log_analytics"
 # Quality gates (common/gates.py): a day's logs quarantine well under 1 %; beyond 5 %, or under
@@ -456,7 +456,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         else:
             run.accept_nothing_new("log", source)
         events_version = delta.version(spark, paths[EVENTS_TABLE])
-        if loaded or aggregates_behind(previous, events_version):
+        if loaded or aggregates_behind(spark, paths[EVENTS_TABLE], previous):
             tables = publish_aggregates(run, paths, args, events_version)
             run.reconcile(reconciliation(run, paths, tables, events_version, loaded))
             run.metric("aggregates", {"events_version": events_version, "refreshed": True})
@@ -537,11 +537,13 @@ def open_warehouse(spark: SparkSession, output: str, paths: dict[str, str], aske
     return {}
 
 
-def aggregates_behind(previous: dict[str, ledger.Entry], events_version: int) -> bool:
-    """Whether `events` changed since the aggregates were last refreshed: a run died after
-    writing events and before recording its files (the next run finishes its work)."""
+def aggregates_behind(spark: SparkSession, path: str, previous: dict[str, ledger.Entry]) -> bool:
+    """Whether `events` (at `path`) changed since the aggregates were last refreshed: a run died
+    after writing events and before recording its files (the next run finishes its work).
+    Maintenance commits since then (compaction, purges, retention DELETEs) are no change: the
+    aggregates keep the days retention removed."""
     versions = [entry.events_version for entry in previous.values() if entry.events_version is not None]
-    return not versions or max(versions) != events_version
+    return not versions or delta.data_changed_since(spark, path, max(versions))
 
 
 def load_files(
@@ -577,10 +579,9 @@ def load_files(
             expected=state,
         )
     with run.stage("write_quarantine"):
-        delta.ensure_table(spark, paths[QUARANTINE_TABLE], QUARANTINE, properties=QUARANTINE_PROPERTIES)
-        delta.replace_where(
-            classified.transform(quarantined_rows), paths[QUARANTINE_TABLE], delta.is_in("source_file", files)
-        )
+        delta.ensure_table(spark, paths[QUARANTINE_TABLE], DATED_QUARANTINE, properties=QUARANTINE_PROPERTIES)
+        quarantined = classified.transform(quarantined_rows).withColumn(INGESTION_DATE, F.lit(run.day).cast("date"))
+        delta.replace_where(quarantined, paths[QUARANTINE_TABLE], delta.is_in("source_file", files))
     with run.stage("write_events"):
         delta.ensure_table(spark, paths[EVENTS_TABLE], EVENTS, [PARTITION], EVENTS_PROPERTIES)
         dates = sorted({d for entry in summary.values() for d in entry["event_dates"]})

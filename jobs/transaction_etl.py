@@ -57,6 +57,7 @@ from common.rules.transactions import (
 from common.sql import in_predicate
 from common.tables import read_table
 from schemas import conform_to
+from schemas.quarantine import INGESTION_DATE
 from schemas.transactions import (
     DAILY_USER_TOTALS,
     ETL_QUARANTINE,
@@ -189,10 +190,11 @@ def newer_profile_condition() -> str:
     return f"coalesce(s.updated_at, {EPOCH}) >= coalesce(t.updated_at, {EPOCH}) AND ({differs})"
 
 
-def to_quarantine(classified: DataFrame, dataset: str, batch_id: str) -> DataFrame:
+def to_quarantine(classified: DataFrame, dataset: str, batch_id: str, ingestion_date: date) -> DataFrame:
+    """The quarantined rows of a dataset, with the batch and the run's day (what retention deletes by)."""
     return (
         classified.transform(quarantined_rows)
-        .withColumns({"dataset": F.lit(dataset), "batch_id": F.lit(batch_id)})
+        .withColumns({"dataset": F.lit(dataset), "batch_id": F.lit(batch_id), INGESTION_DATE: F.lit(ingestion_date)})
         .transform(conform_to(ETL_QUARANTINE))
     )
 
@@ -340,9 +342,10 @@ def write_quarantine(
     """Replace this batch's rows of the quarantine; returns how many transaction rows it now
     holds for the batch (read back: what reconciliation compares with the input's count)."""
     with run.stage("write_quarantine"):
-        quarantine = to_quarantine(transactions, "transactions", batch_id)
+        day = date.fromisoformat(run.day)
+        quarantine = to_quarantine(transactions, "transactions", batch_id, day)
         if profiles is not None:
-            quarantine = quarantine.unionByName(to_quarantine(profiles, "profiles", batch_id))
+            quarantine = quarantine.unionByName(to_quarantine(profiles, "profiles", batch_id, day))
         delta.ensure_table(run.spark, paths[QUARANTINE], ETL_QUARANTINE, properties=QUARANTINE_PROPERTIES)
         delta.replace_where(quarantine, paths[QUARANTINE], delta.is_in("batch_id", [batch_id]))
         stored = read_table(run.spark, paths[QUARANTINE], "delta")

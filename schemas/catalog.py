@@ -21,7 +21,7 @@ from schemas.logs import (
     LOADED_FILES,
     USER_ACTIVITY,
 )
-from schemas.quarantine import QUARANTINE
+from schemas.quarantine import DATED_QUARANTINE, QUARANTINE
 from schemas.transactions import DAILY_USER_TOTALS, ETL_QUARANTINE, TRANSACTIONS, USER_PROFILES
 
 OUTPUT_TABLES: Mapping[str, Mapping[str, StructType]] = {
@@ -31,7 +31,7 @@ OUTPUT_TABLES: Mapping[str, Mapping[str, StructType]] = {
         "activity_windows": ACTIVITY_WINDOWS,
         "anomalies": ANOMALIES,
         "daily_engagement": DAILY_ENGAGEMENT,
-        "quarantine": QUARANTINE,
+        "quarantine": DATED_QUARANTINE,
         "events": EVENTS,
         "loaded_files": LOADED_FILES,
     },

@@ -13,7 +13,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from schemas.quarantine import QUARANTINE
+from schemas.quarantine import INGESTION_DATE, QUARANTINE
 
 MONEY = DecimalType(18, 2)
 
@@ -84,6 +84,8 @@ ETL_QUARANTINE = StructType(
         *QUARANTINE.fields,
         StructField("dataset", StringType()),
         StructField("batch_id", StringType()),
+        # The run's day: what retention deletes by (schemas/quarantine.py INGESTION_DATE).
+        StructField(INGESTION_DATE, DateType()),
     ]
 )
 

@@ -119,7 +119,8 @@ RUN_STAMPS = ("ingested_at", "run_id", "updated_at")
 
 
 def test_every_job_has_a_multi_process_run() -> None:
-    assert sorted(RUNS) == sorted(job.name for job in registry.present())
+    # one run per job module (maintain_tables serves two pipelines: its transaction warehouse run)
+    assert sorted(RUNS) == sorted({job.reports_as for job in registry.present()})
 
 
 @pytest.fixture(scope="session")

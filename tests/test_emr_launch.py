@@ -127,7 +127,9 @@ def test_cluster_runs_emr_7_with_our_bootstrap_and_configurations(docs, deployme
 
 def test_steps_spark_submit_the_versioned_zip_in_cluster_mode(docs, deployment) -> None:
     steps = docs["steps-logs.json"]
-    [step] = steps
+    step, maintenance = steps  # log_analytics, then maintain_tables over its root
+    assert maintenance["Name"] == "maintain_log_tables"
+    assert maintenance["Args"][-8:] == list(registry.find("maintain_log_tables").render(ROOT))
     assert step["Type"] == "CUSTOM_JAR" and step["Jar"] == "command-runner.jar"
     args = step["Args"]
     assert args[:3] == ["spark-submit", "--deploy-mode", "cluster"]
@@ -626,8 +628,12 @@ def test_alarms_are_valid_put_metric_alarm_requests_on_the_metrics_line(notifyin
     alarms = notifying["alarms.json"]
     names = {alarm["AlarmName"] for alarm in alarms}
     for job in registry.JOBS:
-        assert {f"spark-jobs-{job.name}-failed", f"spark-jobs-{job.name}-gate-tripped"} <= names
-        assert (f"spark-jobs-{job.name}-no-success" in names) == job.dated
+        # by the name the metrics line carries: maintain_log_tables reports as maintain_tables
+        name = job.reports_as
+        assert {f"spark-jobs-{name}-failed", f"spark-jobs-{name}-gate-tripped"} <= names
+        dated = any(j.dated for j in registry.JOBS if j.reports_as == name)
+        assert (f"spark-jobs-{name}-no-success" in names) == dated
+        assert all(a["Dimensions"] == [{"Name": "job", "Value": a["AlarmName"].split("-")[2]}] for a in alarms)
     cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
     for alarm in alarms:
         assert shapes.problems("cloudwatch", "PutMetricAlarm", alarm) == []

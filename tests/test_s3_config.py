@@ -124,7 +124,7 @@ PATH_ARGUMENTS = {
 
 
 def test_every_job_lists_its_path_arguments() -> None:
-    assert sorted(PATH_ARGUMENTS) == sorted(job.name for job in registry.present())
+    assert sorted(PATH_ARGUMENTS) == sorted({job.reports_as for job in registry.present()})
 
 
 @pytest.mark.parametrize(

@@ -220,7 +220,8 @@ CASES = {case.job: case for case in JOBS}
 
 
 def test_every_job_has_an_s3_case() -> None:
-    assert sorted(CASES) == sorted(job.name for job in registry.present())
+    # one case per job module (maintain_tables serves two pipelines)
+    assert sorted(CASES) == sorted({job.reports_as for job in registry.present()})
 
 
 @pytest.fixture(scope="module")

@@ -35,12 +35,12 @@ def parse_topic_arn(text: str) -> str:
     return text.strip()
 
 
-def _alarm(job: Job, suffix: str, description: str, topic_arn: str, **settings: Any) -> dict[str, Any]:
+def _alarm(name: str, suffix: str, description: str, topic_arn: str, **settings: Any) -> dict[str, Any]:
     return {
-        "AlarmName": f"spark-jobs-{job.name}-{suffix}",
+        "AlarmName": f"spark-jobs-{name}-{suffix}",
         "AlarmDescription": description,
         "Namespace": NAMESPACE,
-        "Dimensions": [{"Name": "job", "Value": job.name}],
+        "Dimensions": [{"Name": "job", "Value": name}],
         "EvaluationPeriods": 1,
         "AlarmActions": [topic_arn],
         "OKActions": [],
@@ -49,15 +49,19 @@ def _alarm(job: Job, suffix: str, description: str, topic_arn: str, **settings: 
 
 
 def alarms(jobs: Iterable[Job], topic_arn: str) -> list[dict[str, Any]]:
-    """PutMetricAlarm requests for every job (and `no-success` for the daily ones)."""
+    """PutMetricAlarm requests for every job (and `no-success` for the daily ones), by the name
+    its metrics line carries (`Job.reports_as`: entries of one module share their alarms)."""
     topic_arn = parse_topic_arn(topic_arn)
     out = []
+    by_name: dict[str, bool] = {}
     for job in jobs:
+        by_name[job.reports_as] = by_name.get(job.reports_as, False) or job.dated
+    for name, dated in by_name.items():
         out.append(
             _alarm(
-                job,
+                name,
                 "failed",
-                f"A {job.name} run failed or a quality gate stopped it: see its gate.json or its step's error line.",
+                f"A {name} run failed or a quality gate stopped it: see its gate.json or its step's error line.",
                 topic_arn,
                 MetricName="RunSucceeded",
                 Statistic="Minimum",
@@ -69,9 +73,9 @@ def alarms(jobs: Iterable[Job], topic_arn: str) -> list[dict[str, Any]]:
         )
         out.append(
             _alarm(
-                job,
+                name,
                 "gate-tripped",
-                f"A quality gate stopped {job.name}: <output>/gate.json names the gate and the figures "
+                f"A quality gate stopped {name}: <output>/gate.json names the gate and the figures "
                 "(docs/daily-operations.md).",
                 topic_arn,
                 MetricName="GateTripped",
@@ -82,12 +86,12 @@ def alarms(jobs: Iterable[Job], topic_arn: str) -> list[dict[str, Any]]:
                 TreatMissingData="notBreaching",
             )
         )
-        if job.dated:
+        if dated:
             out.append(
                 _alarm(
-                    job,
+                    name,
                     "no-success",
-                    f"No successful {job.name} run in a day: the schedule did not run it, or every run failed.",
+                    f"No successful {name} run in a day: the schedule did not run it, or every run failed.",
                     topic_arn,
                     MetricName="RunSucceeded",
                     Statistic="Sum",
