@@ -27,6 +27,9 @@ SCALE_CHECK ?=
 # make bench-warehouse: daily batches loaded one by one, with table maintenance every few.
 BENCH_BATCHES ?= 60
 BENCH_ROWS ?= 200000
+# make bench-logs-history: daily log files loaded one by one into one log warehouse.
+LOGS_BATCHES ?= 60
+LOGS_LINES ?= 100000
 # make test's workers (pytest-xdist): tests sharing a module's fixture stay on one worker, the
 # longest modules start first (tests/conftest.py). TEST_WORKERS=0: one process, as before.
 TEST_WORKERS ?= 2
@@ -85,7 +88,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # Great Expectations must not try to reach the network.
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help check-java check-chromium setup class-archive run test test-fast lint format package bench bench-floor bench-warehouse lock lock-wheels wheelhouse clean distclean
+.PHONY: help check-java check-chromium setup class-archive run test test-fast lint format package bench bench-floor bench-warehouse bench-logs-history lock lock-wheels wheelhouse clean distclean
 .PHONY: emr-artifacts deploy cluster submit submit-serverless backfill
 
 help: ## List the targets
@@ -215,6 +218,9 @@ bench-floor: setup ## The ETL's data plane step by step (parse, rules, dedup, wr
 
 bench-warehouse: setup ## Warehouse over daily batches: MERGE cost, files per date, maintenance, a backfill
 	$(PY) -m tools.bench_warehouse --batches $(BENCH_BATCHES) --rows $(BENCH_ROWS)
+
+bench-logs-history: setup ## Log warehouse over daily files: bytes and files read per batch, against batch 5's
+	$(PY) -m tools.bench_logs_history --batches $(LOGS_BATCHES) --lines $(LOGS_LINES)
 
 lock: ## Re-resolve requirements/dev.txt, rewrite the lock file, resolve the cluster wheels (x86_64, aarch64)
 	rm -rf .cache/lock-venv && $(PYTHON) -m venv .cache/lock-venv

@@ -391,6 +391,25 @@ def upsert(
     )
 
 
+def merge_changes(spark: SparkSession, path: str, changes: DataFrame, keys: Sequence[str], deleted: str) -> None:
+    """MERGE rows in their final form into the table at `path` on `keys`: a row whose boolean
+    column `deleted` holds deletes its key's row, any other replaces it or is inserted. The
+    table's columns are taken from `changes` (its other columns are left out)."""
+    columns = DeltaTable.forPath(spark, path).toDF().columns
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    values = {f"`{c}`": f"s.`{c}`" for c in columns}
+    with concurrent_writes(path):
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(changes.alias("s"), on)
+            .whenMatchedDelete(condition=f"s.`{deleted}`")
+            .whenMatchedUpdate(set=values)
+            .whenNotMatchedInsert(condition=f"NOT s.`{deleted}`", values=values)
+            .execute()
+        )
+
+
 def first_load(target: DeltaTable, path: str, source: DataFrame, empty_version: int) -> MergeMetrics:
     """Load `source` into the table at `path`, empty at `empty_version`: what a MERGE would do
     (every row an insert), without its join against nothing and its copy of the source.

@@ -34,7 +34,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from common import emf, erasure, gates
@@ -261,6 +261,34 @@ class JobRun(AbstractContextManager["JobRun"]):
         self.schemas[name] = rows.schema
         self.partitions[name] = list(partition_by or ())
         return Published(name, rows, count, path)
+
+    def publish_changes(
+        self,
+        name: str,
+        changes: DataFrame,
+        write: Callable[[DataFrame], None],
+        *,
+        expectations: Sequence[Any] | None = None,
+        checked: Column | None = None,
+    ) -> Published:
+        """Check the rows a run changes in Delta table `name` (those it replaces or merges, in
+        their final form; `checked`: only those the condition selects, e.g. not rows marked for
+        deletion), then hand them to `write` (a replaceWhere or a MERGE): the table's other rows
+        stay as they are. Returns the table as written (read lazily, for later steps and
+        cross-table checks) with its whole count (Delta answers it from its log)."""
+        path = join_path(self.output, name)
+        rows = self.cache(changes)
+        if expectations is not None:
+            suite_rows = rows if checked is None else self.cache(rows.where(checked))
+            self._suite(suite_rows, name, expectations, suite_rows.count())
+        with self.stage(f"write_{name}"):
+            write(rows)
+        table = self.spark.read.format("delta").load(path)
+        total = table.count()
+        self.record_table(name, path, total, "delta")
+        self.schemas[name] = table.schema
+        self.partitions[name] = []
+        return Published(name, table, total, path)
 
     def record_table(self, name: str, path: str, rows: int, fmt: str = "delta") -> None:
         """List a table the run wrote by other means (e.g. a MERGE) in the report."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -141,6 +143,63 @@ def test_daily_batches_late_file_rerun_and_redelivery_equal_one_run(spark: Spark
     assert quarantined == 1  # replaced, not added to: the earlier delivery's bad line is gone
 
     assert_same_warehouse(spark, root, one_run(spark, tmp_path / "one", day1, day2, day3, late1))
+
+
+def rows_where(spark: SparkSession, output: Path, name: str, keep) -> list:
+    return sorted(r for r in table(spark, output, name).collect() if keep(r))
+
+
+def last_commit(spark: SparkSession, output: Path, name: str) -> dict:
+    row = DeltaTable.forPath(spark, str(output / name)).history(1).select("operation", "operationMetrics").first()
+    return {"operation": row["operation"], **(row["operationMetrics"] or {})}
+
+
+def test_a_late_file_for_an_old_day_rewrites_only_that_day_and_what_it_reaches(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    data, root = tmp_path / "in", tmp_path / "warehouse"
+    days = [write(data / f"d{n}", f"day{n}.jsonl", lines) for n, lines in ((1, DAY1), (2, DAY2), (3, DAY3))]
+    late1 = write(data / "late", "day1-late.jsonl", LATE1)
+    for day in days:
+        run(spark, root, day)
+    day1, day3 = date(2026, 11, 1), date(2026, 11, 3)
+
+    def on_day(column: str, *wanted: date):
+        return lambda r: (r[column].date() if isinstance(r[column], datetime) else r[column]) in wanted
+
+    def elsewhere(column: str, *changed: date):
+        return lambda r: not on_day(column, *changed)(r)
+
+    kept = {
+        "error_patterns": elsewhere("event_date", day1),
+        "activity_windows": elsewhere("window_start", day1),
+        # zoe's first day moves from day 2 to day 1: both days' new users change
+        "daily_engagement": on_day("event_date", day3),
+        # --baseline-days 1: day 1's windows reach the baselines of day 2's, not day 3's
+        "anomalies": on_day("window_start", day3),
+    }
+    before = {name: rows_where(spark, root, name, keep) for name, keep in kept.items()}
+    report = run(spark, root, late1)
+    assert (
+        report["metrics"]["aggregates"] | {"scope": "batch", "dates": ["2026-11-01"]} == report["metrics"]["aggregates"]
+    )
+    assert {name: rows_where(spark, root, name, keep) for name, keep in kept.items()} == before
+    # each table's commit wrote the rows of what changed, not the table
+    patterns = table(spark, root, "error_patterns")
+    assert (
+        int(last_commit(spark, root, "error_patterns")["numOutputRows"])
+        == patterns.filter(F.col("event_date") == day1).count()
+        < patterns.count()
+    )
+    windows = table(spark, root, "activity_windows")
+    assert (
+        int(last_commit(spark, root, "activity_windows")["numOutputRows"])
+        == windows.filter(F.to_date("window_start") == day1).count()
+        < windows.count()
+    )
+    merged = last_commit(spark, root, "user_activity")
+    assert merged["operation"] == "MERGE" and int(merged["numSourceRows"]) == 4  # zoe, ann, ben, cat
+    assert_same_warehouse(spark, root, one_run(spark, tmp_path / "one", *days, late1))
 
 
 def test_reload_replaces_unchanged_files_and_changes_no_content(spark: SparkSession, tmp_path: Path) -> None:

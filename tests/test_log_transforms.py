@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
@@ -10,12 +10,20 @@ from pyspark.sql import DataFrame, SparkSession
 from jobs.log_analytics import (
     activity_windows,
     daily_engagement,
+    engagement_by_day,
     error_patterns,
     error_rate_anomalies,
+    in_ranges,
+    merge_ranges,
+    moved_first_dates,
+    range_dates,
+    rescored_ranges,
     user_activity,
+    user_activity_changes,
     user_days,
+    window_ranges,
 )
-from schemas.logs import ACTIVITY_WINDOWS, EVENT
+from schemas.logs import ACTIVITY_WINDOWS, EVENT, USER_ACTIVITY
 
 
 def at(hhmmss: str) -> datetime:
@@ -180,3 +188,91 @@ def test_a_window_with_too_short_a_baseline_is_not_scored(spark: SparkSession) -
     assert error_rate_anomalies(df, 3.5, 20, baseline_days=28, min_baseline_windows=5).count() == 0
     [row] = error_rate_anomalies(df, 3.5, 20, baseline_days=28, min_baseline_windows=4).collect()
     assert row.baseline_windows == 4
+
+
+# ── what a batch's refresh recomputes (docs/jobs/log_analytics.md, "What a run reads and rewrites") ──
+
+
+def epoch(text: str) -> int:
+    return int(datetime.fromisoformat(f"{text}+00:00").timestamp())
+
+
+def test_window_ranges_cover_the_dates_and_reach_into_neighbours_when_windows_span_midnight() -> None:
+    days = [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 5)]
+    # hourly windows divide a day: exactly the days, consecutive days merged
+    assert window_ranges(days, 60) == [
+        (epoch("2026-11-01T00:00:00"), epoch("2026-11-03T00:00:00")),
+        (epoch("2026-11-05T00:00:00"), epoch("2026-11-06T00:00:00")),
+    ]
+    # 7-hour windows from the epoch: the first window overlapping Nov 7 starts on Nov 6 (at
+    # 18:00), the last one starts on Nov 7 at 22:00 and ends on Nov 8 at 05:00
+    [(start, end)] = window_ranges([date(2026, 11, 7)], 7 * 60)
+    assert (start, end) == (epoch("2026-11-06T18:00:00"), epoch("2026-11-08T05:00:00"))
+    assert range_dates([(start, end)]) == [date(2026, 11, 6), date(2026, 11, 7), date(2026, 11, 8)]
+    assert range_dates([(epoch("2026-11-05T00:00:00"), epoch("2026-11-06T00:00:00"))]) == [date(2026, 11, 5)]
+
+
+def test_rescored_ranges_reach_the_windows_whose_baseline_holds_a_changed_window() -> None:
+    day = 86_400
+    assert rescored_ranges([(0, day), (3 * day, 4 * day)], 2) == [(0, 6 * day)]
+    assert rescored_ranges([(0, day), (5 * day, 6 * day)], 2) == [(0, 3 * day), (5 * day, 8 * day)]
+    assert merge_ranges([(5, 6), (0, 2), (2, 3)]) == [(0, 3), (5, 6)]
+
+
+def test_in_ranges_selects_window_starts_in_the_ranges(spark: SparkSession) -> None:
+    starts = spark.createDataFrame([(at(f"{h:02d}:00:00"),) for h in range(6)], "window_start timestamp")
+    ranges = [
+        (epoch("2026-11-01T01:00:00"), epoch("2026-11-01T03:00:00")),
+        (epoch("2026-11-01T05:00:00"), epoch("2026-11-01T09:00:00")),
+    ]
+    got = [
+        r.window_start.hour for r in starts.where(in_ranges("window_start", ranges)).orderBy("window_start").collect()
+    ]
+    assert got == [1, 2, 5]
+    assert starts.where(in_ranges("window_start", [])).count() == 0
+
+
+def users(spark: SparkSession, *rows: tuple) -> DataFrame:
+    return spark.createDataFrame([(u, n, on(*first), on(*last)) for u, n, first, last in rows], USER_ACTIVITY)
+
+
+def test_user_activity_changes_add_the_batch_and_recompute_the_users_of_replaced_files(spark: SparkSession) -> None:
+    current = users(
+        spark,
+        ("ann", 3, (2, "10:00:00"), (3, "10:00:00")),
+        ("ben", 1, (2, "09:00:00"), (2, "09:00:00")),
+        ("cat", 2, (1, "08:00:00"), (1, "09:00:00")),
+    )
+    added = users(
+        spark,
+        ("ann", 2, (1, "07:00:00"), (4, "07:00:00")),  # a late file: ann's first day moves to day 1
+        ("dan", 1, (4, "12:00:00"), (4, "12:00:00")),  # new
+        ("ben", 5, (4, "12:00:00"), (4, "12:00:00")),  # also in a replaced file: recomputed
+    )
+    recompute = spark.createDataFrame([("ben",), ("cat",)], "user_id string")
+    recomputed = users(spark, ("ben", 5, (4, "12:00:00"), (4, "12:00:00")))  # cat has no event left
+    changes = user_activity_changes(current, added, recompute, recomputed)
+    got = {
+        r.user_id: (r.event_count, r.first_seen, r.last_seen, r.previous_first_seen, r.deleted)
+        for r in changes.collect()
+    }
+    assert got == {
+        "ann": (5, on(1, "07:00:00"), on(4, "07:00:00"), on(2, "10:00:00"), False),
+        "dan": (1, on(4, "12:00:00"), on(4, "12:00:00"), None, False),
+        "ben": (5, on(4, "12:00:00"), on(4, "12:00:00"), on(2, "09:00:00"), False),
+        "cat": (None, None, None, on(1, "08:00:00"), True),
+    }
+    moved = sorted(r.event_date.day for r in changes.transform(moved_first_dates).collect())
+    # ann: day 2 -> 1; dan: new on 4; ben: 2 -> 4; cat: gone from 1
+    assert moved == [1, 2, 4]
+
+
+def test_engagement_by_day_counts_new_users_from_their_first_day_of_all_history(spark: SparkSession) -> None:
+    rows = [(on(3, "10:00:00"), "a"), (on(3, "11:00:00"), "a"), (on(3, "12:00:00"), "b")]
+    day3 = user_days(spark.createDataFrame([(t, u, "view", 200) for t, u in rows], EVENT))
+    first = spark.createDataFrame(
+        [("a", date(2026, 11, 1)), ("b", date(2026, 11, 3))], "user_id string, first_date date"
+    )
+    [row] = engagement_by_day(day3, first).collect()
+    assert (row.active_users, row.event_count, row.new_users, row.returning_users) == (2, 3, 1, 1)
+    assert (row.events_per_user_median, row.events_per_user_mean) == (1.5, 1.5)

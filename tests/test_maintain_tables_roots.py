@@ -182,11 +182,6 @@ def test_retention_of_a_log_root_deletes_old_events_and_quarantine_and_keeps_the
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a run that loads files recomputes every aggregate from the whole of events (docs/jobs/log_analytics.md, "
-    "Maintenance and retention); the refresh of touched days only (branch logs-incr) keeps the retained-away days",
-)
 def test_a_run_loading_a_new_day_keeps_the_aggregates_of_days_retention_removed(
     spark: SparkSession, tmp_path: Path
 ) -> None:
