@@ -151,7 +151,7 @@ class-archive: setup ## Record the JVM class archive local drivers map (tools/cl
 	$(PY) -m tools.class_archive
 
 test: check-chromium setup package class-archive $(ASL_VALIDATOR) ## Run the test suite (local Spark, real Delta and Great Expectations)
-	$(PY) -m pytest $(XDIST)
+	$(PY) -m pytest $(XDIST) --durations=30 --durations-min=10
 
 test-fast: setup class-archive $(ASL_VALIDATOR) ## Transforms, rules, contracts and document builders only: no spark-submit, servers or browser
 	$(PY) -m pytest -m "not slow" $(XDIST)
