@@ -23,6 +23,8 @@ BENCH_SIZE ?= 1GB
 BENCH_ROUNDS ?= 2
 # make bench SCALE_CHECK=4GB: also log analytics alone at 4 GB (cost per GB against 1 GB's, JVM peak).
 # make bench also times log analytics on each access log format (combined, alb, cloudfront) against JSON.
+# make bench also times log analytics against its hand-written peer (tools/seed/log_analytics_peer.py)
+# and a day of 8 MB into a root of 30 days (log_analytics_daily), with their targets, PASS or MISS.
 SCALE_CHECK ?=
 # make bench-warehouse: daily batches loaded one by one, with table maintenance every few.
 BENCH_BATCHES ?= 60

@@ -10,7 +10,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, SparkSession
+from pyspark.sql import functions as F
 
 from tests.golden import TRANSACTION_ETL_TABLES, assert_table_equals, file_name_only, read_expected
 from tools import bench_floor, generate, local_s3, package
@@ -171,6 +172,79 @@ def test_the_hand_written_peer_does_the_first_load_s_work(
     ]
 
 
+def test_the_hand_written_log_peer_does_the_first_load_s_work(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make bench` times log analytics against a plain hand-written peer (tools/seed): it must
+    load the events, quarantine by the contract's reasons and compute the aggregates, or the
+    comparison says nothing. Its input as the job's: a folder read recursively, `.gz` too."""
+    import gzip
+    import runpy
+
+    lines = [
+        '{"timestamp": "2026-11-01T10:00:00Z", "user_id": "u1", "event_type": "page_view", "status_code": 200}',
+        '{"timestamp": "2026-11-01T11:00:00Z", "user_id": " u1 ", "event_type": "search", "status_code": 404}',
+        '{"timestamp": "2026-11-02T09:00:00+00:00", "user_id": "u1", "event_type": "login", "status_code": "500"}',
+        '{"timestamp": "2026-11-02 09:30:00", "user_id": "u2", "event_type": "login", "status_code": 200}',
+        "",
+        "not json",
+        '{"user_id": "u3", "event_type": "login", "status_code": 200}',
+        '{"timestamp": "yesterday", "user_id": "u3", "event_type": "login", "status_code": 200}',
+        '{"timestamp": "2026-11-02", "user_id": "u3", "event_type": "login", "status_code": 200}',
+        '{"timestamp": "2026-11-02T09:00:00Z", "user_id": "", "event_type": "login", "status_code": 200}',
+        '{"timestamp": "2026-11-02T09:00:00Z", "user_id": {"id": 3}, "event_type": "login", "status_code": 200}',
+        '{"timestamp": "2026-11-02T09:00:00Z", "user_id": "u3", "event_type": null, "status_code": 200}',
+        '{"timestamp": "2026-11-02T09:00:00Z", "user_id": "u3", "event_type": "login"}',
+        '{"timestamp": "2026-11-02T09:00:00Z", "user_id": "u3", "event_type": "login", "status_code": "abc"}',
+        '{"timestamp": "2026-11-02T09:00:00Z", "user_id": "u3", "event_type": "login", "status_code": 700}',
+        '{"timestamp": "2026-11-02T09:00:00Z", "user_id": "u3", "event_type": "login", "status_code": 404.0}',
+    ]
+    source = tmp_path / "in"
+    (source / "late").mkdir(parents=True)
+    (source / "part-0.jsonl").write_text("\n".join(lines) + "\n")
+    # 30 hourly windows of 20 events, one error each but 15 in the window at 12:00: an anomaly.
+    windows = [
+        f'{{"timestamp": "2026-11-{10 + hour // 24}T{hour % 24:02d}:{minute:02d}:00Z", "user_id": "w{minute}", '
+        f'"event_type": "api_call", "status_code": {503 if minute < (15 if hour == 12 else 1) else 200}}}'
+        for hour in range(30)
+        for minute in range(20)
+    ]
+    with gzip.open(source / "late" / "part-1.jsonl.gz", "wt") as out:
+        out.write("\n".join(windows) + "\n")
+    script = Path(__file__).parents[1] / "tools" / "seed" / "log_analytics_peer.py"
+    monkeypatch.setattr("sys.argv", [str(script), str(source), str(tmp_path / "out")])
+    runpy.run_path(str(script), run_name="__main__")
+
+    def rows(table: str, *columns: str | Column) -> list[tuple]:
+        df = spark.read.format("delta").load(str(tmp_path / "out" / table)).select(*columns)
+        return sorted(map(tuple, df.collect()), key=repr)
+
+    def minute(column: str) -> Column:
+        return F.date_format(column, "yyyy-MM-dd HH:mm").alias(column)
+
+    assert len(rows("events", "user_id")) == 4 + 30 * 20
+    assert [r[0] for r in rows("quarantine", "reason")] == sorted(
+        ["malformed_json", "missing_timestamp", "invalid_timestamp", "invalid_timestamp", "missing_user_id"]
+        + ["invalid_user_id", "missing_event_type", "missing_status_code"]
+        + ["invalid_status_code"] * 3
+    )
+    assert rows("user_activity", "user_id", "event_count", minute("first_seen"), minute("last_seen"))[:2] == [
+        ("u1", 3, "2026-11-01 10:00", "2026-11-02 09:00"),
+        ("u2", 1, "2026-11-02 09:30", "2026-11-02 09:30"),
+    ]
+    assert rows("error_patterns", F.col("event_date").cast("string"), "status_code", "error_count") == [
+        ("2026-11-01", 404, 1),
+        ("2026-11-02", 500, 1),
+        ("2026-11-10", 503, 23 + 15),
+        ("2026-11-11", 503, 6),
+    ]
+    day = rows("daily_engagement", F.col("event_date").cast("string"), "active_users", "new_users", "returning_users")
+    assert day[:2] == [("2026-11-01", 1, 1, 0), ("2026-11-02", 2, 1, 1)]
+    assert len(rows("activity_windows", "window_start", "event_type")) == 3 + 30
+    anomalies = rows("anomalies", minute("window_start"), "error_count", "baseline_windows")
+    assert anomalies == [("2026-11-10 12:00", 15, 30)]
+
+
 def test_the_bench_times_each_log_format_with_the_jobs_own_command_line() -> None:
     """`make bench` times log analytics on each access log format next to JSON: the job's
     registry command line with --input-format, its cost per GB against JSON's 1.5x bar."""
@@ -189,3 +263,80 @@ def test_the_bench_times_each_log_format_with_the_jobs_own_command_line() -> Non
     row = bench.format_summary("alb", measured(20.0, gb // 8), measured(50.0, gb + gb // 8), 24.0)
     assert (row["job_cost_per_gb_s"], row["over_json"], row["within_bar"]) == (30.0, 1.25, True)
     assert bench.format_summary("alb", measured(20.0, 0), measured(60.0, gb), 24.0)["within_bar"] is False
+
+
+def test_the_bench_times_log_analytics_against_its_peer_with_the_issue_s_targets() -> None:
+    """`make bench` runs seed, hand-written peer and job on the same logs, each first in turn,
+    and judges the job against the peer: cost per GB at most 1.0x, 8 MB time at most + 5 s."""
+    from tools import bench
+
+    workload = bench.WORKLOADS["log_analytics"]
+    assert workload.sides == ("seed", "peer", "job")
+    assert workload.peer is not None
+    peer = workload.peer(Path("in"), Path("out"), None)
+    assert (peer.script.name, peer.args, peer.packaged) == ("log_analytics_peer.py", ["in", "out"], False)
+    assert peer.script.exists()
+    gb = bench.GB
+
+    def measured(seed: float, peer: float, job: float, size: int) -> bench.Measured:
+        return bench.Measured(size, [seed], [job], 100, peer=[peer])
+
+    tiny, large = measured(10.0, 20.0, 24.0, gb // 8), measured(20.0, 60.0, 60.0, gb + gb // 8)
+    row = bench.summarise("log_analytics", tiny, large)
+    assert (row["peer_cost_per_gb_s"], row["job_cost_per_gb_s"], row["job_over_peer_cost_per_gb"]) == (40, 36, 0.9)
+    assert row["targets"] == {
+        "job_over_peer_cost_per_gb": {"value": 0.9, "at_most": 1.0, "ok": True},
+        "fixed_cost_gap_over_peer_s": {"value": 4.0, "at_most": 5.0, "ok": True},
+    }
+    slower = bench.summarise("log_analytics", measured(10.0, 20.0, 26.0, gb // 8), measured(20.0, 60.0, 70.0, gb))
+    assert [v["ok"] for v in slower["targets"].values()] == [False, False]
+    # The transaction ETL's peer is printed beside it, with no target.
+    assert "targets" not in bench.summarise("transaction_etl", tiny, large)
+
+
+def test_the_daily_bench_loads_one_day_into_a_root_of_thirty(tmp_path: Path) -> None:
+    """`log_analytics_daily`: 30 daily files of the tiny size loaded once into a root, then the
+    next day's file timed into a fresh copy of it against the seed on that file (+ 15 s)."""
+    from tools import bench
+
+    batch = bench.daily_logs(tmp_path / "days", 40_000, seed=3)
+    assert batch == tmp_path / "days" / "batch"
+    history = sorted((tmp_path / "days" / "history").glob("day=*/part-*.jsonl"))
+    files = [*history, *batch.glob("part-*.jsonl")]
+    assert len(history) == bench.HISTORY_DAYS and len(files) == bench.HISTORY_DAYS + 1
+    assert all(35_000 < f.stat().st_size < 45_000 for f in files)
+    events = [json.loads(line) for line in files[-1].read_text().splitlines()]
+    days = {e["timestamp"][:10] for e in events}
+    assert max(days) == "2026-01-31" and min(days) >= "2026-01-28"  # day 31, and a few late lines
+    earlier = {json.loads(line)["user_id"] for f in history for line in f.read_text().splitlines()}
+    users = {e["user_id"] for e in events}
+    assert 0.5 < len(users & earlier) / len(users) < 0.9  # most of a day's users seen before
+    written = files[0].stat().st_mtime_ns
+    assert bench.daily_logs(tmp_path / "days", 40_000, seed=3) == batch
+    assert files[0].stat().st_mtime_ns == written  # generated once
+
+    workload = bench.WORKLOADS[bench.DAILY_WORKLOAD]
+    assert workload.sides == ("seed", "job")
+    job = workload.job(batch, Path("out"), None)
+    assert job.packaged and job.args[job.args.index("--input") + 1] == str(batch)
+    assert workload.prepare is not None and workload.setup is not None
+    runs: list[bench.Command] = []
+
+    def timed(command: bench.Command, output: Path) -> float:
+        runs.append(command)
+        return 1.0
+
+    root = workload.prepare(batch, tmp_path / "out", timed)
+    assert [r.args[r.args.index("--input") + 1] for r in runs] == [str(tmp_path / "days" / "history")]
+    assert root == tmp_path / "out" / "history_root"
+    (root / "events").mkdir(parents=True)
+    (root / "run_report.json").write_text("{}")
+    (tmp_path / "timed" / "stale").mkdir(parents=True)
+    workload.setup(tmp_path / "timed", root)
+    assert sorted(p.name for p in (tmp_path / "timed").iterdir()) == ["events", "run_report.json"]
+
+    row = bench.daily_summary(bench.DAILY_WORKLOAD, bench.Measured(8 * 1024**2, [10.0, 12.0], [20.0, 30.0], 900), 0)
+    assert (row["seed_s"], row["job_s"], row["gap_over_seed_s"]) == (11.0, 25.0, 14.0)
+    assert row["targets"] == {"gap_over_seed_s": {"value": 14.0, "at_most": 15.0, "ok": True}}
+    late = bench.daily_summary(bench.DAILY_WORKLOAD, bench.Measured(1, [10.0], [25.5], 900), 0)
+    assert late["targets"]["gap_over_seed_s"]["ok"] is False

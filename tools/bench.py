@@ -21,6 +21,17 @@ combined|alb|cloudfront`, the same sizes; the seed script reads JSON only): each
 per GB is printed next to the JSON run's, with their ratio against the bar of 1.5x
 (`--log-formats` picks the formats, `--log-formats ""` none).
 
+Where a workload has a hand-written peer (tools/seed/*_peer.py), seed, peer and job each go
+first in turn, and the job is printed against the peer too. For log analytics the peer has
+targets (issue 34, point 6), each printed PASS or MISS: the job's cost per GB at most 1.0x the
+peer's, and its time at the tiny size at most the peer's + 5 s.
+
+`log_analytics_daily` is a day of log analytics in production: a one-day batch of the tiny size
+loaded into a log root already holding 30 such days (built once per invocation, untimed, from
+tools/bench_logs_history.py's day generator: returning users, late lines), each timed run on a
+fresh copy of that root, against the seed script on the same batch. Target: the job at most the
+seed's time + 15 s.
+
 `--scale-check 4GB` also runs the job alone on 4 GB and compares its cost per GB (from the
 tiny size) with the large size's: a plan that degrades with size shows here. Speed is measured
 here, never asserted in a test. Results are also written as JSON.
@@ -51,6 +62,12 @@ BENCH_CONF = {"spark.ui.showConsoleProgress": "false"}
 GB = 1024**3
 # Share of the first batch's transactions the update batch corrects.
 UPDATE_SHARE = 100
+# log_analytics_daily: the days the root holds before the timed batch, its data set's name, and
+# the target: the job at most the seed's time on the batch plus this many seconds.
+HISTORY_DAYS = 30
+DAILY_LOGS = "logs_daily"
+DAILY_WORKLOAD = "log_analytics_daily"
+DAILY_GAP_TARGET_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -128,10 +145,46 @@ def prepare_first_load(data: Path, out: Path, timed: Callable[[Command, Path], f
     return warehouse
 
 
-def restore_first_load(output: Path, warehouse: Path | None) -> None:
+def restore_root(output: Path, root: Path | None) -> None:
+    """A fresh copy of the prepared root for each timed job run: every run does the same work."""
     shutil.rmtree(output, ignore_errors=True)
-    assert warehouse is not None
-    shutil.copytree(warehouse, output)
+    assert root is not None
+    shutil.copytree(root, output)
+
+
+def daily_logs(folder: Path, size: int, seed: int) -> Path:
+    """HISTORY_DAYS daily files and the next day's, each of about `size` bytes, generated once
+    with the log warehouse benchmark's day generator (70 % of a day's users seen before, 1 % of
+    its lines up to 3 days late): the history in `folder/history/day=NNNN/`, the day after it in
+    `folder/batch/`, the folder returned."""
+    from tools import bench_logs_history
+
+    batch = folder / "batch"
+    if (folder / generate.COMPLETE_MARKER).exists():
+        return batch
+    print(f"generating {HISTORY_DAYS} + 1 days of {size / 1024**2:.0f} MiB of logs in {folder}", flush=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    sample, _ = bench_logs_history.batch_lines(0, bench_logs_history.parse_args(["--lines", "1000"]), [])
+    line_bytes = sum(len(line) + 1 for line in sample) / len(sample)
+    days = bench_logs_history.parse_args(["--lines", str(max(1, round(size / line_bytes))), "--seed", str(seed)])
+    seen: list[str] = []
+    for day in range(HISTORY_DAYS + 1):
+        lines, new = bench_logs_history.batch_lines(day, days, seen)
+        seen.extend(new)
+        path = (batch if day == HISTORY_DAYS else folder / "history" / f"day={day:04d}") / "part-00000.jsonl"
+        path.parent.mkdir(parents=True)
+        path.write_text("\n".join(lines) + "\n")
+    (folder / generate.COMPLETE_MARKER).touch()
+    return batch
+
+
+def prepare_log_history(data: Path, out: Path, timed: Callable[[Command, Path], float]) -> Path:
+    """The log root the daily batch `data` loads into: the HISTORY_DAYS days before it loaded in
+    one run. Built again by each invocation (untimed), so it is always the current job's."""
+    root = out / "history_root"
+    seconds = timed(ours("log_analytics", {"--input": str(data.parent / "history")}, root), root)
+    print(f"  {HISTORY_DAYS} days loaded into {root} in {seconds:.1f} s (untimed)", flush=True)
+    return root
 
 
 def prepare_models(data: Path, out: Path, timed: Callable[[Command, Path], float]) -> Path:
@@ -149,7 +202,16 @@ WORKLOADS: dict[str, Workload] = {
         "log_analytics",
         "logs",
         seed=lambda data, out, _: seed_script("log_analysis.py", data, out),
+        peer=lambda data, out, _: seed_script("log_analytics_peer.py", data, out),
         job=lambda data, out, _: ours("log_analytics", {"--input": str(data)}, out),
+    ),
+    DAILY_WORKLOAD: Workload(
+        DAILY_WORKLOAD,
+        DAILY_LOGS,
+        seed=lambda data, out, _: seed_script("log_analysis.py", data, out),
+        job=lambda data, out, _: ours("log_analytics", {"--input": str(data)}, out),
+        prepare=prepare_log_history,
+        setup=restore_root,
     ),
     "transaction_etl": Workload(
         "transaction_etl",
@@ -165,7 +227,7 @@ WORKLOADS: dict[str, Workload] = {
         peer=lambda data, out, _: seed_script("transaction_etl_peer.py", data, out),
         job=lambda data, out, _: ours("transaction_etl", {"--transactions": str(data)}, out),
         prepare=prepare_first_load,
-        setup=restore_first_load,
+        setup=restore_root,
     ),
     "customer_segmentation": Workload(
         "customer_segmentation",
@@ -187,6 +249,20 @@ WORKLOADS: dict[str, Workload] = {
         prepare=prepare_models,
     ),
 }
+
+
+@dataclass(frozen=True)
+class PeerTargets:
+    """What the job may cost against its hand-written peer: its cost per GB at most
+    `cost_per_gb_ratio` times the peer's, its time at the tiny size at most the peer's plus
+    `fixed_gap_s` seconds."""
+
+    cost_per_gb_ratio: float
+    fixed_gap_s: float
+
+
+# Issue 34, point 6: the log warehouse's first load against the hand-written peer.
+PEER_TARGETS = {"log_analytics": PeerTargets(cost_per_gb_ratio=1.0, fixed_gap_s=5.0)}
 
 
 # Log analytics' access log formats: --input-format, and the generator's data set of it.
@@ -248,6 +324,8 @@ def print_format_summary(row: dict) -> None:
 def dataset(name: str, size: int, seed: int = 11) -> Path:
     """The cached benchmark input, generated once per (data set, size)."""
     folder = BENCH_DIR / "data" / f"{name}-{size}"
+    if name == DAILY_LOGS:
+        return daily_logs(folder, size, seed)
     if name.startswith("update-"):
         return update_batch(dataset(name.removeprefix("update-"), size, seed), folder)
     if not (folder / generate.COMPLETE_MARKER).exists():
@@ -400,6 +478,20 @@ def per_gb(tiny: float, large: float, tiny_bytes: int, large_bytes: int) -> floa
     return (large - tiny) / ((large_bytes - tiny_bytes) / GB)
 
 
+def target(value: float | None, at_most: float) -> dict:
+    """One figure against its bound (None, e.g. a ratio over a slope that came out <= 0: MISS)."""
+    return {"value": value, "at_most": at_most, "ok": value is not None and value <= at_most}
+
+
+def print_targets(row: dict) -> None:
+    for name, verdict in row.get("targets", {}).items():
+        print(
+            f"{'PASS' if verdict['ok'] else 'MISS'} {row['workload']} {name}: {verdict['value']} "
+            f"(target <= {verdict['at_most']})",
+            flush=True,
+        )
+
+
 def summarise(name: str, tiny: Measured, large: Measured) -> dict:
     seed_per_gb = per_gb(tiny.seed_median, large.seed_median, tiny.size_bytes, large.size_bytes)
     job_per_gb = per_gb(tiny.job_median, large.job_median, tiny.size_bytes, large.size_bytes)
@@ -418,16 +510,17 @@ def summarise(name: str, tiny: Measured, large: Measured) -> dict:
         "large_ratio": round(large.job_median / large.seed_median, 2),
         "job_jvm_peak_mb_large": large.job_peak_mb,
         "runs_s": {"tiny": {"seed": tiny.seed, "job": tiny.job}, "large": {"seed": large.seed, "job": large.job}},
-        **peer_summary(tiny, large, job_per_gb),
+        **peer_summary(tiny, large, job_per_gb, PEER_TARGETS.get(name)),
     }
 
 
-def peer_summary(tiny: Measured, large: Measured, job_per_gb: float) -> dict:
-    """The hand-written peer's figures and the job against them (none without a peer)."""
+def peer_summary(tiny: Measured, large: Measured, job_per_gb: float, targets: PeerTargets | None = None) -> dict:
+    """The hand-written peer's figures and the job against them (none without a peer), with
+    the workload's targets against the peer when it has some."""
     if tiny.peer_median is None or large.peer_median is None:
         return {}
     peer_per_gb = per_gb(tiny.peer_median, large.peer_median, tiny.size_bytes, large.size_bytes)
-    return {
+    row = {
         "peer_tiny_s": round(tiny.peer_median, 1),
         "peer_large_s": round(large.peer_median, 1),
         "peer_cost_per_gb_s": round(peer_per_gb, 1),
@@ -436,6 +529,39 @@ def peer_summary(tiny: Measured, large: Measured, job_per_gb: float) -> dict:
         "job_over_peer_large": round(large.job_median / large.peer_median, 2),
         "peer_runs_s": {"tiny": tiny.peer, "large": large.peer},
     }
+    if targets is not None:
+        row["targets"] = {
+            "job_over_peer_cost_per_gb": target(row["job_over_peer_cost_per_gb"], targets.cost_per_gb_ratio),
+            "fixed_cost_gap_over_peer_s": target(row["fixed_cost_gap_over_peer_s"], targets.fixed_gap_s),
+        }
+    return row
+
+
+def daily_summary(name: str, measured: Measured, history_bytes: int) -> dict:
+    """The daily batch into a root of HISTORY_DAYS days against the seed on that batch."""
+    gap = round(measured.job_median - measured.seed_median, 1)
+    return {
+        "workload": name,
+        "history_days": HISTORY_DAYS,
+        "history_mb": round(history_bytes / 1024**2, 1),
+        "batch_mb": round(measured.size_bytes / 1024**2, 1),
+        "seed_s": round(measured.seed_median, 1),
+        "job_s": round(measured.job_median, 1),
+        "gap_over_seed_s": gap,
+        "job_jvm_peak_mb": measured.job_peak_mb,
+        "runs_s": {"seed": measured.seed, "job": measured.job},
+        "targets": {"gap_over_seed_s": target(gap, DAILY_GAP_TARGET_S)},
+    }
+
+
+def print_daily_summary(row: dict) -> None:
+    print(
+        f"{row['workload']}: a {row['batch_mb']:.0f} MB day into a root of {row['history_days']} days "
+        f"({row['history_mb']:.0f} MB of input): job {row['job_s']} s, seed {row['seed_s']} s on the same day; "
+        f"gap {row['gap_over_seed_s']} s; job JVM peak {row['job_jvm_peak_mb']} MB",
+        flush=True,
+    )
+    print_targets(row)
 
 
 def print_summary(row: dict) -> None:
@@ -455,6 +581,7 @@ def print_summary(row: dict) -> None:
             f"{row['job_over_peer_large']}",
             flush=True,
         )
+        print_targets(row)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -483,6 +610,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for name in args.only or list(WORKLOADS):
         workload = WORKLOADS[name]
+        if name == DAILY_WORKLOAD:
+            history = dataset(DAILY_LOGS, args.tiny_size).parent / "history"
+            daily = daily_summary(name, bench.measure(workload, args.tiny_size), input_bytes(history))
+            results.append(daily)
+            print_daily_summary(daily)
+            continue
         large = args.segmentation_size if workload.dataset == "customers" else args.size
         tiny = bench.measure(workload, args.tiny_size)
         row = summarise(name, tiny, bench.measure(workload, large))
