@@ -148,3 +148,10 @@ def test_a_rescoring_does_not_bring_the_customers_back(spark: SparkSession, root
     quarantined = read_table(spark, str(scored / "quarantine"), "parquet")
     assert quarantined.filter(erasure.erased_line([erasure.user_hash(c) for c in CUSTOMERS])).count() == 0
     assert quarantined.filter(F.col("raw_record").startswith("X4,")).count() == 1  # others still quarantined
+
+
+def test_the_delta_log_of_the_predictions_names_no_customer(roots: dict) -> None:
+    """The predictions (ids and features) keep no statistics of customer_id, from their first commit."""
+    log = "".join(p.read_text() for p in sorted((roots["trained"] / "predictions" / "_delta_log").glob("*.json")))
+    assert '"add"' in log and '"stats"' in log
+    assert not any(f'"{customer}"' in log for customer in CUSTOMERS)
