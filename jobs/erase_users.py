@@ -116,8 +116,8 @@ def build_parser() -> JobArgumentParser:
     parser.add_argument(
         "--retain-hours",
         type=maintain_tables.retain_hours,
-        default=maintain_tables.DEFAULT_RETAIN_HOURS,
-        help="with --purge: VACUUM keeps the files of every version younger than this; shorter than a table's "
+        help="with --purge only: VACUUM keeps the files of every version younger than this "
+        f"(default: {maintain_tables.DEFAULT_RETAIN_HOURS:g}); shorter than a table's "
         "delta.deletedFileRetentionDuration is refused",
     )
     return parser
@@ -136,6 +136,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.user_id and not args.user_ids_file:
         parser.error("give at least one --user-id or a --user-ids-file")
+    if args.retain_hours is None:
+        args.retain_hours = maintain_tables.DEFAULT_RETAIN_HOURS
+    elif not args.purge:
+        # Accepted and ignored, it would let an operator believe the files were vacuumed.
+        parser.error("--retain-hours is for --purge: without --purge nothing is vacuumed")
     return args
 
 
