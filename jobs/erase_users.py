@@ -378,6 +378,8 @@ def erase_from_log_warehouse(run: JobRun, ids: Sequence[str]) -> None:
     if removed:
         version = delta.version(spark, paths[log_analytics.EVENTS_TABLE])
         published = log_analytics.publish_aggregates(run, paths, settings, version)
+        # The next loading run then refreshes only what its batch touches, not everything.
+        ledger.record_aggregates_version(spark, paths[log_analytics.LEDGER_TABLE], version)
         run.metric("aggregates", {"events_version": version, "refreshed": True})
     else:
         published = {}
