@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -584,8 +584,28 @@ USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 # retention, not corrected; the aggregates derived from them are kept.
 MAINTENANCE_KEY = "maintenance"
 MAINTENANCE_METADATA = json.dumps({MAINTENANCE_KEY: "retention", "by": "maintain_tables"})
-# Commits that rewrite files without changing a row (dataChange=false) or only record a VACUUM.
-DATA_NEUTRAL_OPERATIONS = ("OPTIMIZE", "REORG", "VACUUM START", "VACUUM END")
+# Commits that rewrite files without changing a row (dataChange=false), only record a VACUUM,
+# or only set properties (a retention's `RETAINED_FROM`).
+DATA_NEUTRAL_OPERATIONS = ("OPTIMIZE", "REORG", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES")
+
+
+# Set on a table by a retention DELETE (maintain_tables): the first date it keeps. A table
+# derived from it and rebuilt whole (its change feed unreadable) keeps its own rows of the days
+# before, as the refreshes between do.
+RETAINED_FROM = "spark_jobs.retained_from"
+
+
+def record_retained_from(spark: SparkSession, path: str, first_kept: date) -> None:
+    """Record `first_kept` as the table's `RETAINED_FROM` (a property: it outlives the log's
+    commits, which expire, as the change feed does)."""
+    with concurrent_writes(path):
+        spark.sql(f"ALTER TABLE delta.`{qualify(spark, path)}` SET TBLPROPERTIES ('{RETAINED_FROM}' = '{first_kept}')")
+
+
+def retained_from(spark: SparkSession, path: str) -> date | None:
+    """The first date a retention DELETE kept in the table (`RETAINED_FROM`), None when none ran."""
+    value = table_properties(spark, path).get(RETAINED_FROM)
+    return date.fromisoformat(value) if value else None
 
 
 def is_maintenance_metadata(user_metadata: str | None) -> bool:
