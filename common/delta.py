@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -28,7 +28,7 @@ from delta import exceptions as delta_exceptions
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructField, StructType
+from pyspark.sql.types import ArrayType, BinaryType, MapType, StructField, StructType
 
 from common.errors import JobError
 from common.fs import delete_path, join_path, qualify
@@ -69,6 +69,9 @@ DEFAULT_LOG_RETENTION = "interval 30 days"
 # leaves out those naming a person (an erased id must not survive as a file's min or max:
 # docs/privacy.md). Partition columns need none: the log records their values per file.
 STATS_COLUMNS = "delta.dataSkippingStatsColumns"
+# How many leading columns get statistics when STATS_COLUMNS is unset: 0 for a table whose only
+# columns worth skipping on name people.
+INDEXED_COLUMNS = "delta.dataSkippingNumIndexedCols"
 # Never in a table's statistics: ids of people, and raw lines or request fields that may hold one.
 PERSONAL_COLUMNS = frozenset({"user_id", "customer_id", "client_ip", "user_agent", "path", "raw_record"})
 # Target size of the files writes and compaction produce, in MiB (EMR users expect 128 MB-1 GB
@@ -95,6 +98,50 @@ def stats_columns(*columns: str) -> dict[str, str]:
     if personal or not columns:
         raise ValueError(f"statistics columns must be some columns and none of {personal}")
     return {STATS_COLUMNS: ",".join(columns)}
+
+
+def statistics_without_people(schema: StructType, partition_by: Sequence[str] = ()) -> dict[str, str]:
+    """The `STATS_COLUMNS` property for a table of rows with `schema` that a job replaces whole
+    (an aggregate, predictions): statistics of every column worth skipping on but those naming
+    a person (`PERSONAL_COLUMNS`); none when the rows name nobody (Delta's default stays)."""
+    names = [f.name for f in schema.fields]
+    if not PERSONAL_COLUMNS.intersection(names):
+        return {}
+    kept = [
+        f.name
+        for f in schema.fields
+        if f.name not in PERSONAL_COLUMNS
+        and f.name not in partition_by
+        and not isinstance(f.dataType, (ArrayType, MapType, StructType, BinaryType))
+    ]
+    return stats_columns(*kept) if kept else {INDEXED_COLUMNS: "0"}
+
+
+def keep_people_out_of_statistics(
+    spark: SparkSession, path: str, schema: StructType, partition_by: Sequence[str] = ()
+) -> dict[str, str]:
+    """Before a job replaces the Delta table at `path` with rows of `schema`: set its statistics
+    property (`statistics_without_people`) when it lacks it or names other columns, so the add
+    actions of the write hold no min or max of a person's id. Returns the property for a
+    table not created yet: the writer passes it as an option (Delta then sets it in the
+    commit creating the table, before the files' statistics are collected)."""
+    if not statistics_without_people(schema) or not table_exists(spark, path):
+        return statistics_without_people(schema, partition_by)
+    table = DeltaTable.forPath(spark, path)
+    detail = table.detail().select("properties", "partitionColumns").first()
+    current = detail["properties"] or {}
+    # The columns the table has before this write (a column it gains gets statistics from its
+    # next write) and its partitioning (a MERGE or replaceWhere keeps it).
+    stored = {f.name for f in table.toDF().schema.fields}
+    wanted = statistics_without_people(
+        StructType([f for f in schema.fields if f.name in stored]), detail["partitionColumns"]
+    )
+    missing = {key: value for key, value in wanted.items() if current.get(key) != value}
+    if missing:
+        settings = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(missing.items()))
+        with concurrent_writes(path):
+            spark.sql(f"ALTER TABLE delta.`{qualify(spark, path)}` SET TBLPROPERTIES ({settings})")
+    return {}
 
 
 def use_target_file_size(spark: SparkSession, target_mb: int = DEFAULT_TARGET_FILE_MB) -> None:
@@ -537,8 +584,28 @@ USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 # retention, not corrected; the aggregates derived from them are kept.
 MAINTENANCE_KEY = "maintenance"
 MAINTENANCE_METADATA = json.dumps({MAINTENANCE_KEY: "retention", "by": "maintain_tables"})
-# Commits that rewrite files without changing a row (dataChange=false) or only record a VACUUM.
-DATA_NEUTRAL_OPERATIONS = ("OPTIMIZE", "REORG", "VACUUM START", "VACUUM END")
+# Commits that rewrite files without changing a row (dataChange=false), only record a VACUUM,
+# or only set properties (a retention's `RETAINED_FROM`).
+DATA_NEUTRAL_OPERATIONS = ("OPTIMIZE", "REORG", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES")
+
+
+# Set on a table by a retention DELETE (maintain_tables): the first date it keeps. A table
+# derived from it and rebuilt whole (its change feed unreadable) keeps its own rows of the days
+# before, as the refreshes between do.
+RETAINED_FROM = "spark_jobs.retained_from"
+
+
+def record_retained_from(spark: SparkSession, path: str, first_kept: date) -> None:
+    """Record `first_kept` as the table's `RETAINED_FROM` (a property: it outlives the log's
+    commits, which expire, as the change feed does)."""
+    with concurrent_writes(path):
+        spark.sql(f"ALTER TABLE delta.`{qualify(spark, path)}` SET TBLPROPERTIES ('{RETAINED_FROM}' = '{first_kept}')")
+
+
+def retained_from(spark: SparkSession, path: str) -> date | None:
+    """The first date a retention DELETE kept in the table (`RETAINED_FROM`), None when none ran."""
+    value = table_properties(spark, path).get(RETAINED_FROM)
+    return date.fromisoformat(value) if value else None
 
 
 def is_maintenance_metadata(user_metadata: str | None) -> bool:

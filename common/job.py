@@ -37,7 +37,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
-from common import emf, erasure, gates
+from common import delta, emf, erasure, gates
 from common.athena import write_ddl
 from common.classify import Contract, classify_lines, count_by_reason, require_valid_rows
 from common.dashboard import build_if_asked
@@ -282,6 +282,7 @@ class JobRun(AbstractContextManager["JobRun"]):
             suite_rows = rows if checked is None else self.cache(rows.where(checked))
             self._suite(suite_rows, name, expectations, suite_rows.count())
         with self.stage(f"write_{name}"):
+            delta.keep_people_out_of_statistics(self.spark, path, rows.schema)
             write(rows)
         table = self.spark.read.format("delta").load(path)
         total = table.count()

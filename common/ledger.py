@@ -23,11 +23,14 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from common import delta
-from common.fs import FileStatus, canonical_uri
+from common.fs import FileStatus, canonical_uri, qualify
 
 LOADING, LOADED = "loading", "loaded"
 # Prefix of the table properties holding a root's settings.
 SETTING_PREFIX = "spark_jobs.setting."
+# The version of `events` a writer that loads no file (erase_users) last recomputed every
+# aggregate at; a loading run records its version in its files' rows (`Entry.events_version`).
+AGGREGATES_VERSION = "spark_jobs.aggregates_events_version"
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,24 @@ def recorded_settings(spark: SparkSession, path: str) -> dict[str, str]:
         return {}
     properties = delta.table_properties(spark, path)
     return {key[len(SETTING_PREFIX) :]: value for key, value in properties.items() if key.startswith(SETTING_PREFIX)}
+
+
+def aggregates_version(spark: SparkSession, path: str) -> int | None:
+    """The `events` version erase_users last recomputed the aggregates at (`AGGREGATES_VERSION`),
+    None when none did (or there is no ledger)."""
+    if not delta.table_exists(spark, path):
+        return None
+    value = delta.table_properties(spark, path).get(AGGREGATES_VERSION)
+    return int(value) if value is not None else None
+
+
+def record_aggregates_version(spark: SparkSession, path: str, events_version: int) -> None:
+    """Record with the ledger at `path` that every aggregate now reflects `events` at
+    `events_version`: recorded only once they are all published, so a run that dies before
+    leaves the next loading run to rebuild them."""
+    location = qualify(spark, path)
+    with delta.concurrent_writes(path):
+        spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES ('{AGGREGATES_VERSION}' = '{events_version}')")
 
 
 def settings_problems(recorded: Mapping[str, str], asked: Mapping[str, str]) -> list[str]:

@@ -69,7 +69,7 @@ from common.fs import join_path, path_exists, read_text, write_text
 from common.segment_scorer import BEHAVIOUR_MODEL_FORMAT, MODEL_FORMAT
 from common.spark import CacheScope
 from schemas import conform_to
-from schemas.customers import PREDICTIONS, segment_profiles_schema
+from schemas.customers import PREDICTIONS, segment_profiles_schema, training_predictions_schema
 
 FEATURES = "features"
 UNWEIGHTED_FEATURES = "unweighted_features"
@@ -301,6 +301,22 @@ def predict(model: PipelineModel, customers: DataFrame) -> DataFrame:
 def predictions(scored: DataFrame) -> DataFrame:
     """The predictions table: one segment per customer."""
     return scored.transform(conform_to(PREDICTIONS))
+
+
+def training_predictions(scored: DataFrame, features: FeatureSet = DEMOGRAPHIC) -> DataFrame:
+    """A training run's predictions: one segment per customer, with the features its profiles
+    aggregate, so `segment_profiles` of this table equals the run's profiles and an erasure
+    recomputes them from the customers left (jobs/erase_users.py)."""
+    return scored.transform(conform_to(training_predictions_schema(features.families)))
+
+
+def profiled_families(profile_columns: Sequence[str]) -> tuple[str, ...]:
+    """The families a stored `segment_profiles` table describes, read from its columns."""
+    return tuple(
+        family
+        for family in FAMILIES
+        if {f.name for f in segment_profiles_schema([family]).fields} <= set(profile_columns)
+    )
 
 
 def _category_shares(scored: DataFrame, column: str) -> DataFrame:

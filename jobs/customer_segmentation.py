@@ -6,7 +6,8 @@ mission's "Machine Learning with Amazon EMR", steps 3 to 5).
                                                             └─> customers ─┐
     warehouse transactions ─> behaviour per user (window ending --as-of) ──┴─> population
         ─> fit features once, KMeans per k (cached), best k by silhouette ─> model/ + model.json
-                                                                          ─> predictions, segment_profiles
+                                                                          ─> predictions (with the
+                                                                             features), segment_profiles
     then metrics.json, and run_report.json written last: the run's completion marker.
 
 With --input only: demographics. With --warehouse only: behaviour (RFM) of every warehouse
@@ -51,9 +52,9 @@ from common.segmentation import (
     export_model,
     fit_segmentation,
     predict,
-    predictions,
     save_model,
     segment_profiles,
+    training_predictions,
 )
 from common.version import __version__
 from schemas.customers import RAW_CUSTOMER
@@ -201,7 +202,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
             run.write_json(MODEL_JSON, export_model(trained.model, features, **about))
         scored = run.cache(predict(trained.model, population))
         quarantine = run.publish(QUARANTINE, classified.transform(quarantined_rows)) if classified else None
-        predicted = run.publish(PREDICTIONS, predictions(scored), expectations=prediction_expectations(trained.k))
+        predicted = run.publish(
+            PREDICTIONS, training_predictions(scored, features), expectations=prediction_expectations(trained.k)
+        )
         profiles = run.publish(
             SEGMENT_PROFILES,
             segment_profiles(scored, features),

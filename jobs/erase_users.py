@@ -13,7 +13,8 @@ what the root holds (issue 37: erasure, erased stays erased).
                                        │  aggregate recomputed from events (the job's own publishing)
                                        └─ segmentation output: the customers' predictions and
                                           quarantined lines deleted (Delta or Parquet); segment
-                                          profiles and the model left to the next training
+                                          profiles recomputed from the predictions left (they
+                                          keep the features); the model left to the next training
     --purge: then every Delta table of the root that holds users ─ REORG ... APPLY (PURGE) of the
     partitions whose files carry deletion vectors ─ VACUUM --retain-hours (change data included),
     both refused before anything changes if the retention is shorter than a table's window
@@ -37,12 +38,13 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from common import delta, erasure, ledger, redshift
+from common import delta, erasure, ledger, redshift, segmentation
 from common.cli import JobArgumentParser, run_job
 from common.errors import InputError, JobError
 from common.fs import join_path, path_exists, read_text, write_text
 from common.job import JobRun
 from common.roots import LOG_ROOT, SEGMENTATION_ROOT, TRANSACTION_ROOT, root_kind
+from common.rules.customers import profile_expectations
 from common.sql import in_predicate
 from common.tables import TableFormat, read_table, write_table
 from jobs import customer_segmentation, log_analytics, maintain_tables, transaction_etl
@@ -53,6 +55,10 @@ JOB = "erase_users"
 ERASURES = "erasures"
 # Under the transaction warehouse's redshift/: the DELETEs for the rows Redshift already holds.
 REDSHIFT_SQL = "erase_users.sql"
+# Why a training output's segment profiles were left as they were.
+PROFILES_NOT_RECOMPUTED = (
+    "the predictions hold no features (written before they kept them): the next training recomputes the profiles"
+)
 JSON_VALUE, TOKEN = erasure.JSON_VALUE, erasure.TOKEN
 
 
@@ -110,8 +116,8 @@ def build_parser() -> JobArgumentParser:
     parser.add_argument(
         "--retain-hours",
         type=maintain_tables.retain_hours,
-        default=maintain_tables.DEFAULT_RETAIN_HOURS,
-        help="with --purge: VACUUM keeps the files of every version younger than this; shorter than a table's "
+        help="with --purge only: VACUUM keeps the files of every version younger than this "
+        f"(default: {maintain_tables.DEFAULT_RETAIN_HOURS:g}); shorter than a table's "
         "delta.deletedFileRetentionDuration is refused",
     )
     return parser
@@ -130,6 +136,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.user_id and not args.user_ids_file:
         parser.error("give at least one --user-id or a --user-ids-file")
+    if args.retain_hours is None:
+        args.retain_hours = maintain_tables.DEFAULT_RETAIN_HOURS
+    elif not args.purge:
+        # Accepted and ignored, it would let an operator believe the files were vacuumed.
+        parser.error("--retain-hours is for --purge: without --purge nothing is vacuumed")
     return args
 
 
@@ -367,6 +378,8 @@ def erase_from_log_warehouse(run: JobRun, ids: Sequence[str]) -> None:
     if removed:
         version = delta.version(spark, paths[log_analytics.EVENTS_TABLE])
         published = log_analytics.publish_aggregates(run, paths, settings, version)
+        # The next loading run then refreshes only what its batch touches, not everything.
+        ledger.record_aggregates_version(spark, paths[log_analytics.LEDGER_TABLE], version)
         run.metric("aggregates", {"events_version": version, "refreshed": True})
     else:
         published = {}
@@ -383,11 +396,13 @@ def erase_from_log_warehouse(run: JobRun, ids: Sequence[str]) -> None:
 
 
 def erase_from_segmentation(run: JobRun, ids: Sequence[str]) -> None:
-    """A segmentation output: the customers' predictions and quarantined lines deleted. The
-    segment profiles (a training output) are left as the training run computed them: they
-    aggregate the customers' features, which the output does not keep, so nothing here can
-    recompute them; like the model (centroids: averages of many customers, no rows), they are
-    refreshed at the next training, which no longer sees the customers (docs/privacy.md)."""
+    """A segmentation output: the customers' predictions and quarantined lines deleted, then a
+    training output's segment profiles recomputed from the predictions left, by the training's
+    own `segment_profiles` (the predictions keep the features it aggregates): they equal the
+    profiles of the same segments without the customers. The model (centroids: averages of
+    many customers, no rows) is refreshed at the next training, which no longer sees the
+    customers (docs/privacy.md). Predictions written before they kept the features cannot
+    feed the profiles: those are left to the next training, and the report says why."""
     spark = run.spark
     path = join_path(run.output, customer_segmentation.PREDICTIONS)
     fmt = table_format(spark, path) or run.fmt
@@ -397,15 +412,28 @@ def erase_from_segmentation(run: JobRun, ids: Sequence[str]) -> None:
     with run.stage("delete_quarantine"):
         quarantine = erase_quarantine(run, join_path(run.output, customer_segmentation.QUARANTINE), ids)
     run.report.tables[customer_segmentation.QUARANTINE] = quarantine
-    profiles = join_path(run.output, customer_segmentation.SEGMENT_PROFILES)
-    profiles_format = table_format(spark, profiles)
+    profiles_path = join_path(run.output, customer_segmentation.SEGMENT_PROFILES)
+    profiles_format = table_format(spark, profiles_path)
     if profiles_format:
-        run.report.tables[customer_segmentation.SEGMENT_PROFILES] = {
-            "path": profiles,
-            "format": profiles_format,
-            "recomputed": False,
-            "customers_erased": removed,
-        }
+        stored = read_table(spark, profiles_path, profiles_format)
+        entry = {"path": profiles_path, "format": profiles_format, "customers_erased": removed}
+        families = segmentation.profiled_families(stored.columns)
+        predicted = read_table(spark, path, fmt)
+        features = segmentation.FeatureSet(families=families) if families else None
+        if features is None or not {*features.numeric, *features.categorical} <= set(predicted.columns):
+            entry.update(recomputed=False, reason=PROFILES_NOT_RECOMPUTED)
+        elif removed:
+            k = stored.count()
+            with run.stage("recompute_segment_profiles"):
+                published = run.publish(
+                    customer_segmentation.SEGMENT_PROFILES,
+                    segmentation.segment_profiles(predicted, features),
+                    expectations=profile_expectations(k, features.families),
+                )
+            entry.update(recomputed=True, rows=published.count)
+        else:
+            entry.update(recomputed=False, reason="no customer erased: unchanged")
+        run.report.tables[customer_segmentation.SEGMENT_PROFILES] = entry
 
 
 def main(argv: Sequence[str] | None = None) -> int:

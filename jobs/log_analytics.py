@@ -570,7 +570,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
                 previous = open_warehouse(spark, args.output, paths, asked)
             plan = ledger.plan(listed, previous, args.reload)
             events_before = current_version(spark, paths[EVENTS_TABLE])
-        behind = aggregates_behind(spark, paths[EVENTS_TABLE], previous, events_before)
+        refreshed_at = ledger.aggregates_version(spark, paths[LEDGER_TABLE])
+        behind = aggregates_behind(spark, paths[EVENTS_TABLE], previous, events_before, refreshed_at)
         run.metric("files", plan.as_report())
         loaded: dict[str, dict[str, Any]] = {}
         ledger_version = None
@@ -671,14 +672,22 @@ def current_version(spark: SparkSession, path: str) -> int | None:
 
 
 def aggregates_behind(
-    spark: SparkSession, path: str, previous: dict[str, ledger.Entry], events_version: int | None
+    spark: SparkSession,
+    path: str,
+    previous: dict[str, ledger.Entry],
+    events_version: int | None,
+    refreshed_at: int | None = None,
 ) -> bool:
     """Whether `events` (at `path`, at `events_version` before this run writes; None: no events
-    yet) changed since the aggregates were last refreshed: a run died after writing events and
-    before recording its files (the next run finishes its work with a full rebuild).
-    Maintenance commits since then (compaction, purges, retention DELETEs) are no change: the
-    aggregates keep the days retention removed."""
+    yet) changed since the aggregates were last refreshed, by a loading run (its files' ledger
+    rows) or by erase_users (`refreshed_at`, `ledger.aggregates_version`): a run died after
+    writing events and before recording its files, or an erasure before recomputing them (the
+    next run finishes its work with a full rebuild). Maintenance commits since then
+    (compaction, purges, retention DELETEs) are no change: the aggregates keep the days
+    retention removed."""
     versions = [entry.events_version for entry in previous.values() if entry.events_version is not None]
+    if versions and refreshed_at is not None:
+        versions.append(refreshed_at)
     if not versions or events_version is None:
         return True
     return delta.data_changed_since(spark, path, max(versions))

@@ -324,6 +324,9 @@ def apply_retention(
             deleted = delta.delete_rows(
                 spark, paths[table], F.col(column) < F.lit(cutoff), user_metadata=delta.MAINTENANCE_METADATA
             )
+            if family == SILVER_FAMILY:
+                # What a rebuild of gold from silver keeps of gold (transaction_etl.refresh_daily_totals).
+                delta.record_retained_from(spark, paths[table], cutoff)
         out[family] = {
             "table": table,
             "date_column": column,

@@ -499,7 +499,8 @@ def refresh_daily_totals(
     (a run that died between the MERGE and this step is caught up by the next one). When there
     is no such record, or the change feed no longer reaches back that far (its log expired, or
     a VACUUM deleted its change data: table maintenance refuses to), gold is rebuilt, and the
-    report says why.
+    report says why; the days retention deleted from silver (before `delta.retained_from`) keep
+    their totals (`rebuilt_dates`).
     """
     if silver_version is None:
         silver_version = delta.version(spark, silver_path)
@@ -514,12 +515,26 @@ def refresh_daily_totals(
             dates = Dates.every()
             rebuilt_because = f"change feed of silver after version {built_from} unreadable: {describe_failure(exc)}"
     delta.ensure_table(spark, gold_path, DAILY_USER_TOTALS, [PARTITION], GOLD_PROPERTIES)
+    horizon = delta.retained_from(spark, silver_path) if dates.is_every else None
+    if horizon is not None:
+        dates = rebuilt_dates(silver, read_table(spark, gold_path, "delta"), horizon)
+        if rebuilt_because:
+            rebuilt_because += f"; the days before {horizon} (past silver's retention) kept"
     if dates.is_every:
         delta.overwrite(daily_user_totals(silver), gold_path, [PARTITION], source_version=silver_version)
     elif not dates.is_none:
         totals = daily_user_totals(dates.select(silver))
         delta.replace_where(totals, gold_path, dates.predicate(), [PARTITION], silver_version)
     return dates, rebuilt_because
+
+
+def rebuilt_dates(silver: DataFrame, gold: DataFrame, horizon: date) -> Dates:
+    """The dates a rebuild of gold from silver rewrites once retention deleted silver's days
+    before `horizon`: every date silver holds (a late correction of an old day included, as
+    the refresh recomputes it) and every gold date from `horizon` on. Gold's other days are
+    those retention deleted from silver: their totals are kept, as the refreshes keep them."""
+    held = silver.select(PARTITION).union(gold.select(PARTITION).filter(F.col(PARTITION) >= F.lit(horizon)))
+    return Dates.of([row[0] for row in held.distinct().collect()])
 
 
 def reconciliation(

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pyspark.sql.types import StructType
 
 from common.customer_contract import FAMILIES
-from schemas.customers import PREDICTIONS, segment_profiles_schema
+from schemas.customers import PREDICTIONS, segment_profiles_schema, training_predictions_schema
 from schemas.erasure import ERASED_USERS
 from schemas.logs import (
     ACTIVITY_WINDOWS,
@@ -41,10 +41,10 @@ OUTPUT_TABLES: Mapping[str, Mapping[str, StructType]] = {
         "user_profiles": USER_PROFILES,
         "quarantine": ETL_QUARANTINE,
     },
-    # A model's profiles have the columns of the families it was trained on; this is the union
-    # (both families), in the order any model's columns come.
+    # A model's predictions and profiles have the columns of the families it was trained on;
+    # this is the union (both families), in the order any model's columns come.
     "customer_segmentation": {
-        "predictions": PREDICTIONS,
+        "predictions": training_predictions_schema(FAMILIES),
         "segment_profiles": segment_profiles_schema(FAMILIES),
         "quarantine": QUARANTINE,
     },

@@ -32,12 +32,15 @@ CUSTOMER = StructType(
     ]
 )
 
+# One segment per customer scored (segment_customers); a training run's predictions also keep
+# the features (training_predictions_schema).
 PREDICTIONS = StructType(
     [
         StructField("customer_id", StringType()),
         StructField("segment", IntegerType()),
     ]
 )
+
 
 # Behaviour per customer, derived from the warehouse's transactions (common.behaviour):
 # `transactions` is the number of transactions in the look-back window, kept for the report;
@@ -55,6 +58,19 @@ BEHAVIOUR_FEATURES_SCHEMA = StructType(
 )
 if tuple(f.name for f in BEHAVIOUR_FEATURES_SCHEMA.fields[2:]) != BEHAVIOUR_FEATURES:
     raise AssertionError("BEHAVIOUR_FEATURES_SCHEMA must list the contract's behaviour features in order")
+
+
+def training_predictions_schema(families: Sequence[str]) -> StructType:
+    """The predictions of a training run on `families`: each customer's segment and, in their
+    own units, the features of those families the model saw. Kept so that `segment_profiles`
+    can be recomputed from this table alone after an erasure (jobs/erase_users.py): the
+    training input may be gone or changed by then (a CSV replaced, a warehouse loaded,
+    erased or past its retention since)."""
+    _check_families(families)
+    demographic = list(CUSTOMER.fields[1:]) if DEMOGRAPHICS in families else []
+    behaviour = list(BEHAVIOUR_FEATURES_SCHEMA.fields[2:]) if BEHAVIOUR in families else []
+    return StructType([*PREDICTIONS.fields, *demographic, *behaviour])
+
 
 _PROFILE_HEAD = [
     StructField("segment", IntegerType()),
@@ -85,12 +101,16 @@ _CATEGORY_SHARES = [
 ]
 
 
-def segment_profiles_schema(families: Sequence[str]) -> StructType:
-    """The profile table of a model trained on `families`: its size, then per family the
-    range and mean of each number and (demographics) the share of each category."""
+def _check_families(families: Sequence[str]) -> None:
     unknown = set(families) - set(FAMILIES)
     if unknown or not families:
         raise ValueError(f"families must be some of {list(FAMILIES)}, got {list(families)}")
+
+
+def segment_profiles_schema(families: Sequence[str]) -> StructType:
+    """The profile table of a model trained on `families`: its size, then per family the
+    range and mean of each number and (demographics) the share of each category."""
+    _check_families(families)
     demographic = DEMOGRAPHICS in families
     return StructType(
         [

@@ -204,6 +204,28 @@ def test_submit_args_replace_the_registered_arguments(moto, dist, deployment, tm
     assert step["Config"]["Args"][-4:] == ["--input", "s3://x/day=2026-11-01", "--output", "s3://x/out put"]
 
 
+def test_submit_runs_an_on_demand_job_on_the_root_given(moto, dist, deployment, tmp_path, monkeypatch) -> None:
+    """erase_users is in no pipeline, but an operator submits it, one root a step."""
+    cluster_id = _running_cluster(dist, deployment, tmp_path)
+    monkeypatch.setattr(cli, "submit", functools.partial(aws.submit, sleep=_drive(cluster_id, "COMPLETED")))
+    argv = ["submit", "--bucket", ROOT, "--cluster-id", cluster_id, "--job", "erase_users", "--poll-seconds", "0"]
+    ids = f"{ROOT}/input/erasure_requests/user_ids.txt"
+    erasure = f"--root {ROOT}/output/log_analytics --user-ids-file {ids} --purge"
+    assert cli.main([*argv, "--args", erasure], clients=clients) == 0
+    [step] = clients("emr", None).list_steps(ClusterId=cluster_id)["Steps"]
+    assert step["Name"] == "erase_users"
+    args = step["Config"]["Args"]
+    assert deployment.entrypoint_uri(registry.find("erase_users", registry.ON_DEMAND)) in args
+    assert args[-5:] == ["--root", f"{ROOT}/output/log_analytics", "--user-ids-file", ids, "--purge"]
+
+
+def test_submit_refuses_a_job_not_registered_in_one_line(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["submit", "--bucket", ROOT, "--cluster-id", "j-1", "--job", "forget_everyone"], clients=clients)
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'forget_everyone'" in capsys.readouterr().err
+
+
 def test_a_failed_step_ends_submit_with_one_line(moto, dist, deployment, tmp_path, monkeypatch, capsys) -> None:
     cluster_id = _running_cluster(dist, deployment, tmp_path)
     monkeypatch.setattr(cli, "submit", functools.partial(aws.submit, sleep=_drive(cluster_id, "RUNNING", "FAILED")))

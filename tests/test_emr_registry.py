@@ -163,5 +163,6 @@ def test_on_demand_jobs_are_shipped_but_in_no_pipeline(job: registry.Job) -> Non
     module = importlib.import_module(job.module)
     module.parse_args(list(job.render(ROOT)))  # argparse exits on a wrong argument
     assert job in registry.shipped()
+    assert job in registry.submittable()  # make submit JOB=<name>, make submit-serverless
     assert job.name not in {j.name for j in registry.JOBS}  # make run, EMR steps and state machines use JOBS
     assert job not in registry.in_run_order(registry.present())

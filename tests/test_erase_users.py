@@ -341,3 +341,5 @@ def test_the_delta_logs_name_no_erased_id(warehouse: dict, log_root: dict) -> No
     for name, text in log_texts(log_root["erased"], ("events", "quarantine")).items():
         assert "DELETE" in text, name
         assert "alice" not in text, name
+    # The aggregates keyed by users: written with no statistics of user_id from their first commit.
+    assert "alice" not in log_texts(log_root["erased"], ("user_activity",))["user_activity"]

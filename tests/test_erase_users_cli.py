@@ -70,12 +70,20 @@ def test_redshift_sql_quotes_the_ids() -> None:
         (["--root", "r"], "give at least one --user-id or a --user-ids-file"),
         (["--root", "r", "--user-id", "  "], "a user id cannot be blank"),
         (["--user-id", "u1"], "the following arguments are required: --root"),
+        (["--root", "r", "--user-id", "u1", "--retain-hours", "0"], "--retain-hours is for --purge"),
     ],
 )
 def test_bad_arguments_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     code, err = run_cli(erase_users.main, capsys, *argv)
     assert code == 2
     assert message in error_line(err)
+
+
+def test_retain_hours_defaults_to_the_tables_window_with_purge() -> None:
+    base = ["--root", "r", "--user-id", "u1", "--purge"]
+    assert erase_users.parse_args(base).retain_hours == 168
+    assert erase_users.parse_args([*base, "--retain-hours", "0"]).retain_hours == 0
+    assert erase_users.parse_args(base[:-1]).retain_hours == 168  # unused, as the report records it
 
 
 def test_a_root_that_is_no_warehouse_is_one_line(

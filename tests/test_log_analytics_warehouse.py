@@ -22,10 +22,10 @@ from pyspark.sql import functions as F
 from common import ledger
 from common.fs import FileStatus, canonical_uri
 from common.tables import read_table
-from jobs import log_analytics
+from jobs import erase_users, log_analytics
 from schemas.catalog import OUTPUT_TABLES
 from tests.cli import error_line
-from tests.golden import LOOSE_GATES, assert_table_equals
+from tests.golden import LOOSE_GATES, assert_table_equals, file_name_only
 
 pytestmark = pytest.mark.slow
 
@@ -200,6 +200,30 @@ def test_a_late_file_for_an_old_day_rewrites_only_that_day_and_what_it_reaches(
     merged = last_commit(spark, root, "user_activity")
     assert merged["operation"] == "MERGE" and int(merged["numSourceRows"]) == 4  # zoe, ann, ben, cat
     assert_same_warehouse(spark, root, one_run(spark, tmp_path / "one", *days, late1))
+
+
+def test_after_an_erasure_a_new_day_refreshes_only_its_batch(spark: SparkSession, tmp_path: Path) -> None:
+    """erase_users recomputes every aggregate and records the events version they reflect: the
+    next loading run is no full rebuild, and the root still equals one run over every file
+    without the erased user's lines."""
+    data, clean, root = tmp_path / "in", tmp_path / "clean", tmp_path / "warehouse"
+    days = {n: lines for n, lines in ((1, DAY1), (2, DAY2), (3, DAY3))}
+    files = [write(data / f"d{n}", f"day{n}.jsonl", lines) for n, lines in days.items()]
+    for day in files[:2]:
+        run(spark, root, day)
+    erase_users.run(spark, erase_users.parse_args(["--root", str(root), "--user-id", "ben"]))
+    report = run(spark, root, files[2])
+    assert report["metrics"]["aggregates"]["scope"] == "batch"
+    assert report["metrics"]["aggregates"]["dates"] == ["2026-11-03"]
+    assert report["metrics"]["erased"]["logs"]["rows_dropped"] > 0  # ben's day-3 lines
+    without_ben = [
+        write(clean / f"d{n}", f"day{n}.jsonl", [x for x in lines if '"ben"' not in x]) for n, lines in days.items()
+    ]
+    one = one_run(spark, tmp_path / "one", *without_ben)
+    for name in (*log_analytics.AGGREGATES, "events"):
+        assert_table_equals(
+            file_name_only(table(spark, root, name)), file_name_only(table(spark, one, name)), approx=True
+        )
 
 
 def test_reload_replaces_unchanged_files_and_changes_no_content(spark: SparkSession, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -256,3 +257,33 @@ def test_retention_of_a_transaction_warehouse_keeps_gold_through_the_next_batche
     code, err, _ = maintain(warehouse, tmp_path / "maint", "--retain-hours", "168")
     assert (code, err) == (0, [])
     assert gold_of(spark, warehouse, OLD) == old_gold
+
+
+def test_a_rebuild_of_gold_from_silver_keeps_the_days_past_silvers_retention(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Silver's change feed unreadable (its log expired, or its change data vacuumed): gold is
+    rebuilt from silver, except the days retention deleted from silver, whose totals stay."""
+    warehouse = tmp_path / "warehouse"
+    etl(spark, transactions(tmp_path / "old", OLD, "o"), warehouse, OLD)
+    etl(spark, transactions(tmp_path / "recent", RECENT, "r"), warehouse, RECENT)
+    old_gold, recent_gold = gold_of(spark, warehouse, OLD), gold_of(spark, warehouse, RECENT)
+    assert maintain(warehouse, tmp_path / "maint", "--retain-days", "silver=730")[0] == 0
+    assert delta.retained_from(spark, str(warehouse / "transactions")) == TODAY - timedelta(days=730)
+
+    def unreadable(*args: object) -> list:
+        raise AnalysisException(message="[DELTA_CHANGE_DATA_FILE_NOT_FOUND] change data vacuumed")
+
+    monkeypatch.setattr(delta, "changed_values", unreadable)
+    report = etl(spark, transactions(tmp_path / "next", TODAY, "n"), warehouse, TODAY)
+
+    refreshed = report["metrics"]["daily_user_totals"]
+    assert refreshed["rebuilt_because"].startswith("change feed of silver after version")
+    assert refreshed["rebuilt_because"].endswith(
+        f"the days before {TODAY - timedelta(days=730)} (past silver's retention) kept"
+    )
+    assert refreshed["dates_refreshed"] == [str(RECENT), str(TODAY)]
+    assert all(report["metrics"]["reconciliation"].values())
+    assert gold_of(spark, warehouse, OLD) == old_gold
+    assert gold_of(spark, warehouse, RECENT) == recent_gold
+    assert len(gold_of(spark, warehouse, TODAY)) == 3

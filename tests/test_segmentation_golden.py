@@ -14,14 +14,18 @@ import pytest
 from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 
+from common.customer_contract import DEMOGRAPHICS
 from common.segment_scorer import InvalidCustomerError, load_model
 from common.tables import read_table
 from jobs import customer_segmentation, segment_customers
-from schemas.customers import PREDICTIONS, SEGMENT_PROFILES
+from schemas.customers import SEGMENT_PROFILES, training_predictions_schema
 from schemas.quarantine import QUARANTINE
 from tests.golden import assert_table_equals, file_name_only, orderable, read_expected, relabelled, relabelling
 
 pytestmark = pytest.mark.slow
+
+# A demographic model's predictions: each customer's segment and typed features.
+TRAINING_PREDICTIONS = training_predictions_schema([DEMOGRAPHICS])
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +86,8 @@ def test_profiles_match_golden_file(spark: SparkSession, golden: Path, trained, 
 def test_predictions_match_golden_file(spark: SparkSession, golden: Path, trained, relabel) -> None:
     output, _ = trained
     actual = relabelled(read_table(spark, str(output / "predictions"), "delta"), relabel)
-    assert_table_equals(actual, read_expected(spark, golden / "expected" / "predictions.jsonl", PREDICTIONS))
+    expected = read_expected(spark, golden / "expected" / "predictions.jsonl", TRAINING_PREDICTIONS)
+    assert_table_equals(actual, expected)
 
 
 def test_quarantine_matches_golden_file(spark: SparkSession, golden: Path, trained) -> None:
@@ -93,7 +98,7 @@ def test_quarantine_matches_golden_file(spark: SparkSession, golden: Path, train
 
 @pytest.mark.parametrize(
     ("table", "schema"),
-    [("predictions", PREDICTIONS), ("segment_profiles", SEGMENT_PROFILES), ("quarantine", QUARANTINE)],
+    [("predictions", TRAINING_PREDICTIONS), ("segment_profiles", SEGMENT_PROFILES), ("quarantine", QUARANTINE)],
 )
 def test_table_columns_are_the_contract(spark: SparkSession, trained, table: str, schema) -> None:
     output, _ = trained

@@ -28,9 +28,12 @@ from pyspark.sql.types import (
 )
 
 from common import delta
+from common.customer_contract import DEMOGRAPHICS
 from common.errors import JobError
+from common.tables import write_table
 from jobs import log_analytics, transaction_etl
-from schemas.logs import EVENTS
+from schemas.customers import PREDICTIONS, training_predictions_schema
+from schemas.logs import ERROR_PATTERNS, EVENTS, USER_ACTIVITY
 from schemas.quarantine import QUARANTINE
 from schemas.transactions import DAILY_USER_TOTALS, ETL_QUARANTINE, TRANSACTIONS, USER_PROFILES
 
@@ -227,3 +230,43 @@ def test_a_table_keyed_by_people_keeps_no_statistics_of_a_personal_column(
         written = add_statistics(table)[-1]
         assert written["numRecords"] == 1
         assert columns_with_statistics(written) == set(wanted.split(",")), table
+
+
+# Tables a job replaces whole (`JobRun.publish`) or by slices (`publish_changes`) that name people.
+PUBLISHED_TABLES = {
+    "user_activity": USER_ACTIVITY,
+    "training_predictions": training_predictions_schema([DEMOGRAPHICS]),
+    "scoring_predictions": PREDICTIONS,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_TABLES))
+def test_a_published_table_naming_people_keeps_no_statistics_of_them(
+    spark: SparkSession, tmp_path: Path, name: str
+) -> None:
+    schema = PUBLISHED_TABLES[name]
+    kept = {f.name for f in schema.fields} - delta.PERSONAL_COLUMNS
+    new, older = str(tmp_path / "new"), str(tmp_path / "older")
+    # An earlier release's table: Delta's default statistics, the id among them.
+    one_row(spark, schema).write.format("delta").save(older)
+    assert {"user_id", "customer_id"} & columns_with_statistics(add_statistics(Path(older))[-1])
+
+    for path in (new, older):
+        write_table(one_row(spark, schema), path, "delta")  # what JobRun.publish writes with
+        assert delta.table_properties(spark, path)[delta.STATS_COLUMNS] == ",".join(
+            f.name for f in schema.fields if f.name in kept
+        )
+        assert columns_with_statistics(add_statistics(Path(path))[-1]) == kept, path
+    # A refresh by slices (a MERGE, a replaceWhere) writes into the table as it is.
+    delta.keep_people_out_of_statistics(spark, new, schema)
+    one_row(spark, schema).write.format("delta").mode("append").save(new)
+    assert columns_with_statistics(add_statistics(Path(new))[-1]) == kept
+    # The new table got the property in the commit creating it: no add action ever held the id.
+    assert all(columns_with_statistics(stats) == kept for stats in add_statistics(Path(new)))
+
+
+def test_a_published_table_naming_nobody_keeps_delta_default_statistics(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "error_patterns")
+    write_table(one_row(spark, ERROR_PATTERNS), path, "delta")
+    assert delta.STATS_COLUMNS not in delta.table_properties(spark, path)
+    assert columns_with_statistics(add_statistics(Path(path))[-1]) == {f.name for f in ERROR_PATTERNS.fields}

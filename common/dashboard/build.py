@@ -437,17 +437,20 @@ def scatter_sample(spark: SparkSession, report: dict[str, Any], predictions: Dat
     from schemas.customers import RAW_CUSTOMER
 
     source = report.get("arguments", {}).get("input")  # a warehouse-only run has no customer CSV
+    features = ("age", "annual_income", "spending_score")
     picked = (
         predictions.withColumn("_order", F.xxhash64("customer_id"))
         .orderBy("_order", "customer_id")
         .limit(SCATTER_SAMPLE)
     )
+    if set(features) <= set(predictions.columns):  # a training run's predictions keep the features
+        return rows(picked.orderBy("_order", "customer_id").select("customer_id", "segment", *features))
     if not source:
         return []
     lines = read_csv_lines(spark, source, RAW_CUSTOMER)
     customers = classify_lines(lines, CUSTOMER_CONTRACT).transform(to_customers)
-    joined = picked.join(customers, "customer_id").orderBy("_order", "customer_id")
-    return rows(joined.select("customer_id", "segment", "age", "annual_income", "spending_score"))
+    joined = picked.select("customer_id", "segment", "_order").join(customers, "customer_id")
+    return rows(joined.orderBy("_order", "customer_id").select("customer_id", "segment", *features))
 
 
 # ── any other run (batch scoring...) ─────────────────────────────────────────────────────

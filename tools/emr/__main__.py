@@ -154,7 +154,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
     step = with_bucket("submit", "Add a job's step to a running cluster and wait for it.")
     step.add_argument("--cluster-id", required=True)
-    step.add_argument("--job", required=True, choices=[job.name for job in registry.present()])
+    step.add_argument("--job", required=True, choices=[job.name for job in registry.submittable()])
     step.add_argument("--args", help="the job's arguments, replacing the registry's defaults (one shell string)")
     step.add_argument("--date", type=iso_date, help="processing day: a daily job reads that day's input prefix")
     step.add_argument("--poll-seconds", type=float, default=30.0)
@@ -164,7 +164,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     run_serverless = with_bucket("submit-serverless", "Start a job run on an EMR Serverless application and wait.")
     run_serverless.add_argument("--application-id", required=True, type=_application_id)
     run_serverless.add_argument("--role-arn", required=True, help="the job runtime role")
-    run_serverless.add_argument("--job", required=True, choices=[job.name for job in registry.present()])
+    run_serverless.add_argument("--job", required=True, choices=[job.name for job in registry.submittable()])
     run_serverless.add_argument("--args", help="the job's arguments, replacing the registry's defaults")
     run_serverless.add_argument(
         "--date", type=iso_date, help="processing day: a daily job reads that day's input prefix"
@@ -387,7 +387,7 @@ def run(args: argparse.Namespace, clients: Any = None) -> int:
                 ensure_security_configuration(clients("emr", args.region), request)
         print(create_cluster(clients("emr", args.region), config))
         return 0
-    job = registry.find(args.job, registry.present())
+    job = registry.find(args.job, registry.submittable())
     arguments = job_arguments(job, deployment.root, args)
     if args.command == "submit-serverless":
         # The job run needs no image here: the application already has one.

@@ -327,6 +327,12 @@ def present(jobs: Iterable[Job] = JOBS) -> tuple[Job, ...]:
     return tuple(job for job in jobs if job.source.exists())
 
 
+def submittable() -> tuple[Job, ...]:
+    """What `make submit JOB=` and `make submit-serverless JOB=` run: the present jobs of the
+    pipelines and those run on demand (an erasure is submitted by an operator, one root a run)."""
+    return (*present(JOBS), *present(ON_DEMAND))
+
+
 def missing(jobs: Iterable[Job] = JOBS) -> tuple[Job, ...]:
     """Registered jobs whose module is not in this checkout (e.g. not merged yet)."""
     return tuple(job for job in jobs if not job.source.exists())
