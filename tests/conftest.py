@@ -54,6 +54,8 @@ LONGEST_FIRST = (
     "test_log_formats_warehouse",
     "test_erase_users",
     "test_erase_segmentation",
+    "test_maintain_tables_roots",
+    "test_gates",
     "test_dashboards",
     "test_segmentation_behaviour",
     "test_transaction_etl_golden",
@@ -66,7 +68,9 @@ LONGEST_FIRST = (
 
 TEST_CONF = {
     "spark.master": "local[2]",
-    "spark.driver.memory": "2g",
+    # One session serves the whole run (~900 tests, an hour on two workers): headroom for the
+    # hash maps of a late test beside what Delta and the block manager still hold by then.
+    "spark.driver.memory": "3g",
     "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",
     "spark.ui.enabled": "false",
@@ -74,7 +78,7 @@ TEST_CONF = {
     "spark.databricks.delta.snapshotPartitions": "1",
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
     # The serial collector: no concurrent GC threads competing with the driver for two cores
-    # over a 2 GB heap. (The session lives the whole run, so it keeps C2: see tests/submit.py.)
+    # over a 3 GB heap. (The session lives the whole run, so it keeps C2: see tests/submit.py.)
     # The class archive `make test` builds, when there is one (tools/class_archive.py).
     "spark.driver.extraJavaOptions": f"-XX:+UseSerialGC {class_archive_options()}".strip(),
 }
@@ -108,6 +112,18 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     session = build_session("tests", {**TEST_CONF, "spark.sql.warehouse.dir": str(warehouse)})
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_module_state() -> Iterator[None]:
+    """After each module that used Spark, drop what the shared session still holds for it: the
+    frames it cached and Delta's cached snapshots of its tables (state kept in the block manager
+    of a JVM that lives the whole run). Nothing outlives a module but the session itself."""
+    yield
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.catalog.clearCache()
+        session._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
 
 
 @pytest.fixture(scope="session")
