@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from common.behaviour import Window, derive_behaviour, read_transactions
 from common.customer_contract import BEHAVIOUR_FEATURES, RAW_FIELDS, SIGNED_LOG1P
@@ -40,7 +41,9 @@ def data(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("behaviour_golden")
     (root / "customers").mkdir()
     (root / "customers" / "customers.csv").write_text("\n".join(csv) + "\n")
-    frame = pop.transactions_frame(spark, transactions)
+    # Partitioned by day as the ETL writes it, one file per day (every scan of the warehouse
+    # opens each file: fewer of them, faster scans, the same rows).
+    frame = pop.transactions_frame(spark, transactions).repartition(1)
     write_table(frame, str(root / "warehouse" / "transactions"), "delta", ["transaction_date"])
     truth = {**groups, **{f"orphan{i:03d}": list(pop.GROUPS)[i % 4] for i in range(pop.ORPHANS)}}
     return {"root": root, "groups": groups, "truth": truth, "csv": csv, "transactions": transactions}
@@ -165,9 +168,18 @@ def plain_behaviour(data: dict, as_of: dt.date) -> dict[str, dict[str, float]]:
     return features
 
 
-def test_spark_derives_what_the_definitions_say(spark: SparkSession, data) -> None:
+@pytest.fixture(scope="module")
+def derived(spark: SparkSession, data: dict) -> Iterator[DataFrame]:
+    """Spark's behaviour of every warehouse user over the window ending on AS_OF, derived once
+    (cached) for the two tests that read it."""
+    window = Window(pop.AS_OF, pop.LOOKBACK_DAYS)
+    users = derive_behaviour(read_transactions(spark, str(data["root"] / "warehouse")), window).cache()
+    yield users
+    users.unpersist()
+
+
+def test_spark_derives_what_the_definitions_say(data, derived: DataFrame) -> None:
     expected = plain_behaviour(data, pop.AS_OF)
-    derived = derive_behaviour(read_transactions(spark, str(data["root"] / "warehouse")), Window(pop.AS_OF, 90))
     rows = {r.customer_id: {name: r[name] for name in BEHAVIOUR_FEATURES} for r in derived.collect()}
     assert rows == expected
 
@@ -223,19 +235,24 @@ def test_scoring_needs_the_inputs_the_model_was_trained_on(spark: SparkSession, 
     assert not (root / "refused" / "run_report.json").exists()
 
 
-def test_without_the_log_a_few_whales_take_segments_of_their_own(spark: SparkSession, data) -> None:
+def test_without_the_log_a_few_whales_take_segments_of_their_own(
+    spark: SparkSession, data, derived: DataFrame, behaviour_only
+) -> None:
     """The documented case for the log: on raw money the whales (3 % of users) stand so far from
-    everyone that KMeans spends a segment on them and merges two real groups instead."""
-    window = Window(pop.AS_OF, pop.LOOKBACK_DAYS)
-    users = derive_behaviour(read_transactions(spark, str(data["root"] / "warehouse")), window).cache()
-    found = {}
-    for log in (True, False):
-        features = FeatureSet(families=("behaviour",), lookback_days=pop.LOOKBACK_DAYS, log_money=log)
-        trained = fit_segmentation(users, [4], seed=1, max_iter=20, features=features, restarts=4)
-        found[log] = {r.customer_id: r.segment for r in predict(trained.model, users).collect()}
-    users.unpersist()
-    assert ari(data["truth"], found[True]) >= 0.9 > ari(data["truth"], found[False])
-    assert min(Counter(found[False].values()).values()) <= 0.05 * len(data["truth"])
+    everyone that KMeans spends a segment on them and merges two real groups instead.
+
+    With the log: the job's behaviour-only model, trained on these users with these settings
+    (its model.json says log), so only the model without the log is fitted here."""
+    doc = json.loads((behaviour_only[0] / "model.json").read_text())
+    assert doc["families"] == ["behaviour"] and doc["lookback_days"] == pop.LOOKBACK_DAYS
+    assert {f["name"] for f in doc["numeric"] if f["transform"] == SIGNED_LOG1P} == {"monetary", "avg_basket"}
+    assert behaviour_only[1]["metrics"]["model"]["restarts"] == 4
+    with_log = segments(spark, behaviour_only[0])
+    features = FeatureSet(families=("behaviour",), lookback_days=pop.LOOKBACK_DAYS, log_money=False)
+    trained = fit_segmentation(derived, [4], seed=1, max_iter=20, features=features, restarts=4)
+    without_log = {r.customer_id: r.segment for r in predict(trained.model, derived).collect()}
+    assert ari(data["truth"], with_log) >= 0.9 > ari(data["truth"], without_log)
+    assert min(Counter(without_log.values()).values()) <= 0.05 * len(data["truth"])
 
 
 @pytest.mark.parametrize(
