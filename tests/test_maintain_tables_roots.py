@@ -60,7 +60,10 @@ def load_logs(spark: SparkSession, root: Path, *files: Path, day: date | None = 
 def maintain(root: Path, output: Path, *extra: str) -> tuple[int, list[str], dict]:
     """Exit code, error lines (log lines, JSON, go to stderr too) and the report written."""
     err = io.StringIO()
-    with contextlib.redirect_stderr(err):
+    # Retention counts back from the day maintenance runs: the test's TODAY, even when the
+    # module's runs straddle midnight UTC.
+    with contextlib.redirect_stderr(err), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(maintain_tables, "today", lambda: TODAY)
         code = maintain_tables.main(["--warehouse", str(root), "--output", str(output), *extra])
     lines = [line for line in err.getvalue().splitlines() if not line.startswith("{")]
     report = output / "run_report.json"
