@@ -116,9 +116,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
 
 @pytest.fixture(scope="module", autouse=True)
 def release_module_state() -> Iterator[None]:
-    """After each module that used Spark, drop what the shared session still holds for it: the
-    frames it cached and Delta's cached snapshots of its tables (state kept in the block manager
-    of a JVM that lives the whole run). Nothing outlives a module but the session itself."""
+    """After each module, once a session exists, drop what the shared session still holds: the
+    frames cached and Delta's cached table snapshots (state kept in the block manager of a JVM
+    that lives the whole run). No Spark state but the session itself outlives a module."""
     yield
     session = SparkSession.getActiveSession()
     if session is not None:
